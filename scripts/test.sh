@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests (cmocka) and system tests (pytest on real
+# KVM guests), on a normal build and on an AddressSanitizer+UBSan build.
+# The last line is the combined summary "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh || exit 1
+
+if [ ! -e /dev/kvm ]; then
+	echo "ferry: error: /dev/kvm is missing: the system tests need KVM" >&2
+fi
+
+results=$(mktemp -d)
+status=0
+for variant in build:release build-asan:asan; do
+	dir=${variant%%:*}
+	kind=${variant#*:}
+	echo "== $kind build ($dir)"
+	if ! scripts/build.sh "$dir" "$kind"; then
+		echo "ferry: error: $kind build failed" >&2
+		echo "build-$kind" >>"$results/build-failures"
+		status=1
+		continue
+	fi
+	echo "== $kind: unit tests"
+	meson test -C "$dir" --print-errorlogs --no-rebuild || status=1
+	cp "$dir/meson-logs/testlog.json" "$results/unit-$kind.json" 2>/dev/null
+	echo "== $kind: system tests"
+	FERRY_BUILD="$dir" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		--junitxml="$results/system-$kind.xml" tests/system
+	rc=$?
+	# pytest exit 5 means "no tests collected": that is a failure here.
+	[ $rc -ne 0 ] && status=1
+done
+/usr/bin/python3 scripts/summary.py "$results" || status=1
+rm -rf "$results"
+exit $status

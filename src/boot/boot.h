@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Kernel loaders.  Each kind of image is an entry in a table of
+ * { probe, load }; boot_load() picks the first whose probe accepts the file.
+ * A loader writes the image and its boot data into guest RAM and sets the
+ * boot vCPU's registers; the other vCPUs wait for INIT/SIPI as on a PC.
+ *
+ * Low memory used by ferry (see docs/architecture.md):
+ *   0x00000-0x003ff  real-mode IVT (boot sector only)
+ *   0x00400-0x004ff  BIOS data area (boot sector only)
+ *   0xe0000-0xeffff  ACPI RSDP, RSDT, MADT
+ *   0xf0000-0xfffff  BIOS interrupt stubs (boot sector only)
+ */
+#ifndef FERRY_BOOT_BOOT_H
+#define FERRY_BOOT_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct gmem;
+struct vm;
+
+struct boot_ctx {
+	struct gmem *mem;
+	int bsp_fd;	     /* boot vCPU */
+	unsigned ncpus;
+	const char *path;    /* for messages */
+	const char *cmdline; /* never NULL */
+	const uint8_t *image;
+	size_t image_size;
+};
+
+struct boot_loader {
+	const char *name;
+	bool (*probe)(const uint8_t *image, size_t size);
+	int (*load)(const struct boot_ctx *ctx, struct ferr *err);
+};
+
+extern const struct boot_loader boot_multiboot_loader;
+extern const struct boot_loader boot_bootsector_loader;
+
+/* Read @path, pick a loader, load it. */
+int boot_load(struct vm *vm, struct gmem *mem, int bsp_fd, const char *path, const char *cmdline,
+	      struct ferr *err);
+
+/* Probe only (used by tests and for early CLI checks). */
+const struct boot_loader *boot_probe(const uint8_t *image, size_t size);
+
+/* acpi.c: RSDP/RSDT/MADT describing @ncpus LAPICs and one IOAPIC at 0xe0000. */
+int acpi_build(struct gmem *mem, unsigned ncpus, struct ferr *err);
+
+#define BOOT_ACPI_BASE 0xe0000u
+#define BOOT_BIOS_BASE 0xf0000u
+
+#endif

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Character backends for the serial port and the debug console.
+ *
+ *   stdio        ferry's standard output
+ *   file:PATH    created or truncated
+ *   unix:PATH    connect to a listening UNIX stream socket
+ *   null         discard
+ *
+ * Writes may come from any vCPU thread; each write() call is atomic with
+ * respect to the others (one syscall), which is all a byte stream needs.
+ */
+#ifndef FERRY_DEVICES_CHARDEV_H
+#define FERRY_DEVICES_CHARDEV_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+
+struct chardev;
+
+struct chardev_ops {
+	const char *prefix; /* "file:", "stdio", ... */
+	int (*open)(struct chardev *cd, const char *arg, struct ferr *err);
+	void (*close)(struct chardev *cd);
+};
+
+struct chardev {
+	const struct chardev_ops *ops;
+	int fd; /* -1 for null */
+	char spec[256];
+};
+
+/* Parse a BACKEND spec and open it. */
+int chardev_open(const char *spec, struct chardev **out, struct ferr *err);
+
+/* Write all of @buf; EINTR (vCPU kicks) is retried.  Errors drop output. */
+void chardev_write(struct chardev *cd, const void *buf, size_t len);
+
+void chardev_close(struct chardev *cd);
+
+#endif

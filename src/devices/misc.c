@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "devices/misc.h"
+
+#include "devices/chardev.h"
+#include "vm/iobus.h"
+#include "vm/vm.h"
+
+static uint32_t debugcon_in(void *dev, uint16_t port, unsigned size)
+{
+	return DEBUGCON_PORT; /* QEMU's readback value: lets a guest detect the port */
+}
+
+static void debugcon_out(void *dev, uint16_t port, unsigned size, uint32_t val)
+{
+	uint8_t c = val;
+	chardev_write(dev, &c, 1);
+}
+
+static const struct io_ops debugcon_ops = {
+	.name = "debugcon",
+	.in = debugcon_in,
+	.out = debugcon_out,
+};
+
+static void debugexit_out(void *dev, uint16_t port, unsigned size, uint32_t val)
+{
+	vm_request_quit(dev, "guest-exit", true, (int)(((val << 1) | 1) & 0xff));
+}
+
+static const struct io_ops debugexit_ops = {
+	.name = "debug-exit",
+	.out = debugexit_out,
+};
+
+static uint32_t sysctl_a_in(void *dev, uint16_t port, unsigned size)
+{
+	return 0x02; /* A20 enabled, no reset in progress */
+}
+
+static void sysctl_a_out(void *dev, uint16_t port, unsigned size, uint32_t val)
+{
+	if (val & 1)
+		vm_request_quit(dev, "guest-reset", true, 0);
+}
+
+static const struct io_ops sysctl_a_ops = {
+	.name = "port92",
+	.in = sysctl_a_in,
+	.out = sysctl_a_out,
+};
+
+int misc_devices_init(struct vm *vm, struct iobus *bus, struct chardev *debugcon,
+		      struct ferr *err)
+{
+	int rc;
+
+	rc = iobus_register(bus, DEBUGCON_PORT, 1, &debugcon_ops, debugcon, err);
+	if (!rc)
+		rc = iobus_register(bus, DEBUGEXIT_PORT, 2, &debugexit_ops, vm, err);
+	if (!rc)
+		rc = iobus_register(bus, SYSCTL_A_PORT, 1, &sysctl_a_ops, vm, err);
+	return rc;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The small fixed-function ports of the ferry PC:
+ *   0xe9  debug console (QEMU isa-debugcon): bytes out to a backend, reads 0xe9
+ *   0xf4  debug exit (QEMU isa-debug-exit): a write of V ends ferry with
+ *         status (V << 1) | 1, so one harness reads ferry and QEMU alike
+ *   0x92  system control port A: A20 gate (always on); bit 0 requests reset,
+ *         which ferry does not implement and treats as a guest shutdown
+ * They carry no state worth migrating beyond port 0x92's A20 bit.
+ */
+#ifndef FERRY_DEVICES_MISC_H
+#define FERRY_DEVICES_MISC_H
+
+#include "common/err.h"
+
+struct vm;
+struct iobus;
+struct chardev;
+
+#define DEBUGCON_PORT  0xe9
+#define DEBUGEXIT_PORT 0xf4
+#define SYSCTL_A_PORT  0x92
+
+int misc_devices_init(struct vm *vm, struct iobus *bus, struct chardev *debugcon,
+		      struct ferr *err);
+
+#endif

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * 16550A UART, transmit side.  The guest's writes to THR go straight to
+ * the backend, so the transmitter is always empty (LSR.THRE|TEMT) and
+ * nothing is ever lost to a full FIFO.  Receive is not wired to a backend
+ * yet: RBR reads 0 and LSR.DR stays clear.
+ */
+#include "devices/serial.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "devices/chardev.h"
+#include "vm/iobus.h"
+#include "vm/vm.h"
+
+enum {
+	UART_RBR_THR = 0, /* DLL when LCR.DLAB */
+	UART_IER = 1,	  /* DLM when LCR.DLAB */
+	UART_IIR_FCR = 2,
+	UART_LCR = 3,
+	UART_MCR = 4,
+	UART_LSR = 5,
+	UART_MSR = 6,
+	UART_SCR = 7,
+};
+
+#define UART_LCR_DLAB  0x80
+#define UART_IER_THRI  0x02
+#define UART_IIR_NONE  0x01
+#define UART_IIR_THRI  0x02
+#define UART_IIR_FIFO  0xc0
+#define UART_FCR_ENABLE 0x01
+#define UART_MCR_OUT2  0x08
+#define UART_MCR_LOOP  0x10
+#define UART_LSR_THRE  0x20
+#define UART_LSR_TEMT  0x40
+#define UART_MSR_IDLE  0xb0 /* DCD, DSR, CTS asserted */
+
+/* Guest-visible register state: what a snapshot must carry. */
+struct serial_regs {
+	uint8_t ier, lcr, mcr, lsr, msr, scr, fcr, dll, dlm;
+	uint8_t thr_ipending; /* THR-empty interrupt pending (cleared by IIR read or THR write) */
+};
+
+struct serial {
+	pthread_mutex_t lock; /* guards regs; taken by vCPU threads */
+	struct serial_regs regs;
+	struct vm *vm;
+	struct chardev *out;
+	uint16_t base;
+	unsigned irq;
+	bool irq_level;
+};
+
+/* Recompute IIR and the interrupt line; called with the lock held. */
+static uint8_t serial_iir(const struct serial *s)
+{
+	uint8_t fifo = (s->regs.fcr & UART_FCR_ENABLE) ? UART_IIR_FIFO : 0;
+
+	if ((s->regs.ier & UART_IER_THRI) && s->regs.thr_ipending)
+		return UART_IIR_THRI | fifo;
+	return UART_IIR_NONE | fifo;
+}
+
+static void serial_update_irq(struct serial *s)
+{
+	bool level = !(serial_iir(s) & UART_IIR_NONE) && (s->regs.mcr & UART_MCR_OUT2);
+
+	if (level != s->irq_level) {
+		s->irq_level = level;
+		vm_irq_line(s->vm, s->irq, level);
+	}
+}
+
+static uint32_t serial_in(void *dev, uint16_t port, unsigned size)
+{
+	struct serial *s = dev;
+	struct serial_regs *r = &s->regs;
+	uint8_t v = 0;
+
+	pthread_mutex_lock(&s->lock);
+	switch (port - s->base) {
+	case UART_RBR_THR:
+		v = (r->lcr & UART_LCR_DLAB) ? r->dll : 0;
+		break;
+	case UART_IER:
+		v = (r->lcr & UART_LCR_DLAB) ? r->dlm : r->ier;
+		break;
+	case UART_IIR_FCR:
+		v = serial_iir(s);
+		if ((v & 0x0f) == UART_IIR_THRI)
+			r->thr_ipending = 0;
+		break;
+	case UART_LCR:
+		v = r->lcr;
+		break;
+	case UART_MCR:
+		v = r->mcr;
+		break;
+	case UART_LSR:
+		v = r->lsr;
+		break;
+	case UART_MSR:
+		v = (r->mcr & UART_MCR_LOOP) ? (uint8_t)((r->mcr & 0x0f) << 4) : r->msr;
+		break;
+	case UART_SCR:
+		v = r->scr;
+		break;
+	}
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
+static void serial_out(void *dev, uint16_t port, unsigned size, uint32_t val)
+{
+	struct serial *s = dev;
+	struct serial_regs *r = &s->regs;
+	uint8_t v = val;
+	bool tx = false;
+
+	pthread_mutex_lock(&s->lock);
+	switch (port - s->base) {
+	case UART_RBR_THR:
+		if (r->lcr & UART_LCR_DLAB) {
+			r->dll = v;
+		} else {
+			tx = !(r->mcr & UART_MCR_LOOP);
+			r->thr_ipending = 1; /* transmitted at once: THR empty again */
+		}
+		break;
+	case UART_IER:
+		if (r->lcr & UART_LCR_DLAB) {
+			r->dlm = v;
+		} else {
+			/* Enabling THRI while THR is empty raises it, as on a real 16550. */
+			if (!(r->ier & UART_IER_THRI) && (v & UART_IER_THRI))
+				r->thr_ipending = 1;
+			r->ier = v & 0x0f;
+		}
+		break;
+	case UART_IIR_FCR:
+		r->fcr = v & 0xc9;
+		break;
+	case UART_LCR:
+		r->lcr = v;
+		break;
+	case UART_MCR:
+		r->mcr = v & 0x1f;
+		break;
+	case UART_SCR:
+		r->scr = v;
+		break;
+	default: /* LSR and MSR are read-only */
+		break;
+	}
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	/* Outside the lock: a slow backend must not stall other vCPUs' register reads. */
+	if (tx)
+		chardev_write(s->out, &v, 1);
+}
+
+static const struct io_ops serial_io_ops = {
+	.name = "serial",
+	.in = serial_in,
+	.out = serial_out,
+};
+
+int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
+		  struct chardev *out, struct serial **ret, struct ferr *err)
+{
+	struct serial *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return ferr_set(err, -ENOMEM, "serial: out of memory");
+	pthread_mutex_init(&s->lock, NULL);
+	s->vm = vm;
+	s->out = out;
+	s->base = base;
+	s->irq = irq;
+	s->regs.lsr = UART_LSR_THRE | UART_LSR_TEMT;
+	s->regs.msr = UART_MSR_IDLE;
+	s->regs.dll = 0x0c; /* 9600 baud, the power-on divisor */
+	rc = iobus_register(bus, base, 8, &serial_io_ops, s, err);
+	if (rc) {
+		serial_destroy(s);
+		return rc;
+	}
+	*ret = s;
+	return 0;
+}
+
+void serial_destroy(struct serial *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}

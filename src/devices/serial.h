@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef FERRY_DEVICES_SERIAL_H
+#define FERRY_DEVICES_SERIAL_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct vm;
+struct iobus;
+struct chardev;
+
+#define SERIAL_COM1_BASE 0x3f8
+#define SERIAL_COM1_IRQ	 4
+
+struct serial;
+
+/* A 16550A UART at @base raising @irq, transmitting to @out. */
+int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
+		  struct chardev *out, struct serial **ret, struct ferr *err);
+void serial_destroy(struct serial *s);
+
+#endif

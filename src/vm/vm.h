@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The virtual machine: KVM VM fd, guest memory, vCPU threads, devices.
+ *
+ * Threads and ownership
+ *  - The thread that calls vm_create() (main) owns the struct and is the only
+ *    one that may call vm_destroy().
+ *  - Each vCPU thread owns its struct vcpu and its kvm_run page.
+ *  - Run state (vm->state) changes only through vm_set_state() under
+ *    vm->lock; any thread may call vm_stop()/vm_cont()/vm_request_quit()
+ *    (the control thread does, later the migration thread).
+ *  - Guest memory is shared by everyone; ferry writes to it only through
+ *    vm_mem_write() so that the write can be tracked as dirty.
+ */
+#ifndef FERRY_VM_VM_H
+#define FERRY_VM_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct chardev;
+
+#define VM_MAX_CPUS 64
+
+/* QEMU's RunState names where the meaning is the same. */
+enum vm_runstate {
+	VM_RS_PRELAUNCH,      /* created, vCPUs not started yet */
+	VM_RS_RUNNING,
+	VM_RS_PAUSED,	      /* stopped by the operator ("stop") */
+	VM_RS_SHUTDOWN,	      /* guest exited (debug-exit) or quit */
+	VM_RS_INTERNAL_ERROR, /* KVM could not run a vCPU any further */
+	VM_RS_GUEST_PANICKED, /* triple fault */
+	VM_RS__COUNT,
+};
+
+const char *vm_runstate_name(enum vm_runstate rs);
+
+enum vm_event_kind {
+	VM_EVENT_STOP,	   /* vCPUs paused */
+	VM_EVENT_RESUME,   /* vCPUs running again */
+	VM_EVENT_SHUTDOWN, /* the VM has ended; see info->reason */
+};
+
+struct vm_event {
+	enum vm_event_kind kind;
+	const char *reason; /* SHUTDOWN: "host-qmp-quit", "guest-exit", "guest-triple-fault", ... */
+	bool guest;	    /* SHUTDOWN: caused by the guest */
+	int exit_status;    /* SHUTDOWN: process exit status ferry will use */
+};
+
+/*
+ * Listener for run-state events.  Called from whichever thread caused the
+ * change (a vCPU thread, the control thread), with no vm lock held.
+ */
+struct vm_listener {
+	void (*event)(void *opaque, const struct vm_event *ev);
+	void *opaque;
+};
+
+struct vm_config {
+	const char *name;
+	uint64_t mem_size;     /* bytes, multiple of 4 KiB */
+	unsigned ncpus;	       /* 1..VM_MAX_CPUS */
+	const char *kernel;    /* path: multiboot ELF or 512-byte boot sector */
+	const char *cmdline;   /* multiboot command line, may be NULL */
+	struct chardev *serial;	  /* 16550 at 0x3f8; owned by the caller */
+	struct chardev *debugcon; /* port 0xe9; owned by the caller */
+	struct vm_listener listener;
+};
+
+struct vm;
+
+/* Open /dev/kvm, create the VM, memory, irqchip, PIT and vCPUs, load the kernel. */
+int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err);
+
+/* Start the vCPU threads.  State goes PRELAUNCH -> RUNNING. */
+int vm_start(struct vm *vm, struct ferr *err);
+
+/*
+ * Pause every vCPU and return once all are outside KVM_RUN (so their state
+ * may be read).  RUNNING -> PAUSED; -EBUSY from other states.
+ */
+int vm_stop(struct vm *vm, struct ferr *err);
+
+/* PAUSED -> RUNNING. */
+int vm_cont(struct vm *vm, struct ferr *err);
+
+/* End the VM: vCPUs stop for good, state SHUTDOWN, vm_wait() returns. */
+void vm_request_quit(struct vm *vm, const char *reason, bool guest, int exit_status);
+
+/* Block until the VM has ended; returns the exit status ferry should use. */
+int vm_wait(struct vm *vm);
+
+/* Join vCPU threads, close fds, unmap memory. */
+void vm_destroy(struct vm *vm);
+
+enum vm_runstate vm_runstate(struct vm *vm);
+const char *vm_name(const struct vm *vm);
+uint64_t vm_mem_size(const struct vm *vm);
+unsigned vm_ncpus(const struct vm *vm);
+
+/* Set an ISA interrupt line of the in-kernel PIC/IOAPIC (any thread). */
+int vm_irq_line(struct vm *vm, unsigned irq, bool level);
+
+/* Copy guest-physical [gpa, gpa+size) to a new file at @path. */
+int vm_pmemsave(struct vm *vm, uint64_t gpa, uint64_t size, const char *path, struct ferr *err);
+
+/*
+ * Guest-physical memory access for ferry's own writes (device emulation,
+ * loaders, tests).  Bounds-checked; writes are tracked as dirty.
+ */
+int vm_mem_read(struct vm *vm, uint64_t gpa, void *buf, size_t len, struct ferr *err);
+int vm_mem_write(struct vm *vm, uint64_t gpa, const void *buf, size_t len, struct ferr *err);
+
+/*
+ * For dirty tracking (src/migration/dirty*.c).  Guest RAM layout and the
+ * VM fd; dirty logging on all slots; pages ferry itself wrote while
+ * logging was on (ORed into @dirty in RAM order and forgotten).
+ */
+struct gmem;
+struct bitmap;
+const struct gmem *vm_gmem(const struct vm *vm);
+int vm_kvm_vm_fd(const struct vm *vm);
+uint64_t vm_dirty_log_manual_flags(const struct vm *vm);
+int vm_dirty_log_enable(struct vm *vm, bool on, struct ferr *err);
+void vm_take_self_dirty(struct vm *vm, struct bitmap *dirty);
+
+#endif

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Inside of struct vm, shared by the files of src/vm/ only.
+ */
+#ifndef FERRY_VM_VM_PRIV_H
+#define FERRY_VM_VM_PRIV_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+
+#include "common/bitmap.h"
+#include "vm/iobus.h"
+#include "vm/memory.h"
+#include "vm/vm.h"
+
+struct serial;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned index;
+	int fd;
+	struct kvm_run *run; /* mmap of the vCPU fd; owned by the vCPU thread */
+	size_t run_size;
+	pthread_t thread;
+	bool thread_started; /* set by main before vm_start returns */
+	bool paused;	     /* under vm->lock: parked at the pause point */
+};
+
+struct vm {
+	/* Set at creation, read-only afterwards: any thread may read. */
+	char name[64];
+	int kvm_fd;
+	int vm_fd;
+	unsigned ncpus;
+	struct gmem mem;
+	struct iobus io;
+	struct kvm_cpuid2 *cpuid; /* as given to the guest */
+	struct vm_listener listener;
+
+	/* Dirty logging: manual_flags fixed at creation; self_dirty under dirty_lock. */
+	uint64_t dirty_manual_flags;
+	pthread_mutex_t dirty_lock;
+	bool dirty_logging;
+	struct bitmap self_dirty; /* pages written by vm_mem_write while logging */
+
+	/* Devices: created before the vCPUs start; each locks itself. */
+	struct serial *serial;
+
+	/* Run state, under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;   /* signalled on any change below */
+	enum vm_runstate state;
+	bool pause_req;	       /* vCPUs must park */
+	bool quit;	       /* vCPUs must exit their threads */
+	unsigned npaused;      /* vCPUs parked */
+	int exit_status;       /* for vm_wait() */
+
+	struct vcpu vcpus[VM_MAX_CPUS];
+};
+
+/* vcpu.c */
+int vcpu_create(struct vm *vm, unsigned index, struct ferr *err);
+void vcpu_destroy(struct vcpu *vcpu);
+void *vcpu_thread(void *arg);
+void vcpu_kick(struct vcpu *vcpu);
+void vcpu_dump_regs(struct vcpu *vcpu, char *buf, size_t len);
+
+/* cpuid.c */
+int cpuid_init(struct vm *vm, struct ferr *err);
+int cpuid_set_vcpu(struct vm *vm, struct vcpu *vcpu, struct ferr *err);
+
+/* vm_dirty.c */
+int vm_dirty_init(struct vm *vm, struct ferr *err);
+void vm_dirty_destroy(struct vm *vm);
+void vm_mark_self_dirty(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* vm.c: a vCPU reports a fatal condition; the VM stops with a report. */
+void vm_fail(struct vm *vm, enum vm_runstate rs, const char *reason, const char *report);
+
+#endif

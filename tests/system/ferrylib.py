@@ -1,0 +1,223 @@
+"""Helpers for ferry's system tests and benchmarks: start real ferry (and
+QEMU) processes on the real test guest, talk QMP to their control socket,
+read the guest's serial output as documented in docs/guest.md."""
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("FERRY_BUILD", ROOT / "build"))
+if not BUILD.is_absolute():
+    BUILD = ROOT / BUILD
+FERRY = BUILD / "src" / "ferry"
+GUEST = BUILD / "guest" / "ferry-guest.elf"
+
+START_RE = re.compile(r"^ferry-guest: start (.*)$", re.M)
+PROGRESS_RE = re.compile(
+    r"^progress cpu=(\d+) t_ms=(\d+) work=(\d+) total=(\d+)$", re.M)
+FAIL_RE = re.compile(r"^(verify|clock): FAIL .*$", re.M)
+
+
+def require_kvm():
+    """Fail (never skip) when KVM is missing: CI has it."""
+    if not os.path.exists("/dev/kvm"):
+        raise AssertionError("/dev/kvm is missing: ferry's system tests need KVM")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        raise AssertionError("/dev/kvm is not accessible: run the tests as root")
+
+
+class QMP:
+    """A minimal QMP client: greeting, negotiation, commands, events."""
+
+    def __init__(self, path, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(str(path))
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.events = []
+        self.greeting = self._read()
+        assert "QMP" in self.greeting, self.greeting
+        r = self.cmd("qmp_capabilities")
+        assert r == {}, r
+
+    def _read(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("control socket closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def execute(self, name, **args):
+        """Run a command; return the whole reply ({"return"} or {"error"})."""
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            m = self._read()
+            if "event" in m:
+                self.events.append(m)
+                continue
+            return m
+
+    def cmd(self, name, **args):
+        r = self.execute(name, **args)
+        if "error" in r:
+            raise RuntimeError(f"{name}: {r['error']}")
+        return r["return"]
+
+    def wait_event(self, name, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, e in enumerate(self.events):
+                if e["event"] == name:
+                    return self.events.pop(i)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {name} event within {timeout}s")
+            self.sock.settimeout(remaining)
+            self.events.append(self._read())
+
+    def close(self):
+        self.sock.close()
+
+
+class Vm:
+    """A ferry (or QEMU) process running the test guest, serial to a file."""
+
+    def __init__(self, argv, workdir, serial_path, control=None):
+        self.workdir = pathlib.Path(workdir)
+        self.serial_path = serial_path
+        self.control = control
+        self.stderr_path = self.workdir / f"stderr-{id(self)}.txt"
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
+        self._qmp = None
+
+    @property
+    def qmp(self):
+        if self._qmp is None:
+            self._qmp = QMP(self.control)
+        return self._qmp
+
+    def serial(self):
+        try:
+            return pathlib.Path(self.serial_path).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stderr(self):
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def wait_for(self, regex, timeout=30.0, count=1):
+        """Wait until @regex matches @count times in the serial output; return the matches."""
+        rx = re.compile(regex, re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.serial()
+            found = rx.findall(out)
+            if len(found) >= count:
+                return found
+            fail = FAIL_RE.search(out)
+            if fail:
+                raise AssertionError(f"guest reported a failure: {fail.group(0)}")
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"VM exited with {self.proc.returncode} before /{regex}/ "
+                    f"(x{count}); serial:\n{out[-2000:]}\nstderr:\n{self.stderr()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"/{regex}/ x{count} not seen within {timeout}s; "
+                                   f"serial:\n{out[-2000:]}")
+            time.sleep(0.05)
+
+    def progress(self):
+        return [tuple(int(x) for x in m) for m in PROGRESS_RE.findall(self.serial())]
+
+    def wait_exit(self, timeout=30.0):
+        return self.proc.wait(timeout)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self._qmp:
+            self._qmp.close()
+        self._stderr.close()
+
+
+def ferry_argv(kernel=None, append="", memory="256M", cpus=1, serial=None,
+               debugcon=None, control=None, extra=()):
+    argv = [str(FERRY), "run", "--kernel", str(kernel or GUEST), "--memory", str(memory),
+            "--cpus", str(cpus)]
+    if append:
+        argv += ["--append", append]
+    if serial:
+        argv += ["--serial", serial]
+    if debugcon:
+        argv += ["--debugcon", debugcon]
+    if control:
+        argv += ["--control", str(control)]
+    return argv + list(extra)
+
+
+def qemu_argv(append="", memory="256M", cpus=1, serial_path=None, debugcon_path=None):
+    argv = ["qemu-system-x86_64", "-accel", "kvm", "-m", str(memory), "-smp", str(cpus),
+            "-display", "none", "-no-reboot", "-nodefaults",
+            "-kernel", str(GUEST), "-append", append,
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x02",
+            "-serial", f"file:{serial_path}"]
+    if debugcon_path:
+        argv += ["-chardev", f"file,id=dbg,path={debugcon_path}",
+                 "-device", "isa-debugcon,iobase=0xe9,chardev=dbg"]
+    return argv
+
+
+class HeartbeatListener:
+    """A listening UNIX socket for --debugcon unix:PATH that timestamps each byte."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(1)
+        self.times = []
+        self.bytes = b""
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        conn, _ = self.sock.accept()
+        with conn:
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                now = time.monotonic()
+                self.bytes += data
+                self.times.extend([now] * len(data))
+
+    def gaps_ms(self):
+        t = self.times
+        return [(b - a) * 1000 for a, b in zip(t, t[1:])]
+
+    def close(self):
+        self.sock.close()
