@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * CPU discovery from the ACPI MADT. Only what is needed: find the RSDP,
  * walk the RSDT/XSDT to "APIC", collect enabled processor-local-APIC

@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * Interrupt controllers: silence the legacy PIC and PIT channel 0 left
  * running by the firmware, set up each CPU's local APIC and its

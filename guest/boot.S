@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * Multiboot v1 header and the BSP's path from the loader's 32-bit
  * protected mode into 64-bit C. Page tables for the first 4 GiB are

@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * Command-line parsing: space-separated key=value words. The first word
  * is skipped when it has no '=', because QEMU and GRUB pass the kernel

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /* Basic types and helpers shared by every C file of ferry-guest. */
 #ifndef FERRY_GUEST_COMMON_H
 #define FERRY_GUEST_COMMON_H

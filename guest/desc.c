@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * Descriptor tables: one GDT with a TSS descriptor per CPU (the TSS
  * gives the ring-0 stack for interrupts from ring 3) and one IDT shared

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * Interrupt entry points and the drop to ring 3. The hot ones (timer,
  * int 0x80) are a handful of instructions because PVM emulates every

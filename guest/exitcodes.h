@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * Exit codes written to the isa-debug-exit port. The host sees
  * (code << 1) | 1 as the exit status of QEMU or ferry.

@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * Minimal snprintf used by every output line. Supports %s %c %d %u %x
  * and %%, an optional '0' flag and width, and 'l'/'ll' (both 64-bit).

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * State the kernel part hands to the ring-3 workloads. Everything is
  * identity mapped with U=1, so user code reads `guest` directly.

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * Ring-0 interfaces. All of this runs emulated under PVM, so every
  * function here is written to execute as few instructions as possible.

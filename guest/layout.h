@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * Fixed physical memory layout and CPU-level constants of ferry-guest.
  * Included from both C and assembly, so plain integer literals only.

@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * The few libc routines gcc may call on its own. String instructions
  * are used on purpose: an instruction emulator (PVM kernel mode) handles

@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * Kernel entry for the BSP (kmain) and the APs (ap_main). Both do the
  * minimum of ring-0 setup and leave for ring 3, where the workloads and
@@ -49,13 +48,13 @@ __noreturn void kmain(u32 magic, u32 mbi)
 
 	guest.boot_tsc = rdtsc();
 	serial_init();
+	desc_init();		/* from here on, faults are reported */
+	desc_load(0);
 	multiboot_parse(magic, mbi);
 	if (cmdline_parse(guest.cmdline, &guest.cfg, err, sizeof(err)))
 		kfatal("%s", err);
 
 	mm_init();
-	desc_init();
-	desc_load(0);
 	pic_disable();
 	lapic_init();
 	time_calibrate();

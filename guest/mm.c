@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * Memory: read the multiboot information (command line, memory map),
  * extend the boot page tables, and place the working set.

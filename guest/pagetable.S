@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * Boot page tables as initialised data: the loader copies them in, so
  * the emulated kernel never loops over 2048 entries. They identity-map

@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * COM1 output. Every byte polls the line status register first, so it
  * works on real UARTs, QEMU and VMMs that model THR-empty as always set.

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * Polled 16550 output on COM1 and whole-line printing. A spinlock in
  * ordinary memory keeps lines from different CPUs apart; it works the

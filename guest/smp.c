@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * Start the APs: INIT, then SIPI to the trampoline page, all APs at
  * once. Like Linux on current CPUs there is no 10 ms wait after INIT

@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /* Kernel side of the system calls other than SYS_HALT (see syscall.h). */
 #include "exitcodes.h"
 #include "kernel.h"

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * The system-call interface of ring 3: "int $VEC_SYSCALL" (int 4, see
  * layout.h) with rax = number, rdi/rsi = arguments; every register is

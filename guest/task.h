@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * Per-CPU ring-3 state shared by all workloads: the slice, the clock
  * check, heartbeat and progress deadlines, and rate pacing. Workloads
@@ -13,6 +12,7 @@
 #include "x86.h"
 
 #define BURST_MAX	64	/* pages between clock checks at rate=max */
+#define BURST_MAX_HB	16	/* the same on the heartbeat CPU */
 
 struct task {
 	unsigned cpu;

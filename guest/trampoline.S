@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * AP startup. smp.c copies tramp_start..tramp_end to TRAMPOLINE_ADDR
  * and sends SIPIs with that page as the vector. The code goes real mode

@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * Exceptions end the run: dump the registers to the serial port and
  * exit with FERRY_EXIT_ERROR. The frame layout matches exc_common.

@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * verify: each CPU sweeps its slice sequentially, pass after pass
  * (the pattern key is ignored). Pass g writes word w of page p as

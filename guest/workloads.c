@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: MIT
 /*
  * The simple workloads.
  *   idle:  halt until the next interrupt; work = wakeups.

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: MIT */
 /*
  * Thin wrappers around x86 instructions. The port I/O and rdtsc wrappers
  * are also used from ring 3, which runs with IOPL=3.

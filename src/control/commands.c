@@ -84,7 +84,7 @@ static const struct qmp_arg qmp_pmemsave_args[] = {
     {"val", QMP_ARG_U64, 0},
     {"size", QMP_ARG_U64, 0},
     {"filename", QMP_ARG_STR, 0},
-    {NULL},
+    {0},
 };
 
 static int qmp_pmemsave(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
@@ -111,7 +111,7 @@ static int qmp_query_version(void *opaque, json_t *args, json_t **ret, struct qm
 static const struct qmp_arg qmp_flip_byte_args[] = {
     {"addr", QMP_ARG_U64, 0},
     {"mask", QMP_ARG_U64, QMP_ARG_OPTIONAL},
-    {NULL},
+    {0},
 };
 
 /*
@@ -150,5 +150,5 @@ const struct qmp_command qmp_vm_commands[] = {
     {"query-name", qmp_query_name, NULL, NULL},
     {"query-version", qmp_query_version, NULL, NULL},
     {"x-ferry-flip-byte", qmp_flip_byte, qmp_flip_byte_args, NULL},
-    {NULL},
+    {0},
 };

@@ -22,6 +22,17 @@
  *    threads; they sit under the server's mutex.  qmp_server_emit() may be
  *    called from any thread, including from a handler on the control thread,
  *    at any time between qmp_server_open() and qmp_server_close().
+ *
+ * Typical use (main):
+ *	qmp_server_open(path, NULL, NULL, &qmp, err);
+ *	cfg.listener = (struct vm_listener){qmp_vm_listener, qmp};
+ *	vm_create(&cfg, &vm, err);
+ *	qmp_server_add_commands(qmp, qmp_vm_commands, vm, err);
+ *	qmp_server_start(qmp, err);
+ *	...vm_wait(vm)...
+ *	qmp_server_stop(qmp);	 (replies and events reach the clients)
+ *	vm_destroy(vm);		 (no emitter left)
+ *	qmp_server_close(qmp);
  */
 #ifndef FERRY_CONTROL_QMP_H
 #define FERRY_CONTROL_QMP_H
@@ -79,7 +90,7 @@ enum qmp_arg_type {
 #define QMP_ARG_OPTIONAL 0x1
 
 struct qmp_arg {
-	const char *name; /* NULL ends a list */
+	const char *name; /* NULL in the final {0} entry */
 	enum qmp_arg_type type;
 	unsigned flags; /* QMP_ARG_OPTIONAL */
 };
@@ -110,7 +121,7 @@ json_t *qmp_arg_json(const json_t *args, const char *name); /* borrowed; NULL if
 typedef int qmp_handler_fn(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr);
 
 struct qmp_command {
-	const char *name; /* NULL ends a table */
+	const char *name; /* NULL in the final {0} entry */
 	qmp_handler_fn *fn;
 	const struct qmp_arg *args; /* accepted arguments; NULL: none */
 	/*
@@ -147,18 +158,23 @@ int qmp_server_start(struct qmp_server *s, struct ferr *err);
  * negotiation.  Steals @data (a JSON object, or NULL for an event without
  * data).  Never blocks on a client.  Thread-safe; a NULL @s just drops the
  * event, so producers need not care whether a control socket exists.
+ * Events emitted while a command runs reach its client before its reply.
  */
 void qmp_server_emit(struct qmp_server *s, const char *event, json_t *data);
 
 /*
- * Stop the control thread: queued events are handed out, and pending
- * output is flushed for at most ~100 ms; unprocessed input is dropped.
- * Events emitted afterwards are discarded.  Idempotent; must not be called
- * from a command handler.
+ * Stop the control thread: queued events are handed out, pending output is
+ * flushed for at most ~100 ms, then every client is disconnected.  A
+ * command running meanwhile completes and its reply is part of that flush;
+ * input not yet processed is dropped.  Events emitted afterwards are
+ * discarded.  Idempotent; must not be called from a command handler.
  */
 void qmp_server_stop(struct qmp_server *s);
 
-/* Stop if needed, disconnect clients, unlink the socket path, free @s. */
+/*
+ * Stop if needed, close the socket, unlink its path, free @s.  Only once
+ * nothing can call qmp_server_emit() on @s any more (after vm_destroy()).
+ */
 void qmp_server_close(struct qmp_server *s);
 
 /* {"qemu": {"major": .., "minor": .., "micro": ..}, "package": "ferry X.Y.Z"} */

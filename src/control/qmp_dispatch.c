@@ -50,13 +50,13 @@ static int qmp_cmd_query_commands(void *opaque, json_t *args, json_t **ret, stru
 
 static const struct qmp_arg qmp_capabilities_args[] = {
     {"enable", QMP_ARG_ARRAY, QMP_ARG_OPTIONAL},
-    {NULL},
+    {0},
 };
 
 static const struct qmp_command qmp_builtins[] = {
     {"qmp_capabilities", qmp_cmd_capabilities, qmp_capabilities_args, NULL},
     {"query-commands", qmp_cmd_query_commands, NULL, NULL},
-    {NULL},
+    {0},
 };
 
 static int qmp_cmd_query_commands(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "devices/device.h"
 
 struct vm;
 struct iobus;
@@ -19,5 +20,8 @@ struct serial;
 int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
 		  struct chardev *out, struct serial **ret, struct ferr *err);
 void serial_destroy(struct serial *s);
+
+/* Registers (there is no receive FIFO content to carry: input is not wired). */
+extern const struct device_state_ops serial_state_ops;
 
 #endif

@@ -158,6 +158,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err)
 			   &vm->serial, err);
 	if (rc)
 		goto err;
+	vm->devices[vm->ndevices++] = (struct vm_device){"serial0", &serial_state_ops, vm->serial};
 	rc = misc_devices_init(vm, &vm->io, cfg->debugcon, err);
 	if (rc)
 		goto err;
@@ -169,9 +170,15 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err)
 		if (rc)
 			goto err;
 	}
-	rc = boot_load(vm, &vm->mem, vm->vcpus[0].fd, cfg->kernel, cfg->cmdline, err);
+	rc = vcpu_state_probe(vm, err);
 	if (rc)
 		goto err;
+	/* An incoming VM gets its memory and state from the stream instead. */
+	if (cfg->kernel) {
+		rc = boot_load(vm, &vm->mem, vm->vcpus[0].fd, cfg->kernel, cfg->cmdline, err);
+		if (rc)
+			goto err;
+	}
 	*out = vm;
 	return 0;
 err:
@@ -344,6 +351,7 @@ void vm_destroy(struct vm *vm)
 	serial_destroy(vm->serial);
 	gmem_destroy(&vm->mem);
 	vm_dirty_destroy(vm);
+	free(vm->msr_index);
 	free(vm->cpuid);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);

@@ -15,6 +15,15 @@
 
 struct serial;
 
+#define VM_MAX_DEVICES 8
+
+/* A device whose state is saved: see devices/device.h. */
+struct vm_device {
+	const char *name;
+	const struct device_state_ops *ops;
+	void *dev;
+};
+
 struct vcpu {
 	struct vm *vm;
 	unsigned index;
@@ -45,6 +54,14 @@ struct vm {
 
 	/* Devices: created before the vCPUs start; each locks itself. */
 	struct serial *serial;
+	unsigned ndevices;
+	struct vm_device devices[VM_MAX_DEVICES];
+
+	/* What vCPU state consists of on this host (fixed at creation). */
+	uint32_t *msr_index; /* MSRs that KVM saves and we could read */
+	unsigned nmsrs;
+	uint32_t xsave_size; /* KVM_CAP_XSAVE2 size, or 4096 */
+	bool has_sregs2;
 
 	/* Run state, under lock. */
 	pthread_mutex_t lock;
@@ -68,6 +85,9 @@ void vcpu_dump_regs(struct vcpu *vcpu, char *buf, size_t len);
 /* cpuid.c */
 int cpuid_init(struct vm *vm, struct ferr *err);
 int cpuid_set_vcpu(struct vm *vm, struct vcpu *vcpu, struct ferr *err);
+
+/* vcpu_state.c: probe what vCPU state this host has (MSR list, xsave size). */
+int vcpu_state_probe(struct vm *vm, struct ferr *err);
 
 /* vm_dirty.c */
 int vm_dirty_init(struct vm *vm, struct ferr *err);

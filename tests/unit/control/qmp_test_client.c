@@ -164,7 +164,7 @@ void tc_negotiate(struct tc *c)
 	assert_non_null(json_object_get(greeting, "QMP"));
 	json_decref(greeting);
 
-	json_t *reply = tc_cmd(c, "{\"execute\": \"qmp_capabilities\"}\n");
+	json_t *reply = tc_qmp(c, "{'execute': 'qmp_capabilities'}");
 	tc_assert_return(reply);
 	json_decref(reply);
 }
@@ -172,6 +172,26 @@ void tc_negotiate(struct tc *c)
 json_t *tc_cmd(struct tc *c, const char *text)
 {
 	tc_send(c, text);
+	return tc_recv(c);
+}
+
+void tc_sendq(struct tc *c, const char *text)
+{
+	size_t len = strlen(text);
+	char *s = malloc(len + 2);
+
+	assert_non_null(s);
+	for (size_t i = 0; i < len; i++)
+		s[i] = text[i] == '\'' ? '"' : text[i];
+	s[len] = '\n';
+	s[len + 1] = '\0';
+	tc_send(c, s);
+	free(s);
+}
+
+json_t *tc_qmp(struct tc *c, const char *text)
+{
+	tc_sendq(c, text);
 	return tc_recv(c);
 }
 

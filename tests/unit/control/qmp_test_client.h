@@ -49,6 +49,12 @@ bool tc_wait_eof(struct tc *c, int timeout_ms);
 void tc_negotiate(struct tc *c);
 /* Send @text and return the next message (the reply, unless an event is pending). */
 json_t *tc_cmd(struct tc *c, const char *text);
+/*
+ * Like tc_cmd(), for readable tests as in QEMU's qtest: every ' in @text
+ * becomes ", and a newline is appended.  {'execute': 'stop'}
+ */
+json_t *tc_qmp(struct tc *c, const char *text);
+void tc_sendq(struct tc *c, const char *text);
 
 /* Assertions on replies. */
 void tc_assert_return(json_t *msg);

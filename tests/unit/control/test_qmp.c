@@ -43,7 +43,7 @@ struct fx {
 
 static const struct qmp_arg echo_args[] = {
     {"text", QMP_ARG_STR, QMP_ARG_OPTIONAL},
-    {NULL},
+    {0},
 };
 
 static int cmd_echo(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
@@ -61,7 +61,7 @@ static const struct qmp_arg typed_args[] = {
     {"num", QMP_ARG_NUMBER, QMP_ARG_OPTIONAL},
     {"obj", QMP_ARG_OBJECT, QMP_ARG_OPTIONAL},
     {"list", QMP_ARG_ARRAY, QMP_ARG_OPTIONAL},
-    {NULL},
+    {0},
 };
 
 static int cmd_typed(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
@@ -120,7 +120,7 @@ static int cmd_emit(void *opaque, json_t *args, json_t **ret, struct qmp_error *
 
 static const struct qmp_arg big_args[] = {
     {"size", QMP_ARG_U64, 0},
-    {NULL},
+    {0},
 };
 
 static int cmd_big(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
@@ -145,7 +145,7 @@ static const struct qmp_command fake_cmds[] = {
     {"after-fail", cmd_fail, NULL, after_hook},
     {"emit", cmd_emit, NULL, NULL},
     {"big", cmd_big, big_args, NULL},
-    {NULL},
+    {0},
 };
 
 /* ---- fixture ----------------------------------------------------------- */
@@ -221,28 +221,26 @@ static void test_negotiation_required(void **state)
 	tc_open(&c, fx->path);
 	json_decref(tc_recv(&c));
 
-	expect_error(tc_cmd(&c, "{\"execute\": \"echo\"}\n"), QMP_ERROR_COMMAND_NOT_FOUND,
+	expect_error(tc_qmp(&c, "{'execute': 'echo'}"), QMP_ERROR_COMMAND_NOT_FOUND,
 		     "Expecting capabilities negotiation with 'qmp_capabilities'");
 	/* Even an unknown name gets the negotiation hint, as in QEMU. */
-	expect_error(tc_cmd(&c, "{\"execute\": \"nosuch\"}\n"), QMP_ERROR_COMMAND_NOT_FOUND,
+	expect_error(tc_qmp(&c, "{'execute': 'nosuch'}"), QMP_ERROR_COMMAND_NOT_FOUND,
 		     "Expecting capabilities negotiation");
 	/* No optional capability is offered: asking for one fails and negotiates nothing. */
 	expect_error(
-	    tc_cmd(&c,
-		   "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"oob\"]}}\n"),
+	    tc_qmp(&c, "{'execute': 'qmp_capabilities', 'arguments': {'enable': ['oob']}}"),
 	    QMP_ERROR_GENERIC, "Capability 'oob' not available");
-	expect_error(tc_cmd(&c, "{\"execute\": \"echo\"}\n"), QMP_ERROR_COMMAND_NOT_FOUND,
+	expect_error(tc_qmp(&c, "{'execute': 'echo'}"), QMP_ERROR_COMMAND_NOT_FOUND,
 		     "Expecting capabilities negotiation");
 
-	json_t *r =
-	    tc_cmd(&c, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": []}}\n");
+	json_t *r = tc_qmp(&c, "{'execute': 'qmp_capabilities', 'arguments': {'enable': []}}");
 	tc_assert_return(r);
 	assert_int_equal(json_object_size(json_object_get(r, "return")), 0);
 	json_decref(r);
 
-	expect_return_text(tc_cmd(&c, "{\"execute\": \"echo\"}\n"), "default");
-	expect_error(tc_cmd(&c, "{\"execute\": \"qmp_capabilities\"}\n"),
-		     QMP_ERROR_COMMAND_NOT_FOUND, "Capabilities negotiation is already complete");
+	expect_return_text(tc_qmp(&c, "{'execute': 'echo'}"), "default");
+	expect_error(tc_qmp(&c, "{'execute': 'qmp_capabilities'}"), QMP_ERROR_COMMAND_NOT_FOUND,
+		     "Capabilities negotiation is already complete");
 	tc_close(&c);
 }
 
@@ -254,28 +252,28 @@ static void test_id_echo(void **state)
 	tc_open(&c, fx->path);
 	tc_negotiate(&c);
 
-	json_t *r = tc_cmd(&c, "{\"execute\": \"echo\", \"id\": \"abc\"}\n");
+	json_t *r = tc_qmp(&c, "{'execute': 'echo', 'id': 'abc'}");
 	assert_string_equal(json_string_value(json_object_get(r, "id")), "abc");
 	json_decref(r);
 
-	r = tc_cmd(&c, "{\"id\": {\"seq\": [1, 2]}, \"execute\": \"echo\"}\n");
+	r = tc_qmp(&c, "{'id': {'seq': [1, 2]}, 'execute': 'echo'}");
 	json_t *want = json_pack("{s:[i,i]}", "seq", 1, 2);
 	assert_true(json_equal(json_object_get(r, "id"), want));
 	json_decref(want);
 	json_decref(r);
 
 	/* Errors carry the id too, even for a malformed request. */
-	r = tc_cmd(&c, "{\"execute\": \"nosuch\", \"id\": 7}\n");
+	r = tc_qmp(&c, "{'execute': 'nosuch', 'id': 7}");
 	tc_assert_error(r, QMP_ERROR_COMMAND_NOT_FOUND, NULL);
 	assert_int_equal(json_integer_value(json_object_get(r, "id")), 7);
 	json_decref(r);
-	r = tc_cmd(&c, "{\"execute\": 1, \"id\": null}\n");
+	r = tc_qmp(&c, "{'execute': 1, 'id': null}");
 	tc_assert_error(r, QMP_ERROR_GENERIC, NULL);
 	assert_true(json_is_null(json_object_get(r, "id")));
 	json_decref(r);
 
 	/* No id, no id member. */
-	r = tc_cmd(&c, "{\"execute\": \"echo\"}\n");
+	r = tc_qmp(&c, "{'execute': 'echo'}");
 	assert_null(json_object_get(r, "id"));
 	json_decref(r);
 	tc_close(&c);
@@ -288,7 +286,7 @@ static void test_unknown_command(void **state)
 
 	tc_open(&c, fx->path);
 	tc_negotiate(&c);
-	expect_error(tc_cmd(&c, "{\"execute\": \"nosuch\"}\n"), QMP_ERROR_COMMAND_NOT_FOUND,
+	expect_error(tc_qmp(&c, "{'execute': 'nosuch'}"), QMP_ERROR_COMMAND_NOT_FOUND,
 		     "The command nosuch has not been found");
 	tc_close(&c);
 }
@@ -300,12 +298,12 @@ static void test_handler_errors(void **state)
 
 	tc_open(&c, fx->path);
 	tc_negotiate(&c);
-	json_t *r = tc_cmd(&c, "{\"execute\": \"fail\"}\n");
+	json_t *r = tc_qmp(&c, "{'execute': 'fail'}");
 	tc_assert_error(r, "DeviceNotFound", NULL);
 	assert_string_equal(tc_desc(r), "Device 'disk9' not found");
 	json_decref(r);
 	/* No message: the errno speaks, class defaults to GenericError. */
-	r = tc_cmd(&c, "{\"execute\": \"fail-plain\"}\n");
+	r = tc_qmp(&c, "{'execute': 'fail-plain'}");
 	tc_assert_error(r, QMP_ERROR_GENERIC, NULL);
 	assert_string_equal(tc_desc(r), strerror(EIO));
 	json_decref(r);
@@ -319,22 +317,22 @@ static void test_malformed_json_keeps_connection(void **state)
 
 	tc_open(&c, fx->path);
 	tc_negotiate(&c);
-	expect_error(tc_cmd(&c, "{\"execute\": }\n"), QMP_ERROR_GENERIC, "JSON parse error, ");
+	expect_error(tc_qmp(&c, "{'execute': }"), QMP_ERROR_GENERIC, "JSON parse error, ");
 	/* Unterminated string: the newline ends it rather than leaving the client hanging. */
-	expect_error(tc_cmd(&c, "{\"execute\": \"echo\n"), QMP_ERROR_GENERIC, "JSON parse error, ");
-	expect_error(tc_cmd(&c, "}\n"), QMP_ERROR_GENERIC, "JSON parse error, ");
-	expect_error(tc_cmd(&c, "nonsense\n"), QMP_ERROR_GENERIC, "JSON parse error, ");
+	expect_error(tc_qmp(&c, "{'execute': 'echo"), QMP_ERROR_GENERIC, "JSON parse error, ");
+	expect_error(tc_qmp(&c, "}"), QMP_ERROR_GENERIC, "JSON parse error, ");
+	expect_error(tc_qmp(&c, "nonsense"), QMP_ERROR_GENERIC, "JSON parse error, ");
 	/* Not UTF-8. */
 	expect_error(tc_cmd(&c, "{\"execute\": \"\xff\xfe\"}\n"), QMP_ERROR_GENERIC,
 		     "JSON parse error, ");
 	/* Duplicate keys are ambiguous: refused. */
-	expect_error(tc_cmd(&c, "{\"execute\": \"echo\", \"execute\": \"fail\"}\n"),
-		     QMP_ERROR_GENERIC, "JSON parse error, ");
+	expect_error(tc_qmp(&c, "{'execute': 'echo', 'execute': 'fail'}"), QMP_ERROR_GENERIC,
+		     "JSON parse error, ");
 	tc_send_raw(&c, "{\"a\":\0}\n", 8);
 	expect_error(tc_recv(&c), QMP_ERROR_GENERIC, "JSON parse error, ");
 
-	expect_return_text(
-	    tc_cmd(&c, "{\"execute\": \"echo\", \"arguments\": {\"text\": \"alive\"}}\n"), "alive");
+	expect_return_text(tc_qmp(&c, "{'execute': 'echo', 'arguments': {'text': 'alive'}}"),
+			   "alive");
 	tc_close(&c);
 }
 
@@ -345,19 +343,18 @@ static void test_bad_requests(void **state)
 
 	tc_open(&c, fx->path);
 	tc_negotiate(&c);
-	expect_error(tc_cmd(&c, "[1, 2]\n"), QMP_ERROR_GENERIC, "QMP input must be a JSON object");
-	expect_error(tc_cmd(&c, "42\n"), QMP_ERROR_GENERIC, "QMP input must be a JSON object");
-	expect_error(tc_cmd(&c, "\"execute\"\n"), QMP_ERROR_GENERIC,
-		     "QMP input must be a JSON object");
-	expect_error(tc_cmd(&c, "{\"arguments\": {}}\n"), QMP_ERROR_GENERIC,
+	expect_error(tc_qmp(&c, "[1, 2]"), QMP_ERROR_GENERIC, "QMP input must be a JSON object");
+	expect_error(tc_qmp(&c, "42"), QMP_ERROR_GENERIC, "QMP input must be a JSON object");
+	expect_error(tc_qmp(&c, "'execute'"), QMP_ERROR_GENERIC, "QMP input must be a JSON object");
+	expect_error(tc_qmp(&c, "{'arguments': {}}"), QMP_ERROR_GENERIC,
 		     "QMP input lacks member 'execute'");
-	expect_error(tc_cmd(&c, "{\"execute\": [\"echo\"]}\n"), QMP_ERROR_GENERIC,
+	expect_error(tc_qmp(&c, "{'execute': ['echo']}"), QMP_ERROR_GENERIC,
 		     "QMP input member 'execute' must be a string");
-	expect_error(tc_cmd(&c, "{\"execute\": \"echo\", \"arguments\": [1]}\n"), QMP_ERROR_GENERIC,
+	expect_error(tc_qmp(&c, "{'execute': 'echo', 'arguments': [1]}"), QMP_ERROR_GENERIC,
 		     "QMP input member 'arguments' must be an object");
-	expect_error(tc_cmd(&c, "{\"execute\": \"echo\", \"foo\": 1}\n"), QMP_ERROR_GENERIC,
+	expect_error(tc_qmp(&c, "{'execute': 'echo', 'foo': 1}"), QMP_ERROR_GENERIC,
 		     "QMP input member 'foo' is unexpected");
-	expect_return_text(tc_cmd(&c, "{\"execute\": \"echo\"}\n"), "default");
+	expect_return_text(tc_qmp(&c, "{'execute': 'echo'}"), "default");
 	tc_close(&c);
 }
 
@@ -378,8 +375,8 @@ static void test_oversize_request(void **state)
 	/* The rest of that request was discarded, not parsed as new requests. */
 	json_t *extra = tc_recv_timeout(&c, TC_QUIET_MS);
 	assert_null(extra);
-	expect_return_text(
-	    tc_cmd(&c, "{\"execute\": \"echo\", \"arguments\": {\"text\": \"after\"}}\n"), "after");
+	expect_return_text(tc_qmp(&c, "{'execute': 'echo', 'arguments': {'text': 'after'}}"),
+			   "after");
 
 	/* Just under the limit is fine. */
 	off = sprintf(big, "{\"execute\": \"echo\", \"arguments\": {\"text\": \"");
@@ -405,7 +402,7 @@ static void test_framing(void **state)
 	tc_negotiate(&c);
 
 	/* Two on one line, no separator. */
-	tc_send(&c, "{\"execute\": \"echo\", \"id\": 1}{\"execute\": \"echo\", \"id\": 2}\n");
+	tc_sendq(&c, "{'execute': 'echo', 'id': 1}{'execute': 'echo', 'id': 2}");
 	r = tc_recv(&c);
 	assert_int_equal(json_integer_value(json_object_get(r, "id")), 1);
 	json_decref(r);
@@ -438,8 +435,7 @@ static void test_args_checker(void **state)
 	tc_open(&c, fx->path);
 	tc_negotiate(&c);
 
-	json_t *r =
-	    tc_cmd(&c, "{\"execute\": \"typed\", \"arguments\": {\"val\": 4096, \"size\": 0}}\n");
+	json_t *r = tc_qmp(&c, "{'execute': 'typed', 'arguments': {'val': 4096, 'size': 0}}");
 	tc_assert_return(r);
 	json_t *want = json_pack("{s:i, s:i, s:s, s:b, s:i, s:f, s:b}", "val", 4096, "size", 0,
 				 "name", "anon", "flag", 0, "i", -1, "num", 0.5, "has_obj", 0);
@@ -447,9 +443,8 @@ static void test_args_checker(void **state)
 	json_decref(want);
 	json_decref(r);
 
-	r = tc_cmd(&c,
-		   "{\"execute\": \"typed\", \"arguments\": {\"val\": 1, \"size\": 2, \"name\": "
-		   "\"n\", \"flag\": true, \"i\": -5, \"num\": 3, \"obj\": {}, \"list\": []}}\n");
+	r = tc_qmp(&c, "{'execute': 'typed', 'arguments': {'val': 1, 'size': 2, 'name': 'n', "
+		       "'flag': true, 'i': -5, 'num': 3, 'obj': {}, 'list': []}}");
 	tc_assert_return(r);
 	want = json_pack("{s:i, s:i, s:s, s:b, s:i, s:f, s:b}", "val", 1, "size", 2, "name", "n",
 			 "flag", 1, "i", -5, "num", 3.0, "has_obj", 1);
@@ -458,38 +453,33 @@ static void test_args_checker(void **state)
 	json_decref(r);
 
 	expect_error(
-	    tc_cmd(
-		&c,
-		"{\"execute\": \"typed\", \"arguments\": {\"val\": 1, \"size\": 2, \"foo\": 3}}\n"),
+	    tc_qmp(&c, "{'execute': 'typed', 'arguments': {'val': 1, 'size': 2, 'foo': 3}}"),
 	    QMP_ERROR_GENERIC, "Parameter 'foo' is unexpected");
-	expect_error(
-	    tc_cmd(&c, "{\"execute\": \"typed\", \"arguments\": {\"val\": 1, \"size\": \"12\"}}\n"),
-	    QMP_ERROR_GENERIC, "Invalid parameter type for 'size', expected: integer");
-	expect_error(tc_cmd(&c, "{\"execute\": \"typed\", \"arguments\": {\"size\": 2}}\n"),
+	expect_error(tc_qmp(&c, "{'execute': 'typed', 'arguments': {'val': 1, 'size': '12'}}"),
+		     QMP_ERROR_GENERIC, "Invalid parameter type for 'size', expected: integer");
+	expect_error(tc_qmp(&c, "{'execute': 'typed', 'arguments': {'size': 2}}"),
 		     QMP_ERROR_GENERIC, "Parameter 'val' is missing");
+	expect_error(tc_qmp(&c, "{'execute': 'typed', 'arguments': {'val': -1, 'size': 2}}"),
+		     QMP_ERROR_GENERIC, "Parameter 'val' expects a non-negative integer");
+	expect_error(tc_qmp(&c, "{'execute': 'typed', 'arguments': {'val': 1.5, 'size': 2}}"),
+		     QMP_ERROR_GENERIC, "Invalid parameter type for 'val', expected: integer");
 	expect_error(
-	    tc_cmd(&c, "{\"execute\": \"typed\", \"arguments\": {\"val\": -1, \"size\": 2}}\n"),
-	    QMP_ERROR_GENERIC, "Parameter 'val' expects a non-negative integer");
+	    tc_qmp(&c, "{'execute': 'typed', 'arguments': {'val': 1, 'size': 2, 'flag': 'yes'}}"),
+	    QMP_ERROR_GENERIC, "Invalid parameter type for 'flag', expected: boolean");
 	expect_error(
-	    tc_cmd(&c, "{\"execute\": \"typed\", \"arguments\": {\"val\": 1.5, \"size\": 2}}\n"),
-	    QMP_ERROR_GENERIC, "Invalid parameter type for 'val', expected: integer");
-	expect_error(tc_cmd(&c, "{\"execute\": \"typed\", \"arguments\": {\"val\": 1, \"size\": 2, "
-				"\"flag\": \"yes\"}}\n"),
-		     QMP_ERROR_GENERIC, "Invalid parameter type for 'flag', expected: boolean");
-	expect_error(tc_cmd(&c, "{\"execute\": \"typed\", \"arguments\": {\"val\": 1, \"size\": 2, "
-				"\"name\": 5}}\n"),
-		     QMP_ERROR_GENERIC, "Invalid parameter type for 'name', expected: string");
-	expect_error(tc_cmd(&c, "{\"execute\": \"typed\", \"arguments\": {\"val\": 1, \"size\": 2, "
-				"\"num\": \"1\"}}\n"),
-		     QMP_ERROR_GENERIC, "Invalid parameter type for 'num', expected: number");
-	expect_error(tc_cmd(&c, "{\"execute\": \"typed\", \"arguments\": {\"val\": 1, \"size\": 2, "
-				"\"obj\": []}}\n"),
-		     QMP_ERROR_GENERIC, "Invalid parameter type for 'obj', expected: object");
-	expect_error(tc_cmd(&c, "{\"execute\": \"typed\", \"arguments\": {\"val\": 1, \"size\": 2, "
-				"\"list\": {}}}\n"),
-		     QMP_ERROR_GENERIC, "Invalid parameter type for 'list', expected: array");
+	    tc_qmp(&c, "{'execute': 'typed', 'arguments': {'val': 1, 'size': 2, 'name': 5}}"),
+	    QMP_ERROR_GENERIC, "Invalid parameter type for 'name', expected: string");
+	expect_error(
+	    tc_qmp(&c, "{'execute': 'typed', 'arguments': {'val': 1, 'size': 2, 'num': '1'}}"),
+	    QMP_ERROR_GENERIC, "Invalid parameter type for 'num', expected: number");
+	expect_error(
+	    tc_qmp(&c, "{'execute': 'typed', 'arguments': {'val': 1, 'size': 2, 'obj': []}}"),
+	    QMP_ERROR_GENERIC, "Invalid parameter type for 'obj', expected: object");
+	expect_error(
+	    tc_qmp(&c, "{'execute': 'typed', 'arguments': {'val': 1, 'size': 2, 'list': {}}}"),
+	    QMP_ERROR_GENERIC, "Invalid parameter type for 'list', expected: array");
 	/* A command that declares no arguments takes none. */
-	expect_error(tc_cmd(&c, "{\"execute\": \"query-commands\", \"arguments\": {\"x\": 1}}\n"),
+	expect_error(tc_qmp(&c, "{'execute': 'query-commands', 'arguments': {'x': 1}}"),
 		     QMP_ERROR_GENERIC, "Parameter 'x' is unexpected");
 	tc_close(&c);
 }
@@ -500,7 +490,7 @@ static void test_args_check_direct(void **state)
 	static const struct qmp_arg spec[] = {
 	    {"a", QMP_ARG_U64, 0},
 	    {"b", QMP_ARG_STR, QMP_ARG_OPTIONAL},
-	    {NULL},
+	    {0},
 	};
 	struct qmp_error qerr = {NULL, FERR_INIT};
 	json_t *args = json_pack("{s:i}", "a", 3);
@@ -525,7 +515,7 @@ static void test_query_commands(void **state)
 
 	tc_open(&c, fx->path);
 	tc_negotiate(&c);
-	json_t *r = tc_cmd(&c, "{\"execute\": \"query-commands\"}\n");
+	json_t *r = tc_qmp(&c, "{'execute': 'query-commands'}");
 	json_t *list = json_object_get(r, "return");
 	assert_true(json_is_array(list));
 	assert_int_equal(json_array_size(list), 2 + sizeof(fake_cmds) / sizeof(fake_cmds[0]) - 1);
@@ -592,18 +582,18 @@ static void test_events(void **state)
 
 	/* The unnegotiated client got nothing, and nothing was saved up for it. */
 	assert_null(tc_recv_timeout(&late, TC_QUIET_MS));
-	tc_send(&late, "{\"execute\": \"qmp_capabilities\"}\n");
+	tc_sendq(&late, "{'execute': 'qmp_capabilities'}");
 	json_t *r = tc_recv(&late);
 	tc_assert_return(r);
 	json_decref(r);
-	expect_return_text(tc_cmd(&late, "{\"execute\": \"echo\"}\n"), "default");
+	expect_return_text(tc_qmp(&late, "{'execute': 'echo'}"), "default");
 
 	/* Events from before a client negotiated are not replayed to it. */
 	struct tc fresh;
 	tc_open(&fresh, fx->path);
 	json_decref(tc_recv(&fresh));
 	qmp_server_emit(fx->s, "EARLY", NULL);
-	r = tc_cmd(&fresh, "{\"execute\": \"qmp_capabilities\"}\n");
+	r = tc_qmp(&fresh, "{'execute': 'qmp_capabilities'}");
 	tc_assert_return(r);
 	json_decref(r);
 	assert_null(tc_recv_timeout(&fresh, TC_QUIET_MS));
@@ -632,7 +622,7 @@ static void test_event_from_handler_precedes_reply(void **state)
 
 	tc_open(&c, fx->path);
 	tc_negotiate(&c);
-	tc_send(&c, "{\"execute\": \"emit\", \"id\": 1}\n");
+	tc_sendq(&c, "{'execute': 'emit', 'id': 1}");
 	json_t *first = tc_recv(&c);
 	assert_string_equal(json_string_value(json_object_get(first, "event")), "INSIDE");
 	json_t *second = tc_recv(&c);
@@ -680,10 +670,9 @@ static void test_two_clients(void **state)
 
 	/* A half-sent request on one client does not hold up the other. */
 	tc_send(&a, "{\"execute\": \"echo\", \"arguments\": {\"text\": ");
-	expect_return_text(
-	    tc_cmd(&b, "{\"execute\": \"echo\", \"arguments\": {\"text\": \"b\"}}\n"), "b");
+	expect_return_text(tc_qmp(&b, "{'execute': 'echo', 'arguments': {'text': 'b'}}"), "b");
 	assert_null(tc_recv_timeout(&a, TC_QUIET_MS));
-	expect_return_text(tc_cmd(&a, "\"a\"}}\n"), "a");
+	expect_return_text(tc_qmp(&a, "'a'}}"), "a");
 
 	/* Interleaved, each gets its own replies. */
 	for (int i = 0; i < 20; i++) {
@@ -760,12 +749,12 @@ static void test_big_reply(void **state)
 
 	tc_open(&c, fx->path);
 	tc_negotiate(&c);
-	json_t *r = tc_cmd(&c, "{\"execute\": \"big\", \"arguments\": {\"size\": 614400}}\n");
+	json_t *r = tc_qmp(&c, "{'execute': 'big', 'arguments': {'size': 614400}}");
 	tc_assert_return(r);
 	assert_int_equal(
 	    strlen(json_string_value(json_object_get(json_object_get(r, "return"), "data"))), n);
 	json_decref(r);
-	expect_return_text(tc_cmd(&c, "{\"execute\": \"echo\"}\n"), "default");
+	expect_return_text(tc_qmp(&c, "{'execute': 'echo'}"), "default");
 	tc_close(&c);
 }
 
@@ -818,7 +807,7 @@ static void test_slow_client_disconnected(void **state)
 	/* 40 x 64 KiB is well over the 1 MiB cap plus what the socket can hold. */
 	assert_true(tc_wait_eof(&slow, TC_TIMEOUT_MS));
 	tc_close(&slow);
-	expect_return_text(tc_cmd(&good, "{\"execute\": \"echo\"}\n"), "default");
+	expect_return_text(tc_qmp(&good, "{'execute': 'echo'}"), "default");
 	tc_close(&good);
 	free(s);
 }
@@ -838,7 +827,7 @@ static void test_client_vanishes_mid_reply(void **state)
 	}
 	tc_open(&next, fx->path);
 	tc_negotiate(&next);
-	expect_return_text(tc_cmd(&next, "{\"execute\": \"echo\"}\n"), "default");
+	expect_return_text(tc_qmp(&next, "{'execute': 'echo'}"), "default");
 	tc_close(&next);
 }
 
@@ -875,7 +864,7 @@ static void test_garbage_bytes(void **state)
 
 	tc_open(&next, fx->path);
 	tc_negotiate(&next);
-	expect_return_text(tc_cmd(&next, "{\"execute\": \"echo\"}\n"), "default");
+	expect_return_text(tc_qmp(&next, "{'execute': 'echo'}"), "default");
 	tc_close(&next);
 }
 
@@ -891,12 +880,12 @@ static void test_after_reply_hook(void **state)
 	fx->peek_fd = c.fd;
 
 	/* Not run when the command fails. */
-	expect_error(tc_cmd(&c, "{\"execute\": \"after-fail\"}\n"), "DeviceNotFound", NULL);
-	expect_return_text(tc_cmd(&c, "{\"execute\": \"echo\"}\n"), "default");
+	expect_error(tc_qmp(&c, "{'execute': 'after-fail'}"), "DeviceNotFound", NULL);
+	expect_return_text(tc_qmp(&c, "{'execute': 'echo'}"), "default");
 	assert_int_equal(atomic_load(&fx->after_ran), 0);
 
 	/* Read nothing until the hook ran: it checks that the reply is already waiting. */
-	tc_send(&c, "{\"execute\": \"after\"}\n");
+	tc_sendq(&c, "{'execute': 'after'}");
 	for (int i = 0; i < 5000 && !atomic_load(&fx->after_ran); i++)
 		usleep(1000);
 	assert_int_equal(atomic_load(&fx->after_ran), 1);
@@ -914,7 +903,7 @@ static void test_stop_flushes_pending_reply(void **state)
 
 	tc_open(&c, fx->path);
 	tc_negotiate(&c);
-	tc_send(&c, "{\"execute\": \"slow\", \"id\": \"s\"}\n");
+	tc_sendq(&c, "{'execute': 'slow', 'id': 's'}");
 	while (!atomic_load(&fx->slow_started))
 		usleep(1000);
 	/* The handler is still running: stop must wait for it, then flush its reply. */
@@ -1044,23 +1033,23 @@ static void test_close_leaves_foreign_file(void **state)
 
 static const struct qmp_command dup_cmds[] = {
     {"echo", cmd_ok, NULL, NULL},
-    {NULL},
+    {0},
 };
 
 static const struct qmp_command self_dup_cmds[] = {
     {"x-one", cmd_ok, NULL, NULL},
     {"x-one", cmd_ok, NULL, NULL},
-    {NULL},
+    {0},
 };
 
 static const struct qmp_command builtin_dup_cmds[] = {
     {"query-commands", cmd_ok, NULL, NULL},
-    {NULL},
+    {0},
 };
 
 static const struct qmp_command more_cmds[] = {
     {"x-more", cmd_echo, echo_args, NULL},
-    {NULL},
+    {0},
 };
 
 static void test_registration(void **state)
@@ -1088,8 +1077,7 @@ static void test_registration(void **state)
 
 	tc_open(&c, path);
 	tc_negotiate(&c);
-	expect_return_text(
-	    tc_cmd(&c, "{\"execute\": \"x-more\", \"arguments\": {\"text\": \"m\"}}\n"), "m");
+	expect_return_text(tc_qmp(&c, "{'execute': 'x-more', 'arguments': {'text': 'm'}}"), "m");
 	tc_close(&c);
 	qmp_server_close(s);
 }

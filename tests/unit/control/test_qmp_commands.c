@@ -60,9 +60,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-static json_t *cmd(struct fx *fx, const char *text)
+static json_t *qmp(struct fx *fx, const char *text)
 {
-	return tc_cmd(&fx->c, text);
+	return tc_qmp(&fx->c, text);
 }
 
 /* Assert a successful reply whose return equals @want (stolen). */
@@ -101,11 +101,11 @@ static void test_query_status(void **state)
 	struct fx *fx = *state;
 
 	expect_return(
-	    cmd(fx, "{\"execute\": \"query-status\"}"),
+	    qmp(fx, "{'execute': 'query-status'}"),
 	    json_pack("{s:s, s:b, s:b}", "status", "running", "running", 1, "singlestep", 0));
 	fx->vm.state = VM_RS_PAUSED;
 	expect_return(
-	    cmd(fx, "{\"execute\": \"query-status\"}"),
+	    qmp(fx, "{'execute': 'query-status'}"),
 	    json_pack("{s:s, s:b, s:b}", "status", "paused", "running", 0, "singlestep", 0));
 }
 
@@ -114,22 +114,20 @@ static void test_stop(void **state)
 	struct fx *fx = *state;
 
 	/* The STOP event the VM raises during the command comes before the reply. */
-	tc_send(&fx->c, "{\"execute\": \"stop\"}");
+	tc_sendq(&fx->c, "{'execute': 'stop'}");
 	expect_event(fx, "STOP", NULL);
 	expect_return(tc_recv(&fx->c), json_object());
 	assert_int_equal(fx->vm.state, VM_RS_PAUSED);
 	assert_int_equal(fx->vm.stop_calls, 1);
 
 	/* Already paused: succeeds without touching the VM (QEMU). */
-	expect_return(cmd(fx, "{\"execute\": \"stop\"}"), json_object());
+	expect_return(qmp(fx, "{'execute': 'stop'}"), json_object());
 	assert_int_equal(fx->vm.stop_calls, 1);
 
 	fx->vm.state = VM_RS_SHUTDOWN;
-	expect_error(cmd(fx, "{\"execute\": \"stop\"}"),
-		     "cannot stop: the VM is in state 'shutdown'");
+	expect_error(qmp(fx, "{'execute': 'stop'}"), "cannot stop: the VM is in state 'shutdown'");
 	fx->vm.state = VM_RS_PRELAUNCH;
-	expect_error(cmd(fx, "{\"execute\": \"stop\"}"),
-		     "cannot stop: the VM is in state 'prelaunch'");
+	expect_error(qmp(fx, "{'execute': 'stop'}"), "cannot stop: the VM is in state 'prelaunch'");
 	assert_int_equal(fx->vm.stop_calls, 1);
 }
 
@@ -137,24 +135,24 @@ static void test_cont(void **state)
 {
 	struct fx *fx = *state;
 
-	expect_return(cmd(fx, "{\"execute\": \"cont\"}"), json_object());
+	expect_return(qmp(fx, "{'execute': 'cont'}"), json_object());
 	assert_int_equal(fx->vm.cont_calls, 0);
 
 	fx->vm.state = VM_RS_PAUSED;
-	tc_send(&fx->c, "{\"execute\": \"cont\"}");
+	tc_sendq(&fx->c, "{'execute': 'cont'}");
 	expect_event(fx, "RESUME", NULL);
 	expect_return(tc_recv(&fx->c), json_object());
 	assert_int_equal(fx->vm.state, VM_RS_RUNNING);
 	assert_int_equal(fx->vm.cont_calls, 1);
 
 	fx->vm.state = VM_RS_INTERNAL_ERROR;
-	expect_error(cmd(fx, "{\"execute\": \"cont\"}"),
+	expect_error(qmp(fx, "{'execute': 'cont'}"),
 		     "cannot continue: the VM is in state 'internal-error'");
 	fx->vm.state = VM_RS_GUEST_PANICKED;
-	expect_error(cmd(fx, "{\"execute\": \"cont\"}"),
+	expect_error(qmp(fx, "{'execute': 'cont'}"),
 		     "cannot continue: the VM is in state 'guest-panicked'");
 	assert_int_equal(fx->vm.cont_calls, 1);
-	expect_error(cmd(fx, "{\"execute\": \"cont\", \"arguments\": {\"now\": true}}"),
+	expect_error(qmp(fx, "{'execute': 'cont', 'arguments': {'now': true}}"),
 		     "Parameter 'now' is unexpected");
 }
 
@@ -162,7 +160,7 @@ static void test_quit(void **state)
 {
 	struct fx *fx = *state;
 
-	tc_send(&fx->c, "{\"execute\": \"quit\", \"id\": \"q\"}");
+	tc_sendq(&fx->c, "{'execute': 'quit', 'id': 'q'}");
 	/* Read nothing until the VM was asked to quit: it checks the reply is waiting. */
 	for (int i = 0; i < 5000 && !atomic_load(&fx->vm.quit_calls); i++)
 		usleep(1000);
@@ -182,26 +180,26 @@ static void test_pmemsave(void **state)
 {
 	struct fx *fx = *state;
 
-	expect_return(cmd(fx, "{\"execute\": \"pmemsave\", \"arguments\": "
-			      "{\"val\": 4096, \"size\": 0, \"filename\": \"/tmp/x.bin\"}}"),
+	expect_return(qmp(fx, "{'execute': 'pmemsave', 'arguments': {'val': 4096, 'size': 0, "
+			      "'filename': '/tmp/x.bin'}}"),
 		      json_object());
 	fx->vm.pmem_gpa = 1;
-	expect_return(cmd(fx, "{\"execute\": \"pmemsave\", \"arguments\": "
-			      "{\"val\": 256, \"size\": 512, \"filename\": \"mem.bin\"}}"),
+	expect_return(qmp(fx, "{'execute': 'pmemsave', 'arguments': {'val': 256, 'size': 512, "
+			      "'filename': 'mem.bin'}}"),
 		      json_object());
 	assert_int_equal(fx->vm.pmem_gpa, 256);
 	assert_int_equal(fx->vm.pmem_size, 512);
 	assert_string_equal(fx->vm.pmem_path, "mem.bin");
 
+	expect_error(qmp(fx, "{'execute': 'pmemsave', 'arguments': {'val': 0, 'size': 1}}"),
+		     "Parameter 'filename' is missing");
 	expect_error(
-	    cmd(fx, "{\"execute\": \"pmemsave\", \"arguments\": {\"val\": 0, \"size\": 1}}"),
-	    "Parameter 'filename' is missing");
-	expect_error(cmd(fx, "{\"execute\": \"pmemsave\", \"arguments\": "
-			     "{\"val\": \"0\", \"size\": 1, \"filename\": \"f\"}}"),
-		     "Invalid parameter type for 'val', expected: integer");
+	    qmp(fx,
+		"{'execute': 'pmemsave', 'arguments': {'val': '0', 'size': 1, 'filename': 'f'}}"),
+	    "Invalid parameter type for 'val', expected: integer");
 	/* The VM's own message reaches the operator. */
-	expect_error(cmd(fx, "{\"execute\": \"pmemsave\", \"arguments\": "
-			     "{\"val\": 4000, \"size\": 4096, \"filename\": \"f\"}}"),
+	expect_error(qmp(fx, "{'execute': 'pmemsave', 'arguments': {'val': 4000, 'size': 4096, "
+			     "'filename': 'f'}}"),
 		     "pmemsave: [0xfa0, +0x1000) is outside guest memory");
 }
 
@@ -209,20 +207,19 @@ static void test_query_name(void **state)
 {
 	struct fx *fx = *state;
 
-	expect_return(cmd(fx, "{\"execute\": \"query-name\"}"),
-		      json_pack("{s:s}", "name", "guest1"));
+	expect_return(qmp(fx, "{'execute': 'query-name'}"), json_pack("{s:s}", "name", "guest1"));
 	fx->vm.name = NULL;
-	expect_return(cmd(fx, "{\"execute\": \"query-name\"}"), json_object());
+	expect_return(qmp(fx, "{'execute': 'query-name'}"), json_object());
 	/* A name from argv need not be UTF-8; the reply must still be valid JSON. */
 	fx->vm.name = "g\xff";
-	expect_return(cmd(fx, "{\"execute\": \"query-name\"}"), json_pack("{s:s}", "name", "g?"));
+	expect_return(qmp(fx, "{'execute': 'query-name'}"), json_pack("{s:s}", "name", "g?"));
 }
 
 static void test_query_version(void **state)
 {
 	struct fx *fx = *state;
 
-	expect_return(cmd(fx, "{\"execute\": \"query-version\"}"), qmp_version());
+	expect_return(qmp(fx, "{'execute': 'query-version'}"), qmp_version());
 	json_t *v = qmp_version();
 	assert_non_null(json_object_get(v, "qemu"));
 	assert_non_null(strstr(json_string_value(json_object_get(v, "package")), "ferry "));
@@ -234,30 +231,27 @@ static void test_flip_byte(void **state)
 	struct fx *fx = *state;
 
 	fx->vm.mem[0x100] = 0x5a;
-	expect_return(
-	    cmd(fx, "{\"execute\": \"x-ferry-flip-byte\", \"arguments\": {\"addr\": 256}}"),
-	    json_pack("{s:i, s:i}", "old", 0x5a, "new", 0xa5));
+	expect_return(qmp(fx, "{'execute': 'x-ferry-flip-byte', 'arguments': {'addr': 256}}"),
+		      json_pack("{s:i, s:i}", "old", 0x5a, "new", 0xa5));
 	assert_int_equal(fx->vm.mem[0x100], 0xa5);
-	expect_return(cmd(fx, "{\"execute\": \"x-ferry-flip-byte\", \"arguments\": "
-			      "{\"addr\": 256, \"mask\": 1}}"),
-		      json_pack("{s:i, s:i}", "old", 0xa5, "new", 0xa4));
+	expect_return(
+	    qmp(fx, "{'execute': 'x-ferry-flip-byte', 'arguments': {'addr': 256, 'mask': 1}}"),
+	    json_pack("{s:i, s:i}", "old", 0xa5, "new", 0xa4));
 	assert_int_equal(fx->vm.mem[0x100], 0xa4);
 
-	expect_error(cmd(fx, "{\"execute\": \"x-ferry-flip-byte\", \"arguments\": "
-			     "{\"addr\": 256, \"mask\": 256}}"),
-		     "Parameter 'mask' expects a value from 0 to 255");
 	expect_error(
-	    cmd(fx, "{\"execute\": \"x-ferry-flip-byte\", \"arguments\": {\"addr\": 4096}}"),
-	    "guest address 0x1000 is outside guest memory");
-	expect_error(cmd(fx, "{\"execute\": \"x-ferry-flip-byte\"}"),
-		     "Parameter 'addr' is missing");
+	    qmp(fx, "{'execute': 'x-ferry-flip-byte', 'arguments': {'addr': 256, 'mask': 256}}"),
+	    "Parameter 'mask' expects a value from 0 to 255");
+	expect_error(qmp(fx, "{'execute': 'x-ferry-flip-byte', 'arguments': {'addr': 4096}}"),
+		     "guest address 0x1000 is outside guest memory");
+	expect_error(qmp(fx, "{'execute': 'x-ferry-flip-byte'}"), "Parameter 'addr' is missing");
 	assert_int_equal(fx->vm.mem[0x100], 0xa4);
 }
 
 static void test_query_commands_lists_vm_table(void **state)
 {
 	struct fx *fx = *state;
-	json_t *r = cmd(fx, "{\"execute\": \"query-commands\"}");
+	json_t *r = qmp(fx, "{'execute': 'query-commands'}");
 	json_t *list = json_object_get(r, "return");
 	size_t n = 0;
 

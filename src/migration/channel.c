@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * What every channel kind shares: complete reads and writes over the
+ * kind's ops, cancellation, shutdown, close.  Nothing here knows a kind.
+ *
+ * For implementers of a kind (channel_mem.c, channel_sock.c, ...):
+ *  - ops->read/writev may transfer less than asked; these helpers loop.
+ *  - These helpers count bytes_read/bytes_written; the ops must not.
+ *  - A kind creates cancel_fd (an eventfd) and waits on it beside its fd;
+ *    channel_cancel() only writes to it.
+ *  - ops->close releases everything, the struct channel included.
+ */
+#include "migration/channel.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <unistd.h>
+
+int channel_read_full(struct channel *ch, void *buf, size_t len, struct ferr *err)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = ch->ops->read(ch, (char *)buf + done, len - done, err);
+		if (n < 0)
+			return ferr_errno(err, (int)n, "%s: read", ch->name); /* unless ops said more */
+		if (n == 0)
+			return ferr_set(err, -EPIPE, "%s: stream ended after %zu of %zu bytes",
+					ch->name, done, len);
+		if ((size_t)n > len - done)
+			return ferr_set(err, -EIO, "%s: read returned more than asked", ch->name);
+		done += (size_t)n;
+		atomic_fetch_add(&ch->bytes_read, (uint64_t)n);
+	}
+	return 0;
+}
+
+int channel_writev_full(struct channel *ch, struct iovec *iov, int iovcnt, struct ferr *err)
+{
+	while (iovcnt > 0) {
+		if (iov->iov_len == 0) {
+			iov++;
+			iovcnt--;
+			continue;
+		}
+		/* writev() refuses more than IOV_MAX vectors: send in slices. */
+		ssize_t n = ch->ops->writev(ch, iov, iovcnt < IOV_MAX ? iovcnt : IOV_MAX, err);
+		if (n < 0)
+			return ferr_errno(err, (int)n, "%s: write", ch->name);
+		if (n == 0)
+			return ferr_set(err, -EIO, "%s: write made no progress", ch->name);
+		atomic_fetch_add(&ch->bytes_written, (uint64_t)n);
+		size_t left = (size_t)n;
+		while (iovcnt > 0 && left >= iov->iov_len) {
+			left -= iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt == 0 && left)
+			return ferr_set(err, -EIO, "%s: wrote more than asked", ch->name);
+		if (left) {
+			iov->iov_base = (char *)iov->iov_base + left;
+			iov->iov_len -= left;
+		}
+	}
+	return 0;
+}
+
+int channel_write_full(struct channel *ch, const void *buf, size_t len, struct ferr *err)
+{
+	struct iovec iov = {(void *)buf, len};
+
+	return channel_writev_full(ch, &iov, 1, err);
+}
+
+void channel_cancel(struct channel *ch)
+{
+	uint64_t one = 1;
+
+	/* An eventfd write is async-signal- and thread-safe; a counter that is
+	 * already non-zero stays readable, so repeating it changes nothing. */
+	if (ch->cancel_fd >= 0 && write(ch->cancel_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is saturated, which means cancelled anyway */
+	}
+}
+
+void channel_shutdown(struct channel *ch)
+{
+	if (ch->ops->shutdown)
+		ch->ops->shutdown(ch);
+}
+
+void channel_close(struct channel *ch)
+{
+	if (ch)
+		ch->ops->close(ch);
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Channels: byte transports for the migration stream, with an inactivity
+ * timeout and cancellation.
+ *
+ *   tcp:HOST:PORT   TCP; listen with HOST 0.0.0.0 / [::] or an address
+ *   unix:PATH       UNIX stream socket
+ *   file:PATH       a file: written by the saving side, read by the loader
+ *   mem             an in-memory buffer (unit tests, fuzzing)
+ *
+ * Sockets are bidirectional: one thread may write the stream while another
+ * reads the return path on the same channel.  Every blocking call waits in
+ * poll() on the fd and on the channel's cancel eventfd, so channel_cancel()
+ * from any thread makes blocked and future calls fail with -ECANCELED; a
+ * call that sees no progress for timeout_ms fails with -ETIMEDOUT.
+ *
+ * Ownership: the creator owns the channel and is the only one to close it,
+ * after every thread using it has stopped.  bytes_read/bytes_written are
+ * updated by the reading/writing thread and may be read by anyone.
+ */
+#ifndef FERRY_MIGRATION_CHANNEL_H
+#define FERRY_MIGRATION_CHANNEL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "common/err.h"
+
+struct channel;
+
+struct channel_ops {
+	const char *kind; /* "tcp", "unix", "file", "mem" */
+	/* Up to @len bytes: > 0 read, 0 at end of stream, < 0 -errno.  */
+	ssize_t (*read)(struct channel *ch, void *buf, size_t len, struct ferr *err);
+	/* Some of @iov: > 0 written, < 0 -errno. */
+	ssize_t (*writev)(struct channel *ch, const struct iovec *iov, int iovcnt, struct ferr *err);
+	/* Stop both directions so that the peer sees end of stream (sockets). */
+	void (*shutdown)(struct channel *ch);
+	void (*close)(struct channel *ch);
+};
+
+struct channel {
+	const struct channel_ops *ops;
+	int fd;		/* -1 for mem */
+	int cancel_fd;	/* eventfd; readable once cancelled */
+	int timeout_ms; /* inactivity limit per call; < 0: none */
+	_Atomic uint64_t bytes_read;
+	_Atomic uint64_t bytes_written;
+	char name[192]; /* the URI, for messages */
+	void *priv;	/* kind-specific */
+};
+
+/* A listening endpoint (tcp/unix), or a file to be read (file:). */
+struct channel_listener;
+
+/* Connect to @uri (tcp/unix), or create file:PATH for writing. */
+int channel_connect(const char *uri, int timeout_ms, struct channel **out, struct ferr *err);
+
+/* Listen on @uri (tcp/unix), or open file:PATH for reading. */
+int channel_listen(const char *uri, struct channel_listener **out, struct ferr *err);
+/* The address actually bound (tcp port 0 -> the chosen port), as a URI. */
+const char *channel_listener_uri(const struct channel_listener *l);
+/* Accept one connection (file: returns the opened file); cancellable. */
+int channel_accept(struct channel_listener *l, int timeout_ms, struct channel **out,
+		   struct ferr *err);
+void channel_listener_cancel(struct channel_listener *l);
+void channel_listener_close(struct channel_listener *l);
+
+/* In-memory channel over a copy of @data (reads), or growing buffer (writes). */
+int channel_mem_open(const void *data, size_t len, struct channel **out, struct ferr *err);
+/* The bytes written so far to a mem channel. */
+const void *channel_mem_data(const struct channel *ch, size_t *len);
+
+/* Exactly @len bytes; end of stream before that is -EPIPE with a message. */
+int channel_read_full(struct channel *ch, void *buf, size_t len, struct ferr *err);
+/* All of @iov (the array is consumed/modified). */
+int channel_writev_full(struct channel *ch, struct iovec *iov, int iovcnt, struct ferr *err);
+int channel_write_full(struct channel *ch, const void *buf, size_t len, struct ferr *err);
+
+void channel_cancel(struct channel *ch); /* thread-safe, idempotent */
+void channel_shutdown(struct channel *ch);
+void channel_close(struct channel *ch);
+
+#endif

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "migration/params.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const mig_on_timeout_names[] = {"abort", "postcopy", "force", NULL};
+
+#define P(field) offsetof(struct mig_params, field)
+
+const struct mig_param_desc mig_param_table[] = {
+	{"downtime-limit", MIG_PARAM_U64, P(downtime_limit_ms), 300, 1, 2000000, NULL,
+	 "longest the guest may be paused at switchover, in ms; a guarantee"},
+	{"max-bandwidth", MIG_PARAM_U64, P(max_bandwidth), 0, 0, UINT64_MAX, NULL,
+	 "bytes per second the migration may use; 0 means unlimited"},
+	{"timeout", MIG_PARAM_U64, P(timeout_s), 0, 0, 86400 * 7, NULL,
+	 "seconds after which on-timeout decides; 0 means no timeout"},
+	{"on-timeout", MIG_PARAM_ENUM, P(on_timeout), MIG_ON_TIMEOUT_ABORT, 0, 2,
+	 mig_on_timeout_names, "abort, postcopy or force"},
+	{"switchover-attempts", MIG_PARAM_U64, P(max_attempts), 3, 1, 100, NULL,
+	 "switchovers tried (each aborted if the limit would be missed) before failing"},
+	{NULL, 0, 0, 0, 0, 0, NULL, NULL},
+};
+
+void mig_params_init(struct mig_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	for (const struct mig_param_desc *d = mig_param_table; d->name; d++)
+		*(uint64_t *)((char *)p + d->offset) = d->dflt;
+}
+
+const struct mig_param_desc *mig_param_find(const char *name)
+{
+	for (const struct mig_param_desc *d = mig_param_table; d->name; d++)
+		if (strcmp(d->name, name) == 0)
+			return d;
+	return NULL;
+}
+
+uint64_t mig_param_get(const struct mig_params *p, const struct mig_param_desc *d)
+{
+	return *(const uint64_t *)((const char *)p + d->offset);
+}
+
+int mig_param_set(struct mig_params *p, const struct mig_param_desc *d, uint64_t value,
+		  struct ferr *err)
+{
+	if (value < d->min || value > d->max)
+		return ferr_set(err, -ERANGE, "parameter '%s' must be between %llu and %llu",
+				d->name, (unsigned long long)d->min, (unsigned long long)d->max);
+	*(uint64_t *)((char *)p + d->offset) = value;
+	return 0;
+}
+
+int mig_param_enum_value(const struct mig_param_desc *d, const char *name, uint64_t *value,
+			 struct ferr *err)
+{
+	char list[128] = "";
+
+	for (uint64_t i = 0; d->names[i]; i++) {
+		if (strcmp(d->names[i], name) == 0) {
+			*value = i;
+			return 0;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+			 d->names[i]);
+	}
+	return ferr_set(err, -EINVAL, "parameter '%s' takes one of: %s (got '%s')", d->name, list,
+			name);
+}

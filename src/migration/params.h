@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Migration parameters: one table with names (QEMU's where the meaning is
+ * the same), types, defaults and bounds.  migrate-set-parameters,
+ * query-migrate-parameters and the CLI all go through it, so a parameter
+ * is added in exactly one place.
+ */
+#ifndef FERRY_MIGRATION_PARAMS_H
+#define FERRY_MIGRATION_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+enum mig_on_timeout {
+	MIG_ON_TIMEOUT_ABORT,	 /* VM keeps running on the source (default) */
+	MIG_ON_TIMEOUT_POSTCOPY, /* switch to post-copy */
+	MIG_ON_TIMEOUT_FORCE,	 /* switch over now; downtime unbounded */
+};
+
+struct mig_params {
+	uint64_t downtime_limit_ms; /* "downtime-limit": the guarantee */
+	uint64_t max_bandwidth;	    /* "max-bandwidth": bytes/s, 0 = unlimited */
+	uint64_t timeout_s;	    /* "timeout": 0 = none */
+	uint64_t on_timeout;	    /* "on-timeout": enum mig_on_timeout */
+	uint64_t max_attempts;	    /* "switchover-attempts": tries before failing */
+};
+
+enum mig_param_type {
+	MIG_PARAM_U64,
+	MIG_PARAM_ENUM, /* stored as u64, set and shown by name */
+};
+
+struct mig_param_desc {
+	const char *name;
+	enum mig_param_type type;
+	size_t offset; /* in struct mig_params */
+	uint64_t dflt, min, max;
+	const char *const *names; /* MIG_PARAM_ENUM: value -> name, NULL-terminated */
+	const char *doc;
+};
+
+extern const struct mig_param_desc mig_param_table[];
+
+void mig_params_init(struct mig_params *p);
+const struct mig_param_desc *mig_param_find(const char *name);
+uint64_t mig_param_get(const struct mig_params *p, const struct mig_param_desc *d);
+/* Checks bounds; @value for enums is an index into d->names. */
+int mig_param_set(struct mig_params *p, const struct mig_param_desc *d, uint64_t value,
+		  struct ferr *err);
+/* Enum by name; -EINVAL with the accepted names in @err. */
+int mig_param_enum_value(const struct mig_param_desc *d, const char *name, uint64_t *value,
+			 struct ferr *err);
+
+#endif
