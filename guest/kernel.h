@@ -76,9 +76,14 @@ void acpi_find_cpus(void);
 /* smp.c */
 void smp_start(void);
 
-/* entry.S, trap.c */
-__noreturn void enter_user(void (*fn)(u64), u64 rsp, u64 arg);
+/* Entered from assembly: boot.S, trampoline.S, entry.S. */
+__noreturn void kmain(u32 magic, u32 mbi);
+__noreturn void ap_main(unsigned cpu);
 struct trap_frame;
 __noreturn void trap_exception(struct trap_frame *f);
+void syscall_dispatch(u64 a0, u64 a1, u64 nr);
+
+/* entry.S */
+__noreturn void enter_user(void (*fn)(u64), u64 rsp, u64 arg);
 
 #endif

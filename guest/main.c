@@ -41,10 +41,9 @@ static u64 ustack_top(unsigned cpu)
 	return (u64)ustacks + (u64)(cpu + 1) * USTACK_SIZE - 8;
 }
 
-__noreturn void kmain(u32 magic, u32 mbi);
 __noreturn void kmain(u32 magic, u32 mbi)
 {
-	char err[256];
+	char err[CMDLINE_MAX + 128];
 
 	guest.boot_tsc = rdtsc();
 	serial_init();
@@ -65,7 +64,6 @@ __noreturn void kmain(u32 magic, u32 mbi)
 	enter_user(user_main, ustack_top(0), 0);
 }
 
-__noreturn void ap_main(unsigned cpu);
 __noreturn void ap_main(unsigned cpu)
 {
 	__atomic_store_n(&cpu_started[cpu], 1, __ATOMIC_RELEASE);

@@ -10,7 +10,7 @@
 #define ICR_INIT	0x00004500	/* INIT, level assert */
 #define ICR_STARTUP	0x00004600	/* Start-up, vector in bits 0-7 */
 #define FIRST_WAIT_US	10000
-#define LAST_WAIT_US	1000000
+#define LAST_WAIT_US	3000000		/* generous: real mode is emulated */
 
 extern const char tramp_start[], tramp_end[];
 
@@ -64,14 +64,13 @@ void smp_start(void)
 	sipi_missing();
 	if (!wait_for(all_started, FIRST_WAIT_US)) {
 		sipi_missing();
-		if (!wait_for(all_started, LAST_WAIT_US)) {
+		if (!wait_for(all_started, LAST_WAIT_US))
 			for (unsigned i = 1; i < guest.ncpus; i++)
 				if (!cpu_started[i])
 					kfatal("CPU %u (APIC ID %u) did not "
 					       "start (%u of %u missing)", i,
 					       cpu_apic_id[i], missing(),
 					       guest.ncpus - 1);
-		}
 	}
 	if (!wait_for(all_online, LAST_WAIT_US))
 		kfatal("only %u of %u APs finished their setup",

@@ -5,7 +5,6 @@
 #include "syscall.h"
 #include "x86.h"
 
-void syscall_dispatch(u64 a0, u64 a1, u64 nr);
 void syscall_dispatch(u64 a0, u64 a1, u64 nr)
 {
 	switch (nr) {

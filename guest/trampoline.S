@@ -9,6 +9,8 @@
 #include "layout.h"
 
 #define TRAMP(sym)	(TRAMPOLINE_ADDR + ((sym) - tramp_start))
+/* tramp_gdt: 0x08/0x10 match the kernel GDT, 0x18 is only needed here */
+#define TRAMP_CODE32	0x18
 
 	.section .rodata.trampoline, "a"
 	.code16
@@ -22,11 +24,11 @@ tramp_start:
 	mov	%cr0, %eax
 	or	$0x1, %eax		/* PE */
 	mov	%eax, %cr0
-	ljmpl	$0x18, $TRAMP(tramp32)
+	ljmpl	$TRAMP_CODE32, $TRAMP(tramp32)
 
 	.code32
 tramp32:
-	mov	$0x10, %ax
+	mov	$SEL_KDATA, %ax
 	mov	%ax, %ds
 	mov	%ax, %es
 	mov	%ax, %ss

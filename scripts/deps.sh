@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(gcc make meson ninja-build pkg-config clang libclang-rt-14-dev
       libcmocka-dev libjansson-dev libxxhash-dev zlib1g-dev libzstd-dev liblz4-dev
-      python3 python3-pytest qemu-system-x86 iproute2 iperf3 gnuplot-nox binutils)
+      python3 python3-pytest python3-xxhash qemu-system-x86 iproute2 iperf3 gnuplot-nox binutils)
 
 missing=()
 for p in "${PKGS[@]}"; do

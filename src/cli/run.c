@@ -14,6 +14,9 @@
 #include "common/parse.h"
 #include "control/commands.h"
 #include "control/events.h"
+#include "cli/progress.h"
+#include "control/mig_commands.h"
+#include "migration/migration.h"
 #include "control/qmp.h"
 #include "devices/chardev.h"
 #include "vm/vm.h"
@@ -25,8 +28,10 @@ struct run_opts {
 	const char *debugcon;
 	const char *control;
 	const char *name;
+	const char *incoming; /* URI or "defer" */
 	uint64_t memory;
 	unsigned cpus;
+	bool memory_given, cpus_given;
 };
 
 void cli_run_usage(void)
@@ -41,6 +46,10 @@ void cli_run_usage(void)
 	       "  --debugcon BACKEND   debug console port 0xe9 (default null)\n"
 	       "  --control PATH       QMP-shaped control socket (docs/control-protocol.md)\n"
 	       "  --name NAME          VM name reported by query-name\n"
+	       "  --incoming URI       receive the VM instead of booting: file:PATH (restore a\n"
+	       "                       snapshot), tcp:HOST:PORT, unix:PATH, or 'defer' to wait\n"
+	       "                       for migrate-incoming.  Without --memory/--cpus, a file's\n"
+	       "                       own sizes are used\n"
 	       "\n"
 	       "BACKEND: stdio | null | file:PATH | unix:PATH (connects to a listening socket)\n"
 	       "\n"
@@ -60,6 +69,7 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 		{"debugcon", required_argument, NULL, 'd'},
 		{"control", required_argument, NULL, 'C'},
 		{"name", required_argument, NULL, 'n'},
+		{"incoming", required_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -78,16 +88,19 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 		case 'd': o->debugcon = optarg; break;
 		case 'C': o->control = optarg; break;
 		case 'n': o->name = optarg; break;
+		case 'i': o->incoming = optarg; break;
 		case 'm':
 			if (parse_size(optarg, &o->memory))
 				return *status = cli_error("--memory '%s': expected a size such as "
 							   "512M or 2G", optarg), -1;
+			o->memory_given = true;
 			break;
 		case 'c':
 			if (parse_u64(optarg, &v) || v > 4096)
 				return *status = cli_error("--cpus '%s': expected a number of vCPUs",
 							   optarg), -1;
 			o->cpus = v;
+			o->cpus_given = true;
 			break;
 		case 'h':
 			cli_run_usage();
@@ -103,38 +116,103 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 	}
 	if (optind < argc)
 		return *status = cli_error("unexpected argument '%s'", argv[optind]), -1;
-	if (!o->kernel)
+	if (!o->kernel && !o->incoming)
 		return *status = cli_error("--kernel FILE is required (try 'ferry run --help')"),
+		       -1;
+	if (o->kernel && o->incoming)
+		return *status = cli_error("--kernel and --incoming exclude each other: an "
+					   "incoming VM gets its memory from the stream"),
 		       -1;
 	return 0;
 }
 
-/* Forwards VM events to the control server once it exists. */
-struct run_events {
+/* Wiring between the VM, the migration engine and the control server. */
+struct run_ctx {
 	struct qmp_server *qmp;
+	struct vm *vm;
+	struct migration *mig;
+	struct progress progress;
 };
 
 static void run_vm_event(void *opaque, const struct vm_event *ev)
 {
-	struct run_events *re = opaque;
+	struct run_ctx *rc = opaque;
 
-	if (re->qmp)
-		qmp_vm_listener(re->qmp, ev);
+	qmp_vm_listener(rc->qmp, ev);
 	if (ev->kind == VM_EVENT_SHUTDOWN && ev->guest && strcmp(ev->reason, "guest-exit") == 0)
 		fprintf(stderr, "ferry: guest exited with status %d\n", ev->exit_status);
+}
+
+/*
+ * MIGRATION events go to the control socket.  An incoming migration that
+ * fails ends this ferry with one line saying why: the VM it was to receive
+ * never ran here, and keeps running on the source.
+ */
+static void run_mig_status(void *opaque, enum mig_status s)
+{
+	struct run_ctx *rc = opaque;
+	enum mig_status now;
+	enum mig_role role;
+	struct mig_stats st;
+	struct ferr error;
+
+	qmp_mig_status_event(rc->qmp, s);
+	if (s != MIG_FAILED && s != MIG_CANCELLED)
+		return;
+	migration_query(rc->mig, &now, &role, &st, &error);
+	if (role != MIG_ROLE_DEST)
+		return;
+	cli_error("%s", ferr_is_set(&error) ? error.msg : "incoming migration cancelled");
+	vm_request_quit(rc->vm, "incoming-failed", false, CLI_EXIT_SETUP);
+}
+
+static void run_mig_pass(void *opaque, uint64_t pass)
+{
+	struct run_ctx *rc = opaque;
+
+	qmp_mig_pass_event(rc->qmp, pass);
+}
+
+/* Sizes for an incoming snapshot when the operator gave none. */
+static int run_incoming_sizes(struct run_opts *o, struct ferr *err)
+{
+	uint64_t mem;
+	unsigned cpus;
+	int rc;
+
+	if (!o->incoming || strncmp(o->incoming, "file:", 5) != 0 ||
+	    (o->memory_given && o->cpus_given))
+		return 0;
+	rc = migration_peek_file(o->incoming + 5, &mem, &cpus, err);
+	if (rc) {
+		ferr_prefix(err, "%s: ", o->incoming);
+		return rc;
+	}
+	if (!o->memory_given)
+		o->memory = mem;
+	if (!o->cpus_given)
+		o->cpus = cpus;
+	return 0;
 }
 
 int cli_run_main(int argc, char **argv)
 {
 	struct ferr err = FERR_INIT;
 	struct run_opts o;
-	struct run_events re = {0};
+	struct run_ctx rc = {0};
 	struct chardev *serial = NULL, *debugcon = NULL;
 	struct vm *vm = NULL;
+	struct migration mig;
+	bool mig_ready = false;
 	int status = 0;
 
 	if (run_parse(argc, argv, &o, &status))
 		return status;
+	progress_init(&rc.progress);
+	if (run_incoming_sizes(&o, &err)) {
+		status = cli_error("%s", err.msg);
+		goto out;
+	}
 
 	struct vm_config cfg = {
 		.name = o.name,
@@ -142,7 +220,7 @@ int cli_run_main(int argc, char **argv)
 		.ncpus = o.cpus,
 		.kernel = o.kernel,
 		.cmdline = o.append,
-		.listener = {run_vm_event, &re},
+		.listener = {run_vm_event, &rc},
 	};
 	if (chardev_open(o.serial, &serial, &err) || chardev_open(o.debugcon, &debugcon, &err)) {
 		status = cli_error("%s", err.msg);
@@ -154,22 +232,44 @@ int cli_run_main(int argc, char **argv)
 		status = cli_error("%s", err.msg);
 		goto out;
 	}
-	if (o.control && qmp_server_open(o.control, qmp_vm_commands, vm, &re.qmp, &err)) {
+	rc.vm = vm;
+	rc.mig = &mig;
+	struct migration_events mev = {
+		.status = run_mig_status,
+		.pass = run_mig_pass,
+		.opaque = &rc,
+		.progress = progress_update,
+		.progress_opaque = &rc.progress,
+	};
+	migration_init(&mig, vm, &mev);
+	mig_ready = true;
+	if (o.control && (qmp_server_open(o.control, qmp_vm_commands, vm, &rc.qmp, &err) ||
+			  qmp_server_add_commands(rc.qmp, qmp_mig_commands, &mig, &err))) {
 		status = cli_error("%s", err.msg);
 		goto out;
 	}
-	if (vm_start(vm, &err) || (re.qmp && qmp_server_start(re.qmp, &err))) {
+	int r;
+	if (!o.incoming)
+		r = vm_start(vm, &err);
+	else if (strcmp(o.incoming, "defer") == 0)
+		r = vm_set_incoming(vm, &err);
+	else
+		r = migration_incoming(&mig, o.incoming, &err);
+	if (r || (rc.qmp && qmp_server_start(rc.qmp, &err))) {
 		status = cli_error("%s", err.msg);
 		vm_request_quit(vm, "host-error", false, CLI_EXIT_SETUP);
 	}
 	status = vm_wait(vm);
 out:
-	if (re.qmp)
-		qmp_server_stop(re.qmp);
+	if (rc.qmp)
+		qmp_server_stop(rc.qmp);
+	if (mig_ready)
+		migration_destroy(&mig);
 	vm_destroy(vm);
-	if (re.qmp)
-		qmp_server_close(re.qmp);
+	if (rc.qmp)
+		qmp_server_close(rc.qmp);
 	chardev_close(debugcon);
 	chardev_close(serial);
+	progress_destroy(&rc.progress);
 	return status;
 }

@@ -102,6 +102,13 @@ struct qmp_arg {
  */
 int qmp_args_check(const json_t *args, const struct qmp_arg *spec, struct qmp_error *qerr);
 
+/*
+ * Spec for commands whose arguments come from a table of their own (e.g.
+ * migrate-set-parameters): any object passes, the handler checks names.
+ */
+extern const struct qmp_arg qmp_args_any[];
+#define QMP_ARGS_ANY qmp_args_any
+
 /* Accessors for checked arguments: the value, or @dflt when absent. */
 bool qmp_arg_present(const json_t *args, const char *name);
 uint64_t qmp_arg_u64(const json_t *args, const char *name, uint64_t dflt);

@@ -73,6 +73,10 @@ int channel_mem_open(const void *data, size_t len, struct channel **out, struct 
 /* The bytes written so far to a mem channel. */
 const void *channel_mem_data(const struct channel *ch, size_t *len);
 
+/* file:PATH (channel_file.c) for the URI parser: created or truncated for
+ * writing (mode 0600), or opened for reading.  Use channel_connect/listen. */
+int channel_file_open(const char *path, bool for_write, struct channel **out, struct ferr *err);
+
 /* Exactly @len bytes; end of stream before that is -EPIPE with a message. */
 int channel_read_full(struct channel *ch, void *buf, size_t len, struct ferr *err);
 /* All of @iov (the array is consumed/modified). */

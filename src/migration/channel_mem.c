@@ -157,5 +157,5 @@ const void *channel_mem_data(const struct channel *ch, size_t *len)
 	}
 	m = ch->priv;
 	*len = m->out_len;
-	return m->out;
+	return m->out ? m->out : (const void *)""; /* never NULL: memcpy(dst, p, 0) is fine */
 }

@@ -27,10 +27,20 @@ int cpuid_init(struct vm *vm, struct ferr *err)
 		free(c);
 		return ferr_errno(err, rc, "KVM_GET_SUPPORTED_CPUID");
 	}
+	/*
+	 * KVM reports some fields as seen by the host CPU the ioctl ran on
+	 * (its APIC ID in leaves 1, 0xb, 0x1f).  Clear them: they are set per
+	 * vCPU below, and the table must be the same whichever CPU ferry ran
+	 * on, since its digest decides whether a snapshot fits this host.
+	 */
 	for (unsigned i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
-		if (e->function == 1)
+		if (e->function == 1) {
 			e->ecx |= CPUID_1_ECX_HYPERVISOR;
+			e->ebx &= 0x00ffffff;
+		}
+		if (e->function == 0xb || e->function == 0x1f)
+			e->edx = 0;
 	}
 	vm->cpuid = c;
 	return 0;

@@ -28,6 +28,7 @@
 
 static const char *const vm_runstate_names[VM_RS__COUNT] = {
 	[VM_RS_PRELAUNCH] = "prelaunch",
+	[VM_RS_INMIGRATE] = "inmigrate",
 	[VM_RS_RUNNING] = "running",
 	[VM_RS_PAUSED] = "paused",
 	[VM_RS_SHUTDOWN] = "shutdown",
@@ -186,10 +187,31 @@ err:
 	return rc;
 }
 
+int vm_set_incoming(struct vm *vm, struct ferr *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	if (vm->state == VM_RS_PRELAUNCH)
+		vm->state = VM_RS_INMIGRATE;
+	else if (vm->state != VM_RS_INMIGRATE)
+		rc = ferr_set(err, -EBUSY, "the VM is %s, not fresh", vm_runstate_name(vm->state));
+	pthread_mutex_unlock(&vm->lock);
+	return rc;
+}
+
 int vm_start(struct vm *vm, struct ferr *err)
 {
 	sigset_t set, old;
 	int rc = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	if (vm->state != VM_RS_PRELAUNCH && vm->state != VM_RS_INMIGRATE)
+		rc = ferr_set(err, -EBUSY, "the VM is %s and cannot be started",
+			      vm_runstate_name(vm->state));
+	pthread_mutex_unlock(&vm->lock);
+	if (rc)
+		return rc;
 
 	/*
 	 * Block the kick signal while creating threads so it is never

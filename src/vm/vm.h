@@ -28,6 +28,7 @@ struct chardev;
 /* QEMU's RunState names where the meaning is the same. */
 enum vm_runstate {
 	VM_RS_PRELAUNCH,      /* created, vCPUs not started yet */
+	VM_RS_INMIGRATE,      /* created to receive an incoming migration */
 	VM_RS_RUNNING,
 	VM_RS_PAUSED,	      /* stopped by the operator ("stop") */
 	VM_RS_SHUTDOWN,	      /* guest exited (debug-exit) or quit */
@@ -76,7 +77,10 @@ struct vm;
 /* Open /dev/kvm, create the VM, memory, irqchip, PIT and vCPUs, load the kernel. */
 int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err);
 
-/* Start the vCPU threads.  State goes PRELAUNCH -> RUNNING. */
+/* Mark a fresh VM as waiting for an incoming migration: PRELAUNCH -> INMIGRATE. */
+int vm_set_incoming(struct vm *vm, struct ferr *err);
+
+/* Start the vCPU threads.  State goes PRELAUNCH or INMIGRATE -> RUNNING. */
 int vm_start(struct vm *vm, struct ferr *err);
 
 /*

@@ -73,7 +73,7 @@ uint8_t *mem_copy(struct channel *ch, size_t *len)
 	const void *data = channel_mem_data(ch, len);
 	uint8_t *copy = malloc(*len ? *len : 1);
 
-	if (!copy)
+	if (!copy || !data)
 		abort();
 	memcpy(copy, data, *len);
 	return copy;

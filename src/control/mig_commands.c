@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "control/mig_commands.h"
+
+#include <errno.h>
+
+#include "common/clock.h"
+
+#include "migration/dirty_probe.h"
+#include "migration/migration.h"
+#include "migration/params.h"
+
+static int reply(json_t **ret, json_t *v, struct qmp_error *qerr)
+{
+	if (!v)
+		return qmp_error_set(qerr, NULL, -ENOMEM, "out of memory");
+	*ret = v;
+	return 0;
+}
+
+static json_t *params_json(const struct mig_params *p)
+{
+	json_t *o = json_object();
+
+	for (const struct mig_param_desc *d = mig_param_table; o && d->name; d++) {
+		uint64_t v = mig_param_get(p, d);
+		json_object_set_new(o, d->name,
+				    d->type == MIG_PARAM_ENUM ? json_string(d->names[v])
+							      : json_integer((json_int_t)v));
+	}
+	return o;
+}
+
+static int qmp_query_migrate_parameters(void *opaque, json_t *args, json_t **ret,
+					struct qmp_error *qerr)
+{
+	struct migration *m = opaque;
+	struct mig_params p;
+
+	pthread_mutex_lock(&m->lock);
+	p = m->params;
+	pthread_mutex_unlock(&m->lock);
+	return reply(ret, params_json(&p), qerr);
+}
+
+/*
+ * Arguments are the parameter table's names; all are checked before any is
+ * applied, so a request either changes everything it names or nothing.
+ */
+static int qmp_migrate_set_parameters(void *opaque, json_t *args, json_t **ret,
+				      struct qmp_error *qerr)
+{
+	struct migration *m = opaque;
+	struct mig_params p;
+	const char *key;
+	json_t *val;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	p = m->params;
+	pthread_mutex_unlock(&m->lock);
+	json_object_foreach(args, key, val)
+	{
+		const struct mig_param_desc *d = mig_param_find(key);
+		uint64_t v;
+
+		if (!d)
+			return qmp_error_set(qerr, NULL, -EINVAL, "Parameter '%s' is unexpected",
+					     key);
+		if (d->type == MIG_PARAM_ENUM) {
+			if (!json_is_string(val))
+				return qmp_error_set(qerr, NULL, -EINVAL,
+						     "Invalid parameter type for '%s', expected: "
+						     "string",
+						     key);
+			rc = mig_param_enum_value(d, json_string_value(val), &v, &qerr->err);
+		} else {
+			if (!json_is_integer(val) || json_integer_value(val) < 0)
+				return qmp_error_set(qerr, NULL, -EINVAL,
+						     "Invalid parameter type for '%s', expected: "
+						     "non-negative integer",
+						     key);
+			v = (uint64_t)json_integer_value(val);
+			rc = 0;
+		}
+		if (!rc)
+			rc = mig_param_set(&p, d, v, &qerr->err);
+		if (rc)
+			return rc;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->params = p;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+static const struct qmp_arg dirty_log_args[] = {
+    {"enable", QMP_ARG_BOOL, 0},
+    {"interval-ms", QMP_ARG_U64, QMP_ARG_OPTIONAL},
+    {0},
+};
+
+static json_t *probe_json(const struct dirty_probe_stats *st)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "syncs", (json_int_t)st->syncs,
+			 "dirty-pages", (json_int_t)st->dirty_pages, "last-dirty-pages",
+			 (json_int_t)st->last_dirty_pages, "sync-ns", (json_int_t)st->sync_ns,
+			 "rearm-ns", (json_int_t)st->rearm_ns);
+}
+
+/*
+ * Test/benchmark only: dirty logging with a periodic harvest, as migration
+ * passes do, without migrating.  Refused while a migration runs.
+ */
+static int qmp_x_dirty_log(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
+{
+	struct migration *m = opaque;
+	bool enable = qmp_arg_bool(args, "enable", false);
+	uint64_t interval = qmp_arg_u64(args, "interval-ms", 100);
+	struct dirty_probe_stats st = {0};
+	int rc;
+
+	if (enable) {
+		if (m->probe)
+			return qmp_error_set(qerr, NULL, -EBUSY, "dirty logging is already on");
+		pthread_mutex_lock(&m->lock);
+		bool busy = m->status != MIG_NONE && m->status != MIG_COMPLETED &&
+			    m->status != MIG_FAILED && m->status != MIG_CANCELLED;
+		pthread_mutex_unlock(&m->lock);
+		if (busy)
+			return qmp_error_set(qerr, NULL, -EBUSY, "a migration is in progress");
+		if (interval == 0 || interval > 60000)
+			return qmp_error_set(qerr, NULL, -EINVAL,
+					     "interval-ms must be between 1 and 60000");
+		rc = dirty_probe_start(m->vm, interval * 1000000ull, &m->probe, &qerr->err);
+		if (rc)
+			return rc;
+		return reply(ret, probe_json(&st), qerr);
+	}
+	if (!m->probe)
+		return qmp_error_set(qerr, NULL, -EINVAL, "dirty logging is not on");
+	dirty_probe_stop(m->probe, &st);
+	m->probe = NULL;
+	return reply(ret, probe_json(&st), qerr);
+}
+
+static int qmp_x_query_dirty_log(void *opaque, json_t *args, json_t **ret,
+				 struct qmp_error *qerr)
+{
+	struct migration *m = opaque;
+	struct dirty_probe_stats st = {0};
+
+	if (!m->probe)
+		return qmp_error_set(qerr, NULL, -EINVAL, "dirty logging is not on");
+	dirty_probe_stats(m->probe, &st);
+	return reply(ret, probe_json(&st), qerr);
+}
+
+static const struct qmp_arg uri_args[] = {
+    {"uri", QMP_ARG_STR, 0},
+    {0},
+};
+
+/* migrate {"uri"}: starts in the background; follow with query-migrate or MIGRATION events. */
+static int qmp_migrate(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
+{
+	return migration_start(opaque, qmp_arg_str(args, "uri", ""), &qerr->err);
+}
+
+static int qmp_migrate_incoming(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
+{
+	return migration_incoming(opaque, qmp_arg_str(args, "uri", ""), &qerr->err);
+}
+
+static int qmp_migrate_cancel(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
+{
+	migration_cancel(opaque);
+	return 0;
+}
+
+static json_int_t ms(uint64_t ns)
+{
+	return (json_int_t)(ns / 1000000u);
+}
+
+static int qmp_query_migrate(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
+{
+	struct migration *m = opaque;
+	enum mig_status status;
+	enum mig_role role;
+	struct mig_stats st;
+	struct ferr error;
+	json_t *o;
+
+	migration_query(m, &status, &role, &st, &error);
+	if (status == MIG_NONE)
+		return 0; /* as QEMU: {} before any migration */
+	uint64_t end = st.end_ns ? st.end_ns : clock_now_ns();
+	o = json_pack("{s:s}", "status", mig_status_name(status));
+	if (!o)
+		return reply(ret, NULL, qerr);
+	if (st.start_ns) {
+		json_object_set_new(o, "total-time", json_integer(ms(end - st.start_ns)));
+		if (st.setup_done_ns)
+			json_object_set_new(o, "setup-time",
+					    json_integer(ms(st.setup_done_ns - st.start_ns)));
+	}
+	if (status == MIG_COMPLETED && role == MIG_ROLE_SOURCE)
+		json_object_set_new(o, "downtime", json_integer(ms(st.downtime_ns)));
+	json_object_set_new(
+		o, "ram",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I}", "transferred",
+			  (json_int_t)st.transferred, "remaining", (json_int_t)st.remaining,
+			  "total", (json_int_t)st.total_bytes, "duplicate",
+			  (json_int_t)st.duplicate, "normal", (json_int_t)st.normal,
+			  "normal-bytes", (json_int_t)st.normal_bytes, "dirty-pages-rate",
+			  (json_int_t)st.dirty_pages_rate, "mbps", st.mbps_x1000 / 1000.0,
+			  "dirty-sync-count", (json_int_t)st.dirty_sync_count,
+			  "pages-per-second", (json_int_t)st.pages_per_second));
+	if (ferr_is_set(&error))
+		json_object_set_new(o, "error-desc", qmp_json_string(error.msg));
+	/* ferry's additions, documented in docs/control-protocol.md. */
+	json_object_set_new(o, "ferry",
+			    json_pack("{s:s, s:I, s:I, s:I, s:I}", "role",
+				      role == MIG_ROLE_DEST ? "destination" : "source", "passes",
+				      (json_int_t)st.passes, "skipped-pages",
+				      (json_int_t)st.skipped, "state-bytes",
+				      (json_int_t)st.state_bytes, "downtime-ns",
+				      (json_int_t)st.downtime_ns));
+	return reply(ret, o, qerr);
+}
+
+void qmp_mig_status_event(struct qmp_server *s, enum mig_status status)
+{
+	qmp_server_emit(s, "MIGRATION", json_pack("{s:s}", "status", mig_status_name(status)));
+}
+
+void qmp_mig_pass_event(struct qmp_server *s, uint64_t pass)
+{
+	qmp_server_emit(s, "MIGRATION_PASS", json_pack("{s:I}", "pass", (json_int_t)pass));
+}
+
+const struct qmp_command qmp_mig_commands[] = {
+    {"migrate", qmp_migrate, uri_args, NULL},
+    {"migrate-incoming", qmp_migrate_incoming, uri_args, NULL},
+    {"migrate-cancel", qmp_migrate_cancel, NULL, NULL},
+    {"query-migrate", qmp_query_migrate, NULL, NULL},
+    {"query-migrate-parameters", qmp_query_migrate_parameters, NULL, NULL},
+    /* arguments are checked against the parameter table by the handler */
+    {"migrate-set-parameters", qmp_migrate_set_parameters, QMP_ARGS_ANY, NULL},
+    {"x-ferry-dirty-log", qmp_x_dirty_log, dirty_log_args, NULL},
+    {"x-ferry-query-dirty-log", qmp_x_query_dirty_log, NULL, NULL},
+    {0},
+};

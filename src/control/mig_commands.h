@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Migration commands (opaque: struct migration).  They turn requests into
+ * calls on the migration engine and hold no migration logic themselves.
+ */
+#ifndef FERRY_CONTROL_MIG_COMMANDS_H
+#define FERRY_CONTROL_MIG_COMMANDS_H
+
+#include "control/qmp.h"
+#include "migration/migration.h"
+
+struct migration;
+
+extern const struct qmp_command qmp_mig_commands[];
+
+/* Events: MIGRATION {status}, MIGRATION_PASS {pass}; any thread, @s may be NULL. */
+enum mig_status;
+void qmp_mig_status_event(struct qmp_server *s, enum mig_status status);
+void qmp_mig_pass_event(struct qmp_server *s, uint64_t pass);
+
+#endif

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The source side: save to a file, or (pre-copy) migrate to a peer.
+ *
+ * A file save is a migration with a single pass taken while the VM is
+ * paused: the same page sender, state sender and END, and no return path.
+ * The sender walks a bitmap of pages in RAM order, skips pages the guest
+ * never touched (they are zero on any fresh destination), sends zero pages
+ * as flags, and sends the rest straight from guest memory when the guest
+ * is paused (no copy) or through a copy while it runs (the checksum must
+ * cover exactly the bytes sent).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/sbuf.h"
+#include "migration/channel.h"
+#include "migration/dirty.h"
+#include "migration/mig_priv.h"
+#include "migration/ram.h"
+#include "migration/ratelimit.h"
+#include "vm/memory.h"
+#include "vm/state.h"
+#include "vm/vm.h"
+
+#define SRC_CONNECT_TIMEOUT_MS 10000
+#define SRC_IO_TIMEOUT_MS      30000
+#define SRC_CHUNK_PAGES	       4096 /* rearm and publish granularity: 16 MiB */
+
+struct mig_src {
+	struct migration *m;
+	const struct gmem *mem;
+	struct channel *ch;
+	struct stream_writer w;
+	struct dirty_tracker tracker;
+	bool tracking;
+	struct ratelimit rl;
+	struct mig_stats st; /* this thread's copy, published under m->lock */
+	uint64_t npages;
+};
+
+static void src_sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Send the pages set in @todo, clearing them.  @only_resident skips pages
+ * never populated; @running selects copy mode.
+ */
+static int src_send_pages(struct mig_src *s, struct bitmap *todo, const struct bitmap *resident,
+			  bool running, struct ferr *err)
+{
+	uint64_t total = bitmap_count(todo), done = 0;
+	int rc;
+
+	for (uint64_t first = 0; first < s->npages; first += SRC_CHUNK_PAGES) {
+		uint64_t n = s->npages - first < SRC_CHUNK_PAGES ? s->npages - first : SRC_CHUNK_PAGES;
+		uint64_t bytes0 = s->w.stats.bytes;
+
+		if (bitmap_next_set(todo, first) >= first + n)
+			continue;
+		if (mig_cancelled(s->m))
+			return ferr_set(err, -ECANCELED, "migration cancelled");
+		/* Re-protect before reading: a write after this shows up in a later sync. */
+		if (s->tracking) {
+			rc = s->tracker.ops->rearm(&s->tracker, todo, first, n, err);
+			if (rc)
+				return rc;
+		}
+		for (uint64_t i = bitmap_next_set(todo, first); i < first + n;
+		     i = bitmap_next_set(todo, i + 1)) {
+			uint64_t gfn = ram_page_gfn(s->mem, i);
+			const void *p = ram_page_ptr(s->mem, i);
+
+			bitmap_clear(todo, i);
+			done++;
+			if (resident && !bitmap_test(resident, i)) {
+				s->st.skipped++;
+				continue;
+			}
+			if (stream_page_is_zero(p)) {
+				rc = stream_batch_zero(&s->w, gfn, err);
+				s->st.duplicate++;
+			} else {
+				rc = running ? stream_batch_copy(&s->w, gfn, p, err)
+					     : stream_batch_ref(&s->w, gfn, p, err);
+				s->st.normal++;
+				s->st.normal_bytes += GMEM_PAGE_SIZE;
+			}
+			if (rc)
+				return rc;
+		}
+		rc = stream_batch_flush(&s->w, err);
+		if (rc)
+			return rc;
+		s->st.transferred = s->w.stats.bytes;
+		s->st.remaining = (total - done) * GMEM_PAGE_SIZE;
+		mig_publish(s->m, &s->st);
+		mig_progress(s->m, "saving", done, total);
+		uint64_t wait = ratelimit_consume(&s->rl, s->w.stats.bytes - bytes0, clock_now_ns());
+		if (wait)
+			src_sleep_ns(wait);
+	}
+	return 0;
+}
+
+/* All vCPU, VM and device state; the vCPUs must be parked. */
+static int src_send_state(struct mig_src *s, struct ferr *err)
+{
+	struct vm *vm = s->m->vm;
+	struct sbuf b = SBUF_INIT;
+	uint64_t bytes0 = s->w.stats.bytes;
+	int rc = 0;
+
+	for (unsigned i = 0; !rc && i < vm_ncpus(vm); i++) {
+		sbuf_reset(&b);
+		rc = vcpu_state_save(vm, i, &b, err);
+		if (!rc)
+			rc = stream_write_vcpu_state(&s->w, i, b.data, b.len, err);
+	}
+	if (!rc) {
+		sbuf_reset(&b);
+		rc = vm_state_save(vm, &b, err);
+		if (!rc)
+			rc = stream_write_vm_state(&s->w, b.data, b.len, err);
+	}
+	for (unsigned i = 0; !rc && i < vm_device_count(vm); i++) {
+		const char *name;
+		uint32_t version;
+		sbuf_reset(&b);
+		rc = vm_device_save(vm, i, &name, &version, &b, err);
+		if (!rc)
+			rc = stream_write_device_state(&s->w, name, version, b.data, b.len, err);
+	}
+	sbuf_free(&b);
+	s->st.state_bytes = s->w.stats.bytes - bytes0;
+	return rc;
+}
+
+static bool src_is_file(const char *uri)
+{
+	return strncmp(uri, "file:", 5) == 0;
+}
+
+/* Snapshot: pause, one pass over what the guest touched, state, END. */
+static int src_save(struct mig_src *s, struct ferr *err)
+{
+	struct migration *m = s->m;
+	struct bitmap todo = {0}, resident = {0};
+	struct stream_msg end = {.type = STREAM_REC_END};
+	uint64_t t0;
+	int rc;
+
+	if (bitmap_init(&todo, s->npages) || bitmap_init(&resident, s->npages)) {
+		rc = ferr_set(err, -ENOMEM, "out of memory for the page bitmaps");
+		goto out;
+	}
+	t0 = clock_now_ns();
+	rc = vm_stop(m->vm, err);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	m->vm_paused_by_us = m->vm_was_running;
+	pthread_mutex_unlock(&m->lock);
+	mig_set_status(m, MIG_SETUP, MIG_ACTIVE);
+	rc = ram_resident(s->mem, &resident, err);
+	if (rc)
+		goto out;
+	bitmap_fill(&todo);
+	rc = src_send_pages(s, &todo, &resident, false, err);
+	if (!rc)
+		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_REC_PASS_END}, err);
+	s->st.passes = 1;
+	if (!rc)
+		rc = src_send_state(s, err);
+	if (!rc)
+		rc = stream_write_msg(&s->w, &end, err);
+	s->st.transferred = s->w.stats.bytes;
+	s->st.downtime_ns = clock_now_ns() - t0;
+out:
+	bitmap_destroy(&todo);
+	bitmap_destroy(&resident);
+	return rc;
+}
+
+void *mig_source_thread(void *arg)
+{
+	struct migration *m = arg;
+	struct mig_src s = {.m = m};
+	struct ferr err = FERR_INIT;
+	char uri[sizeof(m->uri)];
+	struct stream_header h;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	memcpy(uri, m->uri, sizeof(uri));
+	ratelimit_init(&s.rl, m->params.max_bandwidth, STREAM_BATCH_MAX_DATA * 16, clock_now_ns());
+	pthread_mutex_unlock(&m->lock);
+	s.mem = vm_gmem(m->vm);
+	s.npages = s.mem->size / GMEM_PAGE_SIZE;
+	s.st.start_ns = clock_now_ns();
+	s.st.total_bytes = s.mem->size;
+
+	rc = channel_connect(uri, SRC_CONNECT_TIMEOUT_MS, &s.ch, &err);
+	if (rc)
+		goto out;
+	s.ch->timeout_ms = SRC_IO_TIMEOUT_MS;
+	pthread_mutex_lock(&m->lock);
+	m->ch = s.ch;
+	if (m->cancel)
+		channel_cancel(s.ch);
+	pthread_mutex_unlock(&m->lock);
+
+	rc = stream_writer_init(&s.w, s.ch, STREAM_MIGRATION, &err);
+	if (rc)
+		goto out;
+	ram_stream_header(s.mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm), 0, &h);
+	rc = stream_write_header(&s.w, &h, &err);
+	if (rc)
+		goto out;
+	s.st.setup_done_ns = clock_now_ns();
+	if (src_is_file(uri))
+		rc = src_save(&s, &err);
+	else
+		rc = ferr_set(&err, -ENOTSUP, "live migration to %s is not implemented yet", uri);
+out:
+	s.st.end_ns = clock_now_ns();
+	mig_publish(m, &s.st);
+	if (s.w.ch)
+		stream_writer_destroy(&s.w);
+	pthread_mutex_lock(&m->lock);
+	m->ch = NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (s.ch) {
+		/* A snapshot only counts once it is on disk. */
+		if (!rc && src_is_file(uri) && s.ch->fd >= 0 && fdatasync(s.ch->fd) < 0)
+			rc = ferr_errno(&err, -errno, "%s: flushing to disk", uri);
+		channel_close(s.ch);
+	}
+	if (rc) {
+		if (src_is_file(uri))
+			unlink(uri + 5); /* no half-written snapshot that looks like one */
+		pthread_mutex_lock(&m->lock);
+		bool resume = m->vm_paused_by_us;
+		m->vm_paused_by_us = false;
+		pthread_mutex_unlock(&m->lock);
+		/* A failed migration leaves the VM running where it was. */
+		if (resume)
+			vm_cont(m->vm, NULL);
+		mig_fail(m, &err);
+	} else {
+		mig_progress(m, "saving", 1, 1);
+		mig_set_status(m, MIG__COUNT, MIG_COMPLETED);
+	}
+	return NULL;
+}

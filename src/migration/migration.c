@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Migration context: status machine, lifetime, cancellation. */
+#include "migration/migration.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "migration/channel.h"
+#include "migration/dirty_probe.h"
+#include "migration/mig_priv.h"
+#include "vm/vm.h"
+
+static const char *const mig_status_names[MIG__COUNT] = {
+	[MIG_NONE] = "none",
+	[MIG_SETUP] = "setup",
+	[MIG_ACTIVE] = "active",
+	[MIG_DEVICE] = "device",
+	[MIG_POSTCOPY_ACTIVE] = "postcopy-active",
+	[MIG_COMPLETED] = "completed",
+	[MIG_FAILED] = "failed",
+	[MIG_CANCELLING] = "cancelling",
+	[MIG_CANCELLED] = "cancelled",
+};
+
+const char *mig_status_name(enum mig_status s)
+{
+	return s < MIG__COUNT ? mig_status_names[s] : "unknown";
+}
+
+int migration_init(struct migration *m, struct vm *vm, const struct migration_events *ev)
+{
+	memset(m, 0, sizeof(*m));
+	m->vm = vm;
+	if (ev)
+		m->events = *ev;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	mig_params_init(&m->params);
+	return 0;
+}
+
+bool mig_set_status(struct migration *m, enum mig_status from, enum mig_status to)
+{
+	bool changed = false;
+
+	pthread_mutex_lock(&m->lock);
+	if ((from == MIG__COUNT || m->status == from) && m->status != to) {
+		m->status = to;
+		changed = true;
+		pthread_cond_broadcast(&m->cond);
+	}
+	pthread_mutex_unlock(&m->lock);
+	/* Outside the lock: the listener may call back into query functions. */
+	if (changed && m->events.status)
+		m->events.status(m->events.opaque, to);
+	return changed;
+}
+
+static bool mig_status_final(enum mig_status s)
+{
+	return s == MIG_NONE || s == MIG_COMPLETED || s == MIG_FAILED || s == MIG_CANCELLED;
+}
+
+void migration_cancel(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!mig_status_final(m->status)) {
+		m->cancel = true;
+		if (m->ch)
+			channel_cancel(m->ch);
+		if (m->listener)
+			channel_listener_cancel(m->listener);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+enum mig_status migration_wait(struct migration *m)
+{
+	enum mig_status s;
+
+	pthread_mutex_lock(&m->lock);
+	while (!mig_status_final(m->status))
+		pthread_cond_wait(&m->cond, &m->lock);
+	s = m->status;
+	pthread_mutex_unlock(&m->lock);
+	return s;
+}
+
+void migration_destroy(struct migration *m)
+{
+	bool join;
+
+	migration_cancel(m);
+	pthread_mutex_lock(&m->lock);
+	join = m->thread_joinable;
+	m->thread_joinable = false;
+	pthread_mutex_unlock(&m->lock);
+	if (join)
+		pthread_join(m->thread, NULL);
+	if (m->probe)
+		dirty_probe_stop(m->probe, NULL);
+	m->probe = NULL;
+	pthread_cond_destroy(&m->cond);
+	pthread_mutex_destroy(&m->lock);
+}
+
+/* ---- used by the engine threads ---------------------------------------- */
+
+void mig_publish(struct migration *m, const struct mig_stats *st)
+{
+	pthread_mutex_lock(&m->lock);
+	m->stats = *st;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void mig_progress(struct migration *m, const char *what, uint64_t done, uint64_t total)
+{
+	if (m->events.progress)
+		m->events.progress(m->events.progress_opaque, what, done, total);
+}
+
+bool mig_cancelled(struct migration *m)
+{
+	bool c;
+
+	pthread_mutex_lock(&m->lock);
+	c = m->cancel;
+	pthread_mutex_unlock(&m->lock);
+	return c;
+}
+
+void mig_fail(struct migration *m, const struct ferr *err)
+{
+	bool cancelled;
+
+	pthread_mutex_lock(&m->lock);
+	cancelled = m->cancel;
+	if (!ferr_is_set(&m->error) && err)
+		m->error = *err;
+	pthread_mutex_unlock(&m->lock);
+	mig_set_status(m, MIG__COUNT, cancelled ? MIG_CANCELLED : MIG_FAILED);
+}
+
+/* ---- starting ----------------------------------------------------------- */
+
+static int mig_begin(struct migration *m, const char *uri, enum mig_role role,
+		     void *(*fn)(void *), struct ferr *err)
+{
+	bool join = false;
+	pthread_t old;
+	int rc;
+
+	if (strlen(uri) >= sizeof(m->uri))
+		return ferr_set(err, -ENAMETOOLONG, "migration URI is longer than %zu bytes",
+				sizeof(m->uri) - 1);
+	pthread_mutex_lock(&m->lock);
+	if (!mig_status_final(m->status)) {
+		enum mig_status s = m->status;
+		pthread_mutex_unlock(&m->lock);
+		return ferr_set(err, -EBUSY, "a migration is already in progress (status %s)",
+				mig_status_name(s));
+	}
+	if (m->probe) {
+		pthread_mutex_unlock(&m->lock);
+		return ferr_set(err, -EBUSY, "x-ferry-dirty-log is on: turn it off first");
+	}
+	if (m->thread_joinable) {
+		old = m->thread;
+		join = true;
+		m->thread_joinable = false;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (join)
+		pthread_join(old, NULL); /* the previous, finished migration's thread */
+
+	pthread_mutex_lock(&m->lock);
+	snprintf(m->uri, sizeof(m->uri), "%s", uri);
+	m->role = role;
+	m->cancel = false;
+	m->vm_was_running = vm_runstate(m->vm) == VM_RS_RUNNING;
+	m->vm_paused_by_us = false;
+	ferr_clear(&m->error);
+	memset(&m->stats, 0, sizeof(m->stats));
+	pthread_mutex_unlock(&m->lock);
+	mig_set_status(m, MIG__COUNT, MIG_SETUP);
+
+	rc = -pthread_create(&m->thread, NULL, fn, m);
+	if (rc) {
+		struct ferr e = FERR_INIT;
+		ferr_errno(&e, rc, "cannot start the migration thread");
+		mig_fail(m, &e);
+		return ferr_errno(err, rc, "cannot start the migration thread");
+	}
+	pthread_mutex_lock(&m->lock);
+	m->thread_joinable = true;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+int migration_start(struct migration *m, const char *uri, struct ferr *err)
+{
+	enum vm_runstate rs = vm_runstate(m->vm);
+
+	if (rs != VM_RS_RUNNING && rs != VM_RS_PAUSED)
+		return ferr_set(err, -EBUSY, "the VM is %s: nothing to migrate",
+				vm_runstate_name(rs));
+	return mig_begin(m, uri, MIG_ROLE_SOURCE, mig_source_thread, err);
+}
+
+int migration_incoming(struct migration *m, const char *uri, struct ferr *err)
+{
+	enum vm_runstate rs = vm_runstate(m->vm);
+
+	if (rs != VM_RS_PRELAUNCH && rs != VM_RS_INMIGRATE)
+		return ferr_set(err, -EBUSY,
+				"the VM has already run (%s): incoming migration needs a fresh "
+				"VM (ferry run --incoming)",
+				vm_runstate_name(rs));
+	if (vm_set_incoming(m->vm, err))
+		return -EBUSY;
+	return mig_begin(m, uri, MIG_ROLE_DEST, mig_dest_thread, err);
+}
+
+int migration_peek_file(const char *path, uint64_t *mem_size, unsigned *ncpus,
+			struct ferr *err)
+{
+	struct stream_header h;
+	int rc = mig_read_file_header(path, &h, err);
+
+	if (rc)
+		return rc;
+	*mem_size = stream_header_ram(&h);
+	*ncpus = h.vcpu_count;
+	return 0;
+}
+
+void migration_query(struct migration *m, enum mig_status *status, enum mig_role *role,
+		     struct mig_stats *st, struct ferr *error)
+{
+	pthread_mutex_lock(&m->lock);
+	*status = m->status;
+	*role = m->role;
+	*st = m->stats;
+	*error = m->error;
+	pthread_mutex_unlock(&m->lock);
+}

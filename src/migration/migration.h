@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The migration engine's context: one per VM, for either role.
+ *
+ *   source:       migrate(uri)          -> mig_source_thread (save/migrate)
+ *   destination:  incoming(uri)         -> mig_dest_thread   (restore/receive)
+ *
+ * A snapshot is a migration whose channel is a file: the same source code
+ * path pauses the VM first, sends one pass and the state, and ends.
+ *
+ * Status changes only through mig_set_status(), which checks the old
+ * status and emits the MIGRATION event.  Threads and ownership:
+ *  - control thread: starts/cancels migrations, reads stats and params;
+ *  - migration thread (one at a time): owns the channel, the tracker, the
+ *    bitmaps and the stream; publishes statistics under @lock;
+ *  - everything under @lock may be read by any thread.
+ */
+#ifndef FERRY_MIGRATION_MIGRATION_H
+#define FERRY_MIGRATION_MIGRATION_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "migration/params.h"
+
+struct vm;
+struct dirty_probe;
+struct channel;
+struct channel_listener;
+
+/* QEMU's MigrationStatus names. */
+enum mig_status {
+	MIG_NONE,
+	MIG_SETUP,
+	MIG_ACTIVE,
+	MIG_DEVICE, /* stop-and-copy: VM paused, final pages and state going out */
+	MIG_POSTCOPY_ACTIVE,
+	MIG_COMPLETED,
+	MIG_FAILED,
+	MIG_CANCELLING,
+	MIG_CANCELLED,
+	MIG__COUNT,
+};
+
+const char *mig_status_name(enum mig_status s);
+
+enum mig_role { MIG_ROLE_NONE, MIG_ROLE_SOURCE, MIG_ROLE_DEST };
+
+/* Published statistics (under lock). Field names mirror query-migrate. */
+struct mig_stats {
+	uint64_t start_ns, setup_done_ns, end_ns;
+	uint64_t total_bytes;	   /* ram.total: guest RAM */
+	uint64_t transferred;	   /* ram.transferred: bytes on the channel */
+	uint64_t remaining;	   /* ram.remaining: dirty bytes not yet sent */
+	uint64_t duplicate;	   /* ram.duplicate: zero pages sent as flags */
+	uint64_t skipped;	   /* pages never touched, not sent at all */
+	uint64_t normal;	   /* ram.normal: pages sent with data */
+	uint64_t normal_bytes;
+	uint64_t dirty_sync_count; /* ram.dirty-sync-count */
+	uint64_t passes;
+	uint64_t downtime_ns;	   /* pause to resume (or end of save) */
+	uint64_t state_bytes;	   /* vCPU + VM + device state */
+	uint64_t pages_per_second; /* over the last pass */
+	uint64_t mbps_x1000;	   /* ram.mbps * 1000, over the last pass */
+	uint64_t dirty_pages_rate;
+};
+
+struct migration_events {
+	/* Progress of a long operation ("saving", "loading"): for a terminal. */
+	void (*progress)(void *opaque, const char *what, uint64_t done, uint64_t total);
+	void *progress_opaque;
+	/* MIGRATION {status}, MIGRATION_PASS {pass}, and ferry's own. Any thread. */
+	void (*status)(void *opaque, enum mig_status s);
+	void (*pass)(void *opaque, uint64_t pass);
+	void *opaque;
+};
+
+struct migration {
+	struct vm *vm;
+	struct migration_events events;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* status changes */
+	enum mig_status status;
+	enum mig_role role;
+	struct mig_params params;
+	struct mig_stats stats;
+	char uri[256];
+	struct ferr error; /* why the last migration failed */
+	bool cancel;	   /* cancel requested */
+	bool vm_was_running;  /* when the migration started */
+	bool vm_paused_by_us; /* the engine paused it: resume on failure */
+
+	/* The one migration thread (under lock). */
+	pthread_t thread;
+	bool thread_joinable;
+	struct channel *ch;		/* while the thread runs */
+	struct channel_listener *listener; /* destination, while waiting */
+
+	/* Test-only dirty-log harvester (x-ferry-dirty-log), control thread only. */
+	struct dirty_probe *probe;
+};
+
+int migration_init(struct migration *m, struct vm *vm, const struct migration_events *ev);
+void migration_destroy(struct migration *m); /* cancels and joins */
+
+/* Only way the status changes: checks @from (MIG__COUNT: any), emits the event. */
+bool mig_set_status(struct migration *m, enum mig_status from, enum mig_status to);
+
+/* Start saving/migrating to @uri in the migration thread. */
+int migration_start(struct migration *m, const char *uri, struct ferr *err);
+/* Start receiving from @uri (already listening: see ferry run --incoming). */
+int migration_incoming(struct migration *m, const char *uri, struct ferr *err);
+/* Memory size and vCPU count recorded in a saved file's header. */
+int migration_peek_file(const char *path, uint64_t *mem_size, unsigned *ncpus,
+			struct ferr *err);
+/* A consistent copy of the status, role, statistics, parameters and error. */
+void migration_query(struct migration *m, enum mig_status *status, enum mig_role *role,
+		     struct mig_stats *st, struct ferr *error);
+void migration_cancel(struct migration *m);
+/* Wait until the current migration ends; returns its final status. */
+enum mig_status migration_wait(struct migration *m);
+
+#endif
