@@ -12,6 +12,8 @@ struct cli_command {
 
 int cli_run_main(int argc, char **argv);
 void cli_run_usage(void);
+int cli_migrate_main(int argc, char **argv);
+void cli_migrate_usage(void);
 
 /* Print "ferry: error: MSG" to stderr; returns the status for setup errors (1). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

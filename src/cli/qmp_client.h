@@ -18,7 +18,7 @@
 
 #include "common/err.h"
 
-#define QMP_CONN_TIMEOUT_MS 30000 /* default for the greeting and for replies */
+#define QMP_CONN_TIMEOUT_MS 10000 /* a sensible wait for the greeting and for replies */
 
 struct qmp_conn {
 	int fd;
@@ -41,8 +41,9 @@ void qmp_conn_close(struct qmp_conn *c);
  * Run @cmd with @args (reference stolen; NULL for none) and wait for its
  * reply, queueing events that come first.  0 and the "return" value in
  * *@ret (new reference; may be NULL when @ret is NULL); -EREMOTEIO when
- * ferry refused the command, with its "desc" in @err; another negative
- * errno when the connection failed (it is then unusable).
+ * ferry refused the command, with its "desc" in @err; -ETIMEDOUT when no
+ * reply came within c->timeout_ms (a late one is skipped, so the connection
+ * stays usable); another negative errno when the connection failed.
  */
 int qmp_conn_execute(struct qmp_conn *c, const char *cmd, json_t *args, json_t **ret,
 		     struct ferr *err);

@@ -24,7 +24,8 @@ int channel_read_full(struct channel *ch, void *buf, size_t len, struct ferr *er
 	while (done < len) {
 		ssize_t n = ch->ops->read(ch, (char *)buf + done, len - done, err);
 		if (n < 0)
-			return ferr_errno(err, (int)n, "%s: read", ch->name); /* unless ops said more */
+			return ferr_errno(err, (int)n, "%s: read",
+					  ch->name); /* unless ops said more */
 		if (n == 0)
 			return ferr_set(err, -EPIPE, "%s: stream ended after %zu of %zu bytes",
 					ch->name, done, len);

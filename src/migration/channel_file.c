@@ -97,10 +97,10 @@ static void file_close(struct channel *ch)
 }
 
 static const struct channel_ops file_ops = {
-	.kind = "file",
-	.read = file_read,
-	.writev = file_writev,
-	.close = file_close,
+    .kind = "file",
+    .read = file_read,
+    .writev = file_writev,
+    .close = file_close,
 };
 
 int channel_file_open(const char *path, bool for_write, struct channel **out, struct ferr *err)

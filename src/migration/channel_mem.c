@@ -50,8 +50,7 @@ static ssize_t mem_read(struct channel *ch, void *buf, size_t len, struct ferr *
 	return (ssize_t)n;
 }
 
-static ssize_t mem_writev(struct channel *ch, const struct iovec *iov, int iovcnt,
-			  struct ferr *err)
+static ssize_t mem_writev(struct channel *ch, const struct iovec *iov, int iovcnt, struct ferr *err)
 {
 	struct mem_priv *m = ch->priv;
 	size_t total = 0;
@@ -103,11 +102,11 @@ static void mem_close(struct channel *ch)
 }
 
 static const struct channel_ops mem_ops = {
-	.kind = "mem",
-	.read = mem_read,
-	.writev = mem_writev,
-	.shutdown = mem_shutdown,
-	.close = mem_close,
+    .kind = "mem",
+    .read = mem_read,
+    .writev = mem_writev,
+    .shutdown = mem_shutdown,
+    .close = mem_close,
 };
 
 int channel_mem_open(const void *data, size_t len, struct channel **out, struct ferr *err)

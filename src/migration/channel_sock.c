@@ -13,7 +13,6 @@
  * cancel eventfd once per SOCK_CANCEL_CHECK bytes, so it stops within a
  * megabyte instead of paying a second syscall on every call.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -40,17 +39,18 @@
 #define SOCK_NO_DEADLINE  UINT64_MAX
 
 /*
- * A peer that stops acknowledging for ~15 s is dead: the host crashed or
- * the network is gone.  Keepalive finds that when the connection is idle
- * (a destination waiting for the next round), TCP_USER_TIMEOUT when data
- * is in flight (a source whose sends are unacknowledged); without them
- * the kernel would take ~15 minutes of retransmissions.  Either way the
- * blocked call fails with ETIMEDOUT.
+ * Keepalive finds a dead peer (crashed host, cut network) on an idle
+ * connection, such as a destination waiting for the source's next round,
+ * in 5 + 2 * 5 = 15 s; the blocked read then fails with ETIMEDOUT.  With data in
+ * flight keepalive stays quiet, and the channel's inactivity timeout is
+ * what ends the wait.  TCP_USER_TIMEOUT is deliberately not set: since
+ * Linux 5.11 it also aborts a connection whose peer is alive and
+ * acknowledging but not reading (a zero window), and how long a slow
+ * destination may stall is timeout_ms's decision, reported as such.
  */
 #define TCP_DEAD_IDLE_S	    5
 #define TCP_DEAD_INTERVAL_S 2
 #define TCP_DEAD_PROBES	    5
-#define TCP_DEAD_MS	    ((TCP_DEAD_IDLE_S + TCP_DEAD_INTERVAL_S * TCP_DEAD_PROBES) * 1000)
 
 struct sock_channel {
 	struct channel ch; /* first: ops get &ch and convert back */
@@ -67,10 +67,10 @@ struct channel_listener {
 	bool tcp;	      /* accepted sockets get the TCP options */
 	struct channel *file; /* file:, until accepted */
 	bool file_accepted;
-	dev_t sock_dev;	       /* unix: the socket file we created, */
-	ino_t sock_ino;	       /* removed on close if still ours */
-	char path[108];	       /* unix: its path */
-	char uri[];	       /* as bound: tcp port 0 -> the real port */
+	dev_t sock_dev; /* unix: the socket file we created, */
+	ino_t sock_ino; /* removed on close if still ours */
+	char path[108]; /* unix: its path */
+	char uri[];	/* as bound: tcp port 0 -> the real port */
 };
 
 enum uri_kind { URI_TCP, URI_UNIX, URI_FILE };
@@ -89,7 +89,7 @@ static int uri_error(struct ferr *err, const char *uri, const char *why)
 	return ferr_set(err, -EINVAL, "migration URI '%s': %s", uri, why);
 }
 
-static int uri_parse_port(const char *s, bool listen, char *out, size_t len)
+static int uri_parse_port(const char *s, bool listening, char *out, size_t len)
 {
 	unsigned long v = 0;
 
@@ -100,13 +100,13 @@ static int uri_parse_port(const char *s, bool listen, char *out, size_t len)
 			return -EINVAL;
 		v = v * 10 + (unsigned long)(*p - '0');
 	}
-	if (v > 65535 || (v == 0 && !listen))
+	if (v > 65535 || (v == 0 && !listening))
 		return -EINVAL;
 	snprintf(out, len, "%lu", v);
 	return 0;
 }
 
-static int uri_parse_tcp(const char *uri, bool listen, struct uri *u, struct ferr *err)
+static int uri_parse_tcp(const char *uri, bool listening, struct uri *u, struct ferr *err)
 {
 	const char *hp = uri + 4, *host, *port;
 	size_t hlen;
@@ -127,7 +127,8 @@ static int uri_parse_tcp(const char *uri, bool listen, struct uri *u, struct fer
 		host = hp;
 		hlen = (size_t)(colon - hp);
 		if (memchr(host, ':', hlen))
-			return uri_error(err, uri, "an IPv6 address needs brackets: tcp:[ADDR]:PORT");
+			return uri_error(err, uri,
+					 "an IPv6 address needs brackets: tcp:[ADDR]:PORT");
 		port = colon + 1;
 	}
 	if (hlen == 0)
@@ -136,19 +137,20 @@ static int uri_parse_tcp(const char *uri, bool listen, struct uri *u, struct fer
 		return uri_error(err, uri, "host name too long");
 	memcpy(u->host, host, hlen);
 	u->host[hlen] = '\0';
-	if (uri_parse_port(port, listen, u->port, sizeof(u->port)))
-		return uri_error(err, uri, listen ? "port must be a number from 0 to 65535"
-						  : "port must be a number from 1 to 65535");
+	if (uri_parse_port(port, listening, u->port, sizeof(u->port)))
+		return uri_error(err, uri,
+				 listening ? "port must be a number from 0 to 65535"
+					   : "port must be a number from 1 to 65535");
 	u->kind = URI_TCP;
 	return 0;
 }
 
-static int uri_parse(const char *uri, bool listen, struct uri *u, struct ferr *err)
+static int uri_parse(const char *uri, bool listening, struct uri *u, struct ferr *err)
 {
 	if (!uri)
 		return ferr_set(err, -EINVAL, "no migration URI");
 	if (!strncmp(uri, "tcp:", 4))
-		return uri_parse_tcp(uri, listen, u, err);
+		return uri_parse_tcp(uri, listening, u, err);
 	if (!strncmp(uri, "unix:", 5)) {
 		u->kind = URI_UNIX;
 		u->path = uri + 5;
@@ -158,8 +160,9 @@ static int uri_parse(const char *uri, bool listen, struct uri *u, struct ferr *e
 		u->kind = URI_FILE;
 		u->path = uri + 5;
 	} else {
-		return uri_error(err, uri, "unknown transport "
-					   "(expected tcp:HOST:PORT, unix:PATH or file:PATH)");
+		return uri_error(err, uri,
+				 "unknown transport "
+				 "(expected tcp:HOST:PORT, unix:PATH or file:PATH)");
 	}
 	if (!*u->path)
 		return uri_error(err, uri, "missing path");
@@ -226,9 +229,8 @@ static int sock_io_error(struct channel *ch, int code, const char *what, struct 
 		return ferr_set(err, code, "%s: connection closed by peer", ch->name);
 	case -ECONNRESET:
 		return ferr_set(err, code, "%s: connection reset by peer", ch->name);
-	case -ETIMEDOUT:
-		return ferr_set(err, code, "%s: peer unreachable (nothing acknowledged for %d s)",
-				ch->name, TCP_DEAD_MS / 1000);
+	case -ETIMEDOUT: /* keepalive or retransmissions gave up */
+		return ferr_set(err, code, "%s: peer unreachable (TCP timed out)", ch->name);
 	default:
 		return ferr_errno(err, code, "%s: %s", ch->name, what);
 	}
@@ -277,8 +279,8 @@ static ssize_t sock_writev(struct channel *ch, const struct iovec *iov, int iovc
 {
 	struct sock_channel *s = (struct sock_channel *)ch;
 	struct msghdr msg = {
-		.msg_iov = (struct iovec *)iov, /* sendmsg does not write to it */
-		.msg_iovlen = (size_t)(iovcnt < IOV_MAX ? iovcnt : IOV_MAX),
+	    .msg_iov = (struct iovec *)iov, /* sendmsg does not write to it */
+	    .msg_iovlen = (size_t)(iovcnt < IOV_MAX ? iovcnt : IOV_MAX),
 	};
 	uint64_t deadline = 0;
 
@@ -325,19 +327,19 @@ static void sock_close(struct channel *ch)
 }
 
 static const struct channel_ops tcp_ops = {
-	.kind = "tcp",
-	.read = sock_read,
-	.writev = sock_writev,
-	.shutdown = sock_shutdown,
-	.close = sock_close,
+    .kind = "tcp",
+    .read = sock_read,
+    .writev = sock_writev,
+    .shutdown = sock_shutdown,
+    .close = sock_close,
 };
 
 static const struct channel_ops unix_ops = {
-	.kind = "unix",
-	.read = sock_read,
-	.writev = sock_writev,
-	.shutdown = sock_shutdown,
-	.close = sock_close,
+    .kind = "unix",
+    .read = sock_read,
+    .writev = sock_writev,
+    .shutdown = sock_shutdown,
+    .close = sock_close,
 };
 
 /* Wrap a connected O_NONBLOCK socket; takes @fd, closing it on failure. */
@@ -384,12 +386,11 @@ static void tcp_tune(int fd)
 	static const struct {
 		int level, name, value;
 	} opts[] = {
-		{IPPROTO_TCP, TCP_NODELAY, 1},
-		{SOL_SOCKET, SO_KEEPALIVE, 1},
-		{IPPROTO_TCP, TCP_KEEPIDLE, TCP_DEAD_IDLE_S},
-		{IPPROTO_TCP, TCP_KEEPINTVL, TCP_DEAD_INTERVAL_S},
-		{IPPROTO_TCP, TCP_KEEPCNT, TCP_DEAD_PROBES},
-		{IPPROTO_TCP, TCP_USER_TIMEOUT, TCP_DEAD_MS},
+	    {IPPROTO_TCP, TCP_NODELAY, 1},
+	    {SOL_SOCKET, SO_KEEPALIVE, 1},
+	    {IPPROTO_TCP, TCP_KEEPIDLE, TCP_DEAD_IDLE_S},
+	    {IPPROTO_TCP, TCP_KEEPINTVL, TCP_DEAD_INTERVAL_S},
+	    {IPPROTO_TCP, TCP_KEEPCNT, TCP_DEAD_PROBES},
 	};
 
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
@@ -419,8 +420,8 @@ static int resolve(const char *uri, const struct uri *u, bool passive, struct ad
 		   struct ferr *err)
 {
 	struct addrinfo hints = {
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0),
+	    .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0),
 	};
 	int rc = getaddrinfo(u->host, u->port, &hints, res);
 
@@ -471,8 +472,10 @@ static int tcp_connect(const char *uri, const struct uri *u, int timeout_ms, int
 			break;
 	}
 	freeaddrinfo(res);
-	if (rc == -ETIMEDOUT)
+	if (rc == -ETIMEDOUT && timeout_ms >= 0)
 		return ferr_set(err, rc, "%s: no answer within %d ms", uri, timeout_ms);
+	if (rc == -ETIMEDOUT)
+		return ferr_set(err, rc, "%s: no answer (the kernel gave up)", uri);
 	if (rc == -ECONNREFUSED)
 		return ferr_set(err, rc, "%s: connection refused (is the destination listening?)",
 				uri);

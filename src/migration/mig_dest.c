@@ -93,12 +93,73 @@ static int dest_blob(struct mig_dest *d, struct stream_reader *r, uint32_t type,
 	return rc;
 }
 
+/* Tell the source why we give up: its operator should read our reason. */
+static void dest_report_error(struct stream_writer *w, const struct ferr *why)
+{
+	struct stream_msg msg = {.type = STREAM_MSG_ERROR};
+
+	if (!w->ch)
+		return;
+	msg.error.code = why->code < 0 ? why->code : -EIO;
+	snprintf(msg.error.text, sizeof(msg.error.text), "%s", why->msg);
+	stream_write_msg(w, &msg, NULL);
+}
+
+/*
+ * After END: acknowledge it once the state is loaded, then the source
+ * decides.  0: GO.  -EAGAIN: ABORT(RETRY), the source resumed its guest
+ * and the stream goes on.  Anything else ends the migration.
+ */
+static int dest_switchover(struct mig_dest *d, struct stream_reader *r, struct stream_writer *w,
+			   uint64_t end_record, struct ferr *err)
+{
+	struct migration *m = d->m;
+	struct stream_record rec;
+	struct stream_msg msg = {.type = STREAM_MSG_ACK};
+	uint64_t delay;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	delay = m->params.x_load_delay_ms;
+	pthread_mutex_unlock(&m->lock);
+	if (delay)
+		mig_sleep_ns(delay * 1000000u); /* test only: a slow destination */
+	msg.ack.type = STREAM_REC_END;
+	msg.ack.record = end_record;
+	rc = stream_write_msg(w, &msg, err);
+	if (rc)
+		return rc;
+	rc = stream_next_record(r, &rec, err);
+	if (!rc)
+		rc = stream_read_msg(r, &msg, err);
+	if (rc)
+		return rc;
+	switch (msg.type) {
+	case STREAM_MSG_GO:
+		return 0;
+	case STREAM_MSG_ABORT:
+		if (msg.abort.reason == STREAM_ABORT_RETRY)
+			return -EAGAIN;
+		return ferr_set(err, -ECONNABORTED, "the source abandoned the migration (%s)",
+				msg.abort.reason == STREAM_ABORT_CANCELLED ? "cancelled"
+				: msg.abort.reason == STREAM_ABORT_TIMEOUT ? "timed out"
+									    : "failed");
+	case STREAM_MSG_ERROR:
+		return ferr_set(err, msg.error.code, "the source failed: %s", msg.error.text);
+	default:
+		return ferr_set(err, -EPROTO, "record %llu: %s after END, expected GO or ABORT",
+				(unsigned long long)rec.number, stream_type_name(msg.type));
+	}
+}
+
 int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, struct ferr *err)
 {
 	struct mig_dest d = {.m = m, .mem = vm_gmem(m->vm)};
 	struct stream_page_sink sink = {dest_page, dest_zero, &d};
 	struct stream_reader r;
+	struct stream_writer w = {0};
 	struct stream_header h;
+	bool live = false;
 	struct stream_record rec;
 	struct stream_msg msg;
 	bool vcpu_seen[STREAM_MAX_VCPUS] = {0}, vm_seen = false, ended = false;
@@ -116,8 +177,22 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		goto out;
 	}
 	rc = stream_read_header(&r, &h, err);
-	if (!rc)
-		rc = ram_check_header(d.mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm), &h, err);
+	if (rc)
+		goto out;
+	live = h.features & STREAM_FEAT_RETURN_PATH;
+	if (live) {
+		rc = stream_writer_init(&w, ch, STREAM_RETURN, err);
+		if (!rc)
+			rc = stream_writer_set_header(&w, &h, err);
+		if (rc)
+			goto out;
+	}
+	rc = ram_check_header(d.mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm), &h, err);
+	if (!rc && live) {
+		struct stream_msg ready = {.type = STREAM_MSG_READY};
+		ready.ready.features = h.features;
+		rc = stream_write_msg(&w, &ready, err);
+	}
 	if (rc)
 		goto out;
 	mig_set_status(m, MIG_SETUP, MIG_ACTIVE);
@@ -142,9 +217,20 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 			rc = stream_read_msg(&r, &msg, err);
 			d.st.passes++;
 			break;
+		case STREAM_REC_SWITCHOVER_PREPARE:
+			rc = stream_read_msg(&r, &msg, err);
+			d.st.pause_at_ns = clock_now_ns();
+			break;
 		case STREAM_REC_END:
 			rc = stream_read_msg(&r, &msg, err);
-			ended = !rc;
+			if (rc || !live) {
+				ended = !rc;
+				break;
+			}
+			rc = dest_switchover(&d, &r, &w, rec.number, err);
+			ended = rc == 0;
+			if (rc == -EAGAIN) /* the source rolled back: more passes follow */
+				rc = 0;
 			break;
 		default:
 			rc = ferr_set(err, -EPROTO, "record %llu: %s is not expected in a %s",
@@ -171,7 +257,24 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		}
 	if (!vm_seen)
 		rc = ferr_set(err, -EPROTO, "the stream ended without the VM state");
+	if (!rc && live) {
+		/*
+		 * GO: the guest is ours.  Confirm first, then start the vCPUs: a
+		 * source that sees the connection die without this confirmation
+		 * knows the guest never ran here and resumes it there.
+		 */
+		struct stream_msg res = {.type = STREAM_MSG_RESUMED};
+		res.resumed.resume_ns = clock_now_ns();
+		rc = stream_write_msg(&w, &res, err);
+		if (!rc)
+			rc = vm_start(m->vm, err);
+		d.st.downtime_ns = d.st.pause_at_ns ? clock_now_ns() - d.st.pause_at_ns : 0;
+	}
 out:
+	if (rc && live && rc != -ECANCELED)
+		dest_report_error(&w, err);
+	if (w.ch)
+		stream_writer_destroy(&w);
 	d.st.end_ns = clock_now_ns();
 	mig_publish(m, &d.st);
 	if (!rc)
@@ -223,7 +326,8 @@ void *mig_dest_thread(void *arg)
 	pthread_mutex_unlock(&m->lock);
 
 	rc = mig_dest_load(m, ch, total, &err);
-	if (!rc)
+	/* A file has no GO: the load alone hands the guest over. */
+	if (!rc && dest_is_file(uri))
 		rc = vm_start(m->vm, &err);
 out:
 	pthread_mutex_lock(&m->lock);

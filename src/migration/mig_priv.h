@@ -15,6 +15,39 @@ void mig_fail(struct migration *m, const struct ferr *err);
 
 bool mig_cancelled(struct migration *m);
 
+#include "migration/dirty.h"
+#include "migration/ratelimit.h"
+
+/* The source thread's context (mig_source.c, mig_precopy.c). */
+struct mig_src {
+	struct migration *m;
+	const struct gmem *mem;
+	struct channel *ch;
+	struct stream_writer w;
+	struct dirty_tracker tracker;
+	bool tracking;
+	struct ratelimit rl;
+	struct mig_stats st; /* this thread's copy, published under m->lock */
+	uint64_t npages;
+	/* live migration only */
+	struct stream_reader rp; /* the return path */
+	bool have_rp;
+	uint64_t end_record;	 /* number of the END awaiting its ACK */
+};
+
+void mig_sleep_ns(uint64_t ns);
+/*
+ * Send the pages set in @todo (clearing them), rearming dirty tracking per
+ * chunk first.  @resident: skip pages not in it.  @running: copy pages
+ * (the guest may write them).  @deadline_ns: stop with -ETIME once passed
+ * (0: none).
+ */
+int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, const struct bitmap *resident,
+		       bool running, uint64_t deadline_ns, struct ferr *err);
+int mig_src_send_state(struct mig_src *s, struct ferr *err);
+/* Live pre-copy to a peer: passes, switchover, GO. */
+int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *err);
+
 /* The engine threads. */
 void *mig_source_thread(void *arg);
 void *mig_dest_thread(void *arg);

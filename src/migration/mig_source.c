@@ -31,19 +31,7 @@
 #define SRC_IO_TIMEOUT_MS      30000
 #define SRC_CHUNK_PAGES	       4096 /* rearm and publish granularity: 16 MiB */
 
-struct mig_src {
-	struct migration *m;
-	const struct gmem *mem;
-	struct channel *ch;
-	struct stream_writer w;
-	struct dirty_tracker tracker;
-	bool tracking;
-	struct ratelimit rl;
-	struct mig_stats st; /* this thread's copy, published under m->lock */
-	uint64_t npages;
-};
-
-static void src_sleep_ns(uint64_t ns)
+void mig_sleep_ns(uint64_t ns)
 {
 	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -54,8 +42,8 @@ static void src_sleep_ns(uint64_t ns)
  * Send the pages set in @todo, clearing them.  @only_resident skips pages
  * never populated; @running selects copy mode.
  */
-static int src_send_pages(struct mig_src *s, struct bitmap *todo, const struct bitmap *resident,
-			  bool running, struct ferr *err)
+int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, const struct bitmap *resident,
+		       bool running, uint64_t deadline_ns, struct ferr *err)
 {
 	uint64_t total = bitmap_count(todo), done = 0;
 	int rc;
@@ -68,6 +56,8 @@ static int src_send_pages(struct mig_src *s, struct bitmap *todo, const struct b
 			continue;
 		if (mig_cancelled(s->m))
 			return ferr_set(err, -ECANCELED, "migration cancelled");
+		if (deadline_ns && clock_now_ns() > deadline_ns)
+			return -ETIME; /* the caller decides; not an error message */
 		/* Re-protect before reading: a write after this shows up in a later sync. */
 		if (s->tracking) {
 			rc = s->tracker.ops->rearm(&s->tracker, todo, first, n, err);
@@ -103,16 +93,17 @@ static int src_send_pages(struct mig_src *s, struct bitmap *todo, const struct b
 		s->st.transferred = s->w.stats.bytes;
 		s->st.remaining = (total - done) * GMEM_PAGE_SIZE;
 		mig_publish(s->m, &s->st);
-		mig_progress(s->m, "saving", done, total);
+		if (!s->tracking)
+			mig_progress(s->m, "saving", done, total);
 		uint64_t wait = ratelimit_consume(&s->rl, s->w.stats.bytes - bytes0, clock_now_ns());
 		if (wait)
-			src_sleep_ns(wait);
+			mig_sleep_ns(wait);
 	}
 	return 0;
 }
 
 /* All vCPU, VM and device state; the vCPUs must be parked. */
-static int src_send_state(struct mig_src *s, struct ferr *err)
+int mig_src_send_state(struct mig_src *s, struct ferr *err)
 {
 	struct vm *vm = s->m->vm;
 	struct sbuf b = SBUF_INIT;
@@ -174,12 +165,12 @@ static int src_save(struct mig_src *s, struct ferr *err)
 	if (rc)
 		goto out;
 	bitmap_fill(&todo);
-	rc = src_send_pages(s, &todo, &resident, false, err);
+	rc = mig_src_send_pages(s, &todo, &resident, false, 0, err);
 	if (!rc)
 		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_REC_PASS_END}, err);
 	s->st.passes = 1;
 	if (!rc)
-		rc = src_send_state(s, err);
+		rc = mig_src_send_state(s, err);
 	if (!rc)
 		rc = stream_write_msg(&s->w, &end, err);
 	s->st.transferred = s->w.stats.bytes;
@@ -221,7 +212,8 @@ void *mig_source_thread(void *arg)
 	rc = stream_writer_init(&s.w, s.ch, STREAM_MIGRATION, &err);
 	if (rc)
 		goto out;
-	ram_stream_header(s.mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm), 0, &h);
+	ram_stream_header(s.mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm),
+			  src_is_file(uri) ? 0 : STREAM_FEAT_RETURN_PATH, &h);
 	rc = stream_write_header(&s.w, &h, &err);
 	if (rc)
 		goto out;
@@ -229,7 +221,7 @@ void *mig_source_thread(void *arg)
 	if (src_is_file(uri))
 		rc = src_save(&s, &err);
 	else
-		rc = ferr_set(&err, -ENOTSUP, "live migration to %s is not implemented yet", uri);
+		rc = mig_precopy(&s, &h, &err);
 out:
 	s.st.end_ns = clock_now_ns();
 	mig_publish(m, &s.st);

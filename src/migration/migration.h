@@ -48,6 +48,29 @@ const char *mig_status_name(enum mig_status s);
 
 enum mig_role { MIG_ROLE_NONE, MIG_ROLE_SOURCE, MIG_ROLE_DEST };
 
+#define MIG_PASS_HISTORY 64
+
+/* One pre-copy pass, for the per-pass table in query-migrate. */
+struct mig_pass_stats {
+	uint32_t pass;
+	uint64_t pages;	       /* sent with data */
+	uint64_t zero_pages;   /* sent as flags */
+	uint64_t bytes;	       /* on the stream */
+	uint64_t duration_ns;
+	uint64_t dirty_pages;  /* found dirty at its end: the next pass */
+	uint64_t bandwidth;    /* bytes/s over the pass */
+	uint64_t dirty_rate;   /* bytes/s dirtied over the pass */
+};
+
+/* Where the downtime went (the last switchover attempt), in ns. */
+struct mig_downtime_phases {
+	uint64_t pause;	   /* stopping the vCPUs */
+	uint64_t harvest;  /* final dirty-log sync */
+	uint64_t send;	   /* remaining pages and all state */
+	uint64_t dest;	   /* END sent -> destination's ACK (its load, plus a round trip) */
+	uint64_t go;	   /* sending GO */
+};
+
 /* Published statistics (under lock). Field names mirror query-migrate. */
 struct mig_stats {
 	uint64_t start_ns, setup_done_ns, end_ns;
@@ -65,6 +88,18 @@ struct mig_stats {
 	uint64_t pages_per_second; /* over the last pass */
 	uint64_t mbps_x1000;	   /* ram.mbps * 1000, over the last pass */
 	uint64_t dirty_pages_rate;
+	uint64_t expected_downtime_ns; /* the policy's prediction now */
+	/* ferry's additions */
+	struct mig_pass_stats pass[MIG_PASS_HISTORY]; /* the first MIG_PASS_HISTORY passes */
+	struct mig_downtime_phases phases;
+	uint64_t pause_at_ns;	   /* CLOCK_MONOTONIC when the last attempt paused the guest */
+	uint64_t dest_resume_ns;   /* destination's resume time - pause_at_ns (same host only) */
+	uint32_t attempts;	   /* switchovers tried */
+	uint32_t aborted_attempts; /* ... rolled back because the limit would be missed */
+	bool forced;		   /* switched over regardless of the limit (on-timeout force) */
+	bool not_converging;
+	char policy_reason[48];	   /* why the policy did what it did last */
+	char policy_detail[256];   /* policy_describe() of that decision */
 };
 
 struct migration_events {
@@ -74,6 +109,8 @@ struct migration_events {
 	/* MIGRATION {status}, MIGRATION_PASS {pass}, and ferry's own. Any thread. */
 	void (*status)(void *opaque, enum mig_status s);
 	void (*pass)(void *opaque, uint64_t pass);
+	/* ferry's events: MIGRATION_NOT_CONVERGING, MIGRATION_SWITCHOVER_ABORTED, ... */
+	void (*note)(void *opaque, const char *event, const char *reason, const char *detail);
 	void *opaque;
 };
 

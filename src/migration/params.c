@@ -20,6 +20,10 @@ const struct mig_param_desc mig_param_table[] = {
 	 mig_on_timeout_names, "abort, postcopy or force"},
 	{"switchover-attempts", MIG_PARAM_U64, P(max_attempts), 3, 1, 100, NULL,
 	 "switchovers tried (each aborted if the limit would be missed) before failing"},
+	{"x-load-delay", MIG_PARAM_U64, P(x_load_delay_ms), 0, 0, 60000, NULL,
+	 "test only: the destination waits this many ms before acknowledging the state"},
+	{"x-go-delay", MIG_PARAM_U64, P(x_go_delay_ms), 0, 0, 60000, NULL,
+	 "test only: the source waits this many ms between the destination's ACK and GO"},
 	{NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 

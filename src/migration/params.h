@@ -25,6 +25,8 @@ struct mig_params {
 	uint64_t timeout_s;	    /* "timeout": 0 = none */
 	uint64_t on_timeout;	    /* "on-timeout": enum mig_on_timeout */
 	uint64_t max_attempts;	    /* "switchover-attempts": tries before failing */
+	uint64_t x_load_delay_ms;   /* "x-load-delay": test only, destination delays its ACK */
+	uint64_t x_go_delay_ms;	    /* "x-go-delay": test only, source waits between ACK and GO */
 };
 
 enum mig_param_type {

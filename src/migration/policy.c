@@ -36,22 +36,14 @@ static uint64_t pct_of(uint64_t v, uint32_t pct)
 	return sat_u128((u128)v * pct / 100);
 }
 
-static uint64_t min_nonzero(uint64_t a, uint64_t b)
+/* Saturating: 2^64 and beyond become UINT64_MAX (POLICY_NS_INF for times). */
+static uint64_t u64_from_double(double v)
 {
-	if (!a)
-		return b;
-	if (!b)
-		return a;
-	return a < b ? a : b;
-}
-
-static uint64_t ns_from_double(double ns)
-{
-	if (!(ns >= 0))
+	if (!(v >= 0))
 		return 0;
-	if (ns >= 18446744073709549568.0) /* largest double below 2^64 */
-		return POLICY_NS_INF;
-	return (uint64_t)ns;
+	if (v >= 18446744073709551616.0)
+		return UINT64_MAX;
+	return (uint64_t)v;
 }
 
 void policy_params_default(struct policy_params *p)
@@ -132,13 +124,13 @@ static void recent_passes(const struct policy_input *in, const struct policy_his
 			  struct recent *r)
 {
 	if (!in->mid_pass && in->passes > h->passes) {
-		r->n = h->passes ? 2 : 1;
+		r->n = h->recorded ? 2 : 1;
 		r->remaining = in->remaining_bytes;
 		r->bandwidth = in->bandwidth;
 		r->prev_remaining = h->remaining;
 		r->prev_bandwidth = h->bandwidth;
 	} else {
-		r->n = h->passes < 2 ? h->passes : 2;
+		r->n = h->recorded < 2 ? h->recorded : 2;
 		r->remaining = h->remaining;
 		r->bandwidth = h->bandwidth;
 		r->prev_remaining = h->prev_remaining;
@@ -157,10 +149,10 @@ static uint64_t effective_bandwidth(const struct policy_params *p, const struct 
 				    const struct recent *r)
 {
 	uint64_t bw = in->bandwidth;
+	uint64_t before = in->mid_pass ? r->bandwidth : r->prev_bandwidth;
 
-	if (!bw)
-		return 0;
-	bw = min_nonzero(bw, in->mid_pass ? r->bandwidth : r->prev_bandwidth);
+	if (before && before < bw) /* 0: no measurement, and none now stays 0 */
+		bw = before;
 	if (p->max_bandwidth && bw > p->max_bandwidth)
 		bw = p->max_bandwidth;
 	return bw;
@@ -184,18 +176,18 @@ static bool fits(uint64_t predicted, uint64_t margin, uint64_t limit)
 	return predicted != POLICY_NS_INF && sat_add(predicted, margin) <= limit;
 }
 
-/* Remaining set per pass, as the last two pass ends saw it; < 0 if unknown. */
+/* Remaining set per pass, as the last two pass ends saw it; 0 if unknown. */
 static double observed_ratio(const struct recent *r)
 {
 	if (r->n < 2)
-		return -1;
+		return 0;
 	if (!r->prev_remaining)
 		return r->remaining ? 1 : 0;
 	return (double)r->remaining / (double)r->prev_remaining;
 }
 
 /*
- * Expected remaining(next pass end) / remaining(now).  The model: sending R
+ * Expected remaining(next pass end) / remaining(now), >= 0.  The model: sending R
  * takes R / bw, during which the guest dirties dirty_rate * R / bw.  A rate
  * measured over a long pass undercounts what a short one sees (rewrites of
  * one page coalesce), so the model is optimistic; the observed shrink of
@@ -220,17 +212,18 @@ static void record_pass(const struct policy_params *p, const struct policy_input
 	if (in->mid_pass || in->passes <= h->passes)
 		return;
 	/* Meaningful: at least stall_pct below the anchor (128 bits: no overflow). */
-	if (h->passes == 0 || (u128)r * 100 < (u128)h->anchor * (100 - p->stall_pct)) {
+	if (h->recorded == 0 || (u128)r * 100 < (u128)h->anchor * (100 - p->stall_pct)) {
 		h->anchor = r;
 		h->stalled = 0;
-	} else if (h->stalled < UINT32_MAX) {
-		h->stalled++;
+	} else {
+		h->stalled++; /* at most once per pass number: cannot wrap */
 	}
 	h->prev_remaining = h->remaining;
 	h->remaining = r;
 	h->prev_bandwidth = h->bandwidth;
 	h->bandwidth = in->bandwidth;
 	h->passes = in->passes;
+	h->recorded++;
 }
 
 /*
@@ -293,7 +286,11 @@ static void assess(const struct policy_params *p, const struct policy_input *in,
 	a->raw_post = policy_predict_downtime(0, in->state_bytes, a->bw, in->rtt_ns, in->resume_ns);
 	a->pre = a->raw_pre == POLICY_NS_INF ? a->raw_pre : sat_add(a->raw_pre, h->penalty_ns);
 	a->post = a->raw_post == POLICY_NS_INF ? a->raw_post : sat_add(a->raw_post, h->penalty_ns);
-	/* Before the first pass end, a switchover is never allowed (rule 1). */
+	/*
+	 * Without a bandwidth the predictions are POLICY_NS_INF and nothing
+	 * fits: nothing is ever switched on a guess.  And before the first
+	 * pass has ended a switchover is not allowed at all (rule 1).
+	 */
 	a->pre_fits = in->passes >= 1 && fits(a->pre, a->margin, p->downtime_limit_ns);
 	a->post_fits = fits(a->post, a->margin, p->downtime_limit_ns);
 	a->postcopy_ok = p->postcopy && in->postcopy_available;
@@ -301,7 +298,7 @@ static void assess(const struct policy_params *p, const struct policy_input *in,
 	a->timed_out = p->timeout_ns && in->elapsed_ns >= p->timeout_ns;
 	a->rho = expected_ratio(in, a->bw, &r);
 	/* Over the limit although an empty RAM set would fit, and stuck. */
-	a->not_converging = in->passes >= 1 && a->bw && a->post_fits && !a->pre_fits &&
+	a->not_converging = in->passes >= 1 && a->post_fits && !a->pre_fits &&
 			    (h->stalled >= p->stall_passes || in->passes >= p->max_passes);
 }
 
@@ -331,7 +328,7 @@ static bool worth_another_pass(const struct assessment *a, bool *converged)
 	double ram_ns = (double)a->in->remaining_bytes * NSEC_PER_SEC / (double)a->bw;
 	double total = ram_ns + (double)a->post;
 	double share = total > 0 ? ram_ns / total : 0;
-	double rho = a->rho < 0 ? 0 : a->rho > 1 ? 1 : a->rho;
+	double rho = a->rho > 1 ? 1 : a->rho;
 	double gain = (1 - rho) * share;
 
 	*converged = share * 100 <= a->p->gain_pct;
@@ -341,7 +338,7 @@ static bool worth_another_pass(const struct assessment *a, bool *converged)
 static struct verdict on_timeout(const struct assessment *a)
 {
 	/* It fits now: finishing within the limit beats every timeout action. */
-	if (a->bw && a->pre_fits && a->attempts_left)
+	if (a->pre_fits && a->attempts_left)
 		return verdict(POLICY_SWITCHOVER, POLICY_R_TIMEOUT_LIMIT_MET);
 	switch (a->p->on_timeout) {
 	case POLICY_TIMEOUT_FORCE:
@@ -352,7 +349,7 @@ static struct verdict on_timeout(const struct assessment *a)
 		if (!a->attempts_left)
 			return verdict(POLICY_ABORT, POLICY_R_ATTEMPTS_EXHAUSTED);
 		/* Post-copy's own switch is guarded too: no forcing by the back door. */
-		if (!a->bw || !a->post_fits)
+		if (!a->post_fits)
 			return verdict(POLICY_ABORT, POLICY_R_TIMEOUT_POSTCOPY_OVER_LIMIT);
 		return verdict(POLICY_POSTCOPY, POLICY_R_TIMEOUT_POSTCOPY);
 	case POLICY_TIMEOUT_ABORT:
@@ -372,7 +369,7 @@ static struct verdict choose(const struct assessment *a)
 		return on_timeout(a);
 	if (!a->attempts_left)
 		return verdict(POLICY_ABORT, POLICY_R_ATTEMPTS_EXHAUSTED);
-	if (in->postcopy_requested && a->postcopy_ok && a->bw && a->post_fits)
+	if (in->postcopy_requested && a->postcopy_ok && a->post_fits)
 		return verdict(POLICY_POSTCOPY, POLICY_R_POSTCOPY_REQUESTED);
 	if (in->passes == 0)
 		return verdict(POLICY_CONTINUE, POLICY_R_FIRST_PASS);
@@ -463,7 +460,7 @@ void policy_estimate(const struct policy_params *p, const struct policy_input *i
 		return;
 	bw = (double)a.bw;
 	est->downtime_ns = a.pre;
-	est->pass_eta_ns = ns_from_double(
+	est->pass_eta_ns = u64_from_double(
 	    (double)(in->mid_pass ? in->pass_left_bytes : in->remaining_bytes) * NSEC_PER_SEC / bw);
 
 	/* RAM that fits beside the fixed costs: the convergence target. */
@@ -484,14 +481,15 @@ void policy_estimate(const struct policy_params *p, const struct policy_input *i
 		if (steps >= max_steps || (steps > 0 && a.rho >= 1))
 			return;
 		t += r * NSEC_PER_SEC / bw;
-		r *= a.rho < 0 ? 0 : a.rho;
+		r *= a.rho;
 		steps++;
 	}
-	est->converge_eta_ns = ns_from_double(t);
+	est->converge_eta_ns = u64_from_double(t);
 	est->converge_passes = steps;
-	est->converge_downtime_ns = sat_add(
-	    policy_predict_downtime((uint64_t)r, in->state_bytes, a.bw, in->rtt_ns, in->resume_ns),
-	    h->penalty_ns);
+	est->converge_downtime_ns =
+	    sat_add(policy_predict_downtime(u64_from_double(r), in->state_bytes, a.bw, in->rtt_ns,
+					    in->resume_ns),
+		    h->penalty_ns);
 }
 
 static const char *const action_names[] = {

@@ -104,7 +104,7 @@ struct policy_input {
 	uint32_t passes;     /* pre-copy passes completed (0 during the first) */
 	bool mid_pass;	     /* a call during a pass, not at its end */
 	uint64_t elapsed_ns; /* since the migration started */
-	uint64_t bandwidth;  /* B/s sent over the last completed pass; 0 = none */
+	uint64_t bandwidth;  /* B/s over the last pass (first: so far); 0 = none */
 	uint64_t dirty_rate; /* B/s dirtied over the last completed pass */
 	/* RAM a switchover now would send; at a pass end, the dirty set just
 	 * harvested, i.e. the size of the next pass. */
@@ -126,7 +126,8 @@ struct policy_input {
  * pass end that shrank it meaningfully.
  */
 struct policy_history {
-	uint32_t passes;	      /* last pass end recorded */
+	uint32_t recorded;	      /* pass ends recorded */
+	uint32_t passes;	      /* the last one's pass number */
 	uint64_t remaining;	      /* remaining bytes at that pass end */
 	uint64_t prev_remaining;      /* ... and at the one before */
 	uint64_t bandwidth;	      /* measured at that pass end */

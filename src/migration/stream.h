@@ -74,7 +74,10 @@ const char *stream_type_name(uint32_t type);
  */
 bool stream_page_is_zero(const void *page);
 
-/* What went through a reader or writer so far.  Read by anyone, written by its thread. */
+/*
+ * What went through a reader or writer so far, for its own thread (other
+ * threads watch the channel's atomic byte counts instead).
+ */
 struct stream_stats {
 	uint64_t records;    /* records started (the current one's number) */
 	uint64_t bytes;	     /* stream bytes, header included */
@@ -134,6 +137,9 @@ struct stream_msg {
 		struct {
 			uint32_t reason; /* STREAM_ABORT_* */
 		} abort;
+		struct {
+			uint64_t resume_ns; /* destination's CLOCK_MONOTONIC */
+		} resumed;
 		struct stream_error_msg error;
 		struct stream_ack ack;
 		struct stream_page_request page_request;
@@ -190,8 +196,7 @@ int stream_batch_flush(struct stream_writer *w, struct ferr *err);
 
 int stream_write_vcpu_state(struct stream_writer *w, uint32_t vcpu, const void *state, size_t len,
 			    struct ferr *err);
-int stream_write_vm_state(struct stream_writer *w, const void *state, size_t len,
-			  struct ferr *err);
+int stream_write_vm_state(struct stream_writer *w, const void *state, size_t len, struct ferr *err);
 /* @id: 1-31 printable characters, no space ("serial0"). */
 int stream_write_device_state(struct stream_writer *w, const char *id, uint32_t version,
 			      const void *state, size_t len, struct ferr *err);
@@ -247,10 +252,10 @@ struct stream_page_batch {
 
 /* VCPU_STATE, VM_STATE or DEVICE_STATE, decoded (the state is in the caller's buffer). */
 struct stream_blob {
-	uint32_t vcpu;				/* VCPU_STATE */
-	char device[STREAM_DEVICE_ID_LEN];	/* DEVICE_STATE, NUL-terminated */
-	uint32_t device_version;		/* DEVICE_STATE */
-	size_t len;				/* bytes of state */
+	uint32_t vcpu;			   /* VCPU_STATE */
+	char device[STREAM_DEVICE_ID_LEN]; /* DEVICE_STATE, NUL-terminated */
+	uint32_t device_version;	   /* DEVICE_STATE */
+	size_t len;			   /* bytes of state */
 };
 
 struct stream_rbuf;

@@ -13,11 +13,10 @@
 #include "migration/stream_priv.h"
 
 _Static_assert(offsetof(struct stream_wbuf, head.ent) - offsetof(struct stream_wbuf, head) ==
-		       sizeof(struct stream_wire_page_batch),
+		   sizeof(struct stream_wire_page_batch),
 	       "batch header and entries are contiguous");
 
-static int batch_add(struct stream_writer *w, uint64_t gfn, const uint8_t *data,
-		     struct ferr *err)
+static int batch_add(struct stream_writer *w, uint64_t gfn, const uint8_t *data, struct ferr *err)
 {
 	struct stream_wbuf *b = w->buf;
 	char why[FERR_MSG_MAX - 32];
@@ -38,8 +37,8 @@ static int batch_add(struct stream_writer *w, uint64_t gfn, const uint8_t *data,
 int stream_batch_ref(struct stream_writer *w, uint64_t gfn, const void *page, struct ferr *err)
 {
 	if (!page)
-		return stream_writer_fail(w, err, -EINVAL, "stream writer: frame 0x%" PRIx64
-					  " without data", gfn);
+		return stream_writer_fail(w, err, -EINVAL,
+					  "stream writer: frame 0x%" PRIx64 " without data", gfn);
 	return batch_add(w, gfn, page, err);
 }
 
@@ -48,8 +47,8 @@ int stream_batch_copy(struct stream_writer *w, uint64_t gfn, const void *page, s
 	struct stream_wbuf *b = w->buf;
 
 	if (!page)
-		return stream_writer_fail(w, err, -EINVAL, "stream writer: frame 0x%" PRIx64
-					  " without data", gfn);
+		return stream_writer_fail(w, err, -EINVAL,
+					  "stream writer: frame 0x%" PRIx64 " without data", gfn);
 	if (!b->copy && posix_memalign((void **)&b->copy, STREAM_PAGE_SIZE, STREAM_BATCH_MAX_DATA))
 		return stream_writer_fail(w, err, -ENOMEM, "stream writer: out of memory");
 	/* The copies are dense, so that they form one vector however the

@@ -15,34 +15,36 @@
 #define RET STREAM_DIR_BIT(STREAM_RETURN)
 
 static const struct stream_type_info stream_types[] = {
-	{STREAM_REC_PAGE_BATCH, "PAGE_BATCH", STREAM_KIND_BATCH, MIG,
-	 sizeof(struct stream_wire_page_batch) + 8,
-	 sizeof(struct stream_wire_page_batch) + 8 * STREAM_BATCH_MAX_PAGES + STREAM_BATCH_MAX_DATA},
-	{STREAM_REC_PASS_END, "PASS_END", STREAM_KIND_MSG, MIG, sizeof(struct stream_wire_pass_end),
-	 sizeof(struct stream_wire_pass_end)},
-	{STREAM_REC_VCPU_STATE, "VCPU_STATE", STREAM_KIND_BLOB, MIG,
-	 sizeof(struct stream_wire_vcpu_state),
-	 sizeof(struct stream_wire_vcpu_state) + STREAM_VCPU_STATE_MAX},
-	{STREAM_REC_VM_STATE, "VM_STATE", STREAM_KIND_BLOB, MIG, 0, STREAM_VM_STATE_MAX},
-	{STREAM_REC_DEVICE_STATE, "DEVICE_STATE", STREAM_KIND_BLOB, MIG,
-	 sizeof(struct stream_wire_device_state),
-	 sizeof(struct stream_wire_device_state) + STREAM_DEVICE_STATE_MAX},
-	{STREAM_REC_SWITCHOVER_PREPARE, "SWITCHOVER_PREPARE", STREAM_KIND_MSG, MIG,
-	 sizeof(struct stream_wire_switchover), sizeof(struct stream_wire_switchover)},
-	{STREAM_REC_END, "END", STREAM_KIND_MSG, MIG, sizeof(struct stream_wire_end),
-	 sizeof(struct stream_wire_end)},
-	{STREAM_MSG_READY, "READY", STREAM_KIND_MSG, RET, sizeof(struct stream_wire_ready),
-	 sizeof(struct stream_wire_ready)},
-	{STREAM_MSG_GO, "GO", STREAM_KIND_MSG, MIG, 0, 0},
-	{STREAM_MSG_ABORT, "ABORT", STREAM_KIND_MSG, MIG | RET, sizeof(struct stream_wire_abort),
-	 sizeof(struct stream_wire_abort)},
-	{STREAM_MSG_ERROR, "ERROR", STREAM_KIND_MSG, MIG | RET, sizeof(struct stream_wire_error) + 1,
-	 sizeof(struct stream_wire_error) + STREAM_ERROR_TEXT_MAX},
-	{STREAM_MSG_ACK, "ACK", STREAM_KIND_MSG, RET, sizeof(struct stream_wire_ack),
-	 sizeof(struct stream_wire_ack)},
-	{STREAM_MSG_POSTCOPY_PAGE_REQUEST, "POSTCOPY_PAGE_REQUEST", STREAM_KIND_MSG, RET,
-	 sizeof(struct stream_wire_page_request) + 8,
-	 sizeof(struct stream_wire_page_request) + 8 * STREAM_BATCH_MAX_PAGES},
+    {STREAM_REC_PAGE_BATCH, "PAGE_BATCH", STREAM_KIND_BATCH, MIG,
+     sizeof(struct stream_wire_page_batch) + 8,
+     sizeof(struct stream_wire_page_batch) + 8 * STREAM_BATCH_MAX_PAGES + STREAM_BATCH_MAX_DATA},
+    {STREAM_REC_PASS_END, "PASS_END", STREAM_KIND_MSG, MIG, sizeof(struct stream_wire_pass_end),
+     sizeof(struct stream_wire_pass_end)},
+    {STREAM_REC_VCPU_STATE, "VCPU_STATE", STREAM_KIND_BLOB, MIG,
+     sizeof(struct stream_wire_vcpu_state),
+     sizeof(struct stream_wire_vcpu_state) + STREAM_VCPU_STATE_MAX},
+    {STREAM_REC_VM_STATE, "VM_STATE", STREAM_KIND_BLOB, MIG, 0, STREAM_VM_STATE_MAX},
+    {STREAM_REC_DEVICE_STATE, "DEVICE_STATE", STREAM_KIND_BLOB, MIG,
+     sizeof(struct stream_wire_device_state),
+     sizeof(struct stream_wire_device_state) + STREAM_DEVICE_STATE_MAX},
+    {STREAM_REC_SWITCHOVER_PREPARE, "SWITCHOVER_PREPARE", STREAM_KIND_MSG, MIG,
+     sizeof(struct stream_wire_switchover), sizeof(struct stream_wire_switchover)},
+    {STREAM_REC_END, "END", STREAM_KIND_MSG, MIG, sizeof(struct stream_wire_end),
+     sizeof(struct stream_wire_end)},
+    {STREAM_MSG_READY, "READY", STREAM_KIND_MSG, RET, sizeof(struct stream_wire_ready),
+     sizeof(struct stream_wire_ready)},
+    {STREAM_MSG_GO, "GO", STREAM_KIND_MSG, MIG, 0, 0},
+    {STREAM_MSG_ABORT, "ABORT", STREAM_KIND_MSG, MIG | RET, sizeof(struct stream_wire_abort),
+     sizeof(struct stream_wire_abort)},
+    {STREAM_MSG_ERROR, "ERROR", STREAM_KIND_MSG, MIG | RET, sizeof(struct stream_wire_error) + 1,
+     sizeof(struct stream_wire_error) + STREAM_ERROR_TEXT_MAX},
+    {STREAM_MSG_ACK, "ACK", STREAM_KIND_MSG, RET, sizeof(struct stream_wire_ack),
+     sizeof(struct stream_wire_ack)},
+    {STREAM_MSG_RESUMED, "RESUMED", STREAM_KIND_MSG, RET, sizeof(struct stream_wire_resumed),
+     sizeof(struct stream_wire_resumed)},
+    {STREAM_MSG_POSTCOPY_PAGE_REQUEST, "POSTCOPY_PAGE_REQUEST", STREAM_KIND_MSG, RET,
+     sizeof(struct stream_wire_page_request) + 8,
+     sizeof(struct stream_wire_page_request) + 8 * STREAM_BATCH_MAX_PAGES},
 };
 
 _Static_assert(STREAM_MSG_MAX_LEN >= sizeof(struct stream_wire_error) + STREAM_ERROR_TEXT_MAX,
@@ -124,7 +126,8 @@ void stream_gfn_why(const struct stream_header *h, uint64_t gfn, char *buf, size
 				 stream_size_str(last->size, size));
 		else
 			snprintf(buf, len,
-				 "frame 0x%" PRIx64 " is beyond the end of guest memory at 0x%" PRIx64,
+				 "frame 0x%" PRIx64
+				 " is beyond the end of guest memory at 0x%" PRIx64,
 				 gfn, last->gpa + last->size);
 	} else {
 		snprintf(buf, len, "frame 0x%" PRIx64 " lies outside the guest's memory regions",
@@ -137,51 +140,63 @@ int stream_header_check(const struct stream_header *h, struct ferr *err)
 	uint64_t total = 0;
 
 	if (h->page_size != STREAM_PAGE_SIZE)
-		return ferr_set(err, -EPROTO, "stream header: page size %" PRIu32
-				" is not supported (only %u)", h->page_size, STREAM_PAGE_SIZE);
+		return ferr_set(err, -EPROTO,
+				"stream header: page size %" PRIu32 " is not supported (only %u)",
+				h->page_size, STREAM_PAGE_SIZE);
 	if (h->vcpu_count < 1 || h->vcpu_count > STREAM_MAX_VCPUS)
-		return ferr_set(err, -EPROTO, "stream header: %" PRIu32
-				" vCPUs is out of range (1..%u)", h->vcpu_count, STREAM_MAX_VCPUS);
+		return ferr_set(err, -EPROTO,
+				"stream header: %" PRIu32 " vCPUs is out of range (1..%u)",
+				h->vcpu_count, STREAM_MAX_VCPUS);
 	if (h->nregions < 1 || h->nregions > STREAM_MAX_REGIONS)
-		return ferr_set(err, -EPROTO, "stream header: %" PRIu32
-				" memory regions is out of range (1..%u)", h->nregions,
-				STREAM_MAX_REGIONS);
+		return ferr_set(err, -EPROTO,
+				"stream header: %" PRIu32 " memory regions is out of range (1..%u)",
+				h->nregions, STREAM_MAX_REGIONS);
 	uint64_t required = h->features & STREAM_FEAT_REQUIRED_MASK & ~STREAM_FEAT_KNOWN;
 	if (required)
-		return ferr_set(err, -EPROTONOSUPPORT, "stream header: the stream needs features 0x%"
-				PRIx64 " unknown to this ferry", required);
+		return ferr_set(err, -EPROTONOSUPPORT,
+				"stream header: the stream needs features 0x%" PRIx64
+				" unknown to this ferry",
+				required);
 	for (uint32_t i = 0; i < h->nregions; i++) {
 		const struct stream_region *r = &h->regions[i];
 		if (r->size == 0)
-			return ferr_set(err, -EPROTO, "stream header: memory region %" PRIu32
-					" at 0x%" PRIx64 " is empty", i, r->gpa);
+			return ferr_set(err, -EPROTO,
+					"stream header: memory region %" PRIu32 " at 0x%" PRIx64
+					" is empty",
+					i, r->gpa);
 		if ((r->gpa | r->size) % STREAM_PAGE_SIZE)
-			return ferr_set(err, -EPROTO, "stream header: memory region %" PRIu32
-					" [0x%" PRIx64 ", +0x%" PRIx64 ") is not page-aligned", i,
-					r->gpa, r->size);
+			return ferr_set(err, -EPROTO,
+					"stream header: memory region %" PRIu32 " [0x%" PRIx64
+					", +0x%" PRIx64 ") is not page-aligned",
+					i, r->gpa, r->size);
 		if (r->size > STREAM_MAX_GPA || r->gpa > STREAM_MAX_GPA - r->size)
-			return ferr_set(err, -EPROTO, "stream header: memory region %" PRIu32
-					" [0x%" PRIx64 ", +0x%" PRIx64 ") ends beyond 2^52", i,
-					r->gpa, r->size);
+			return ferr_set(err, -EPROTO,
+					"stream header: memory region %" PRIu32 " [0x%" PRIx64
+					", +0x%" PRIx64 ") ends beyond 2^52",
+					i, r->gpa, r->size);
 		if (i > 0) {
 			const struct stream_region *p = &h->regions[i - 1];
 			if (r->gpa < p->gpa)
-				return ferr_set(err, -EPROTO, "stream header: memory regions are not"
+				return ferr_set(err, -EPROTO,
+						"stream header: memory regions are not"
 						" sorted (region %" PRIu32 " at 0x%" PRIx64
-						" follows one at 0x%" PRIx64 ")", i, r->gpa, p->gpa);
+						" follows one at 0x%" PRIx64 ")",
+						i, r->gpa, p->gpa);
 			if (r->gpa < p->gpa + p->size)
-				return ferr_set(err, -EPROTO, "stream header: memory regions %" PRIu32
+				return ferr_set(err, -EPROTO,
+						"stream header: memory regions %" PRIu32
 						" [0x%" PRIx64 ", 0x%" PRIx64 ") and %" PRIu32
-						" [0x%" PRIx64 ", 0x%" PRIx64 ") overlap", i - 1,
-						p->gpa, p->gpa + p->size, i, r->gpa,
+						" [0x%" PRIx64 ", 0x%" PRIx64 ") overlap",
+						i - 1, p->gpa, p->gpa + p->size, i, r->gpa,
 						r->gpa + r->size);
 		}
 		total += r->size; /* no overflow: each size is below 2^52 */
 	}
 	if (total > STREAM_MAX_GUEST) {
 		char size[STREAM_SIZE_LEN];
-		return ferr_set(err, -EPROTO, "stream header: guest memory of %s exceeds the"
-				" 1 TiB limit", stream_size_str(total, size));
+		return ferr_set(err, -EPROTO,
+				"stream header: guest memory of %s exceeds the 1 TiB limit",
+				stream_size_str(total, size));
 	}
 	return 0;
 }
@@ -204,13 +219,13 @@ size_t stream_header_encode(const struct stream_header *h, uint8_t *buf)
 {
 	size_t len = STREAM_HEADER_LEN(h->nregions), off = sizeof(struct stream_wire_header);
 	struct stream_wire_header w = {
-		.version = htole32(STREAM_VERSION),
-		.header_len = htole32((uint32_t)len),
-		.page_size = htole32(h->page_size),
-		.vcpu_count = htole32(h->vcpu_count),
-		.nregions = htole32(h->nregions),
-		.features = htole64(h->features),
-		.cpuid_digest = htole64(h->cpuid_digest),
+	    .version = htole32(STREAM_VERSION),
+	    .header_len = htole32((uint32_t)len),
+	    .page_size = htole32(h->page_size),
+	    .vcpu_count = htole32(h->vcpu_count),
+	    .nregions = htole32(h->nregions),
+	    .features = htole64(h->features),
+	    .cpuid_digest = htole64(h->cpuid_digest),
 	};
 
 	memcpy(w.magic, STREAM_MAGIC, STREAM_MAGIC_LEN);
@@ -233,24 +248,26 @@ int stream_header_decode_v1(const uint8_t *buf, size_t len, struct stream_header
 
 	memcpy(&w, buf, sizeof(w));
 	*h = (struct stream_header){
-		.version = le32toh(w.version),
-		.page_size = le32toh(w.page_size),
-		.vcpu_count = le32toh(w.vcpu_count),
-		.nregions = le32toh(w.nregions),
-		.features = le64toh(w.features),
-		.cpuid_digest = le64toh(w.cpuid_digest),
+	    .version = le32toh(w.version),
+	    .page_size = le32toh(w.page_size),
+	    .vcpu_count = le32toh(w.vcpu_count),
+	    .nregions = le32toh(w.nregions),
+	    .features = le64toh(w.features),
+	    .cpuid_digest = le64toh(w.cpuid_digest),
 	};
 	if (h->nregions < 1 || h->nregions > STREAM_MAX_REGIONS)
-		return ferr_set(err, -EPROTO, "stream header: %" PRIu32
-				" memory regions is out of range (1..%u)", h->nregions,
-				STREAM_MAX_REGIONS);
+		return ferr_set(err, -EPROTO,
+				"stream header: %" PRIu32 " memory regions is out of range (1..%u)",
+				h->nregions, STREAM_MAX_REGIONS);
 	if (len != STREAM_HEADER_LEN(h->nregions))
-		return ferr_set(err, -EPROTO, "stream header: %zu bytes long, but %" PRIu32
-				" regions make it %zu", len, h->nregions,
-				STREAM_HEADER_LEN(h->nregions));
+		return ferr_set(err, -EPROTO,
+				"stream header: %zu bytes long, but %" PRIu32
+				" regions make it %zu",
+				len, h->nregions, STREAM_HEADER_LEN(h->nregions));
 	if (w.reserved)
-		return ferr_set(err, -EPROTO, "stream header: reserved field is 0x%" PRIx32
-				", not 0", le32toh(w.reserved));
+		return ferr_set(err, -EPROTO,
+				"stream header: reserved field is 0x%" PRIx32 ", not 0",
+				le32toh(w.reserved));
 	for (uint32_t i = 0; i < h->nregions; i++) {
 		struct stream_wire_region r;
 		memcpy(&r, buf + sizeof(w) + i * sizeof(r), sizeof(r));

@@ -70,10 +70,10 @@ struct stream_wire_record {
 };
 _Static_assert(sizeof(struct stream_wire_record) == 16, "stream record layout");
 
-#define STREAM_REC_OPTIONAL   (1u << 0)
+#define STREAM_REC_OPTIONAL    (1u << 0)
 #define STREAM_REC_FLAGS_KNOWN STREAM_REC_OPTIONAL
-#define STREAM_RECORD_MAX     (64u << 20) /* any record's payload */
-#define STREAM_TRAILER_LEN    8
+#define STREAM_RECORD_MAX      (64u << 20) /* any record's payload */
+#define STREAM_TRAILER_LEN     8
 
 static inline uint64_t stream_pad8(uint64_t len)
 {
@@ -96,6 +96,7 @@ static inline uint64_t stream_pad8(uint64_t len)
 #define STREAM_MSG_ERROR		 0x8004u
 #define STREAM_MSG_ACK			 0x8005u
 #define STREAM_MSG_POSTCOPY_PAGE_REQUEST 0x8006u
+#define STREAM_MSG_RESUMED		 0x8007u
 
 /* PAGE_BATCH: this, count u64 entries, then the data of non-ZERO entries. */
 struct stream_wire_page_batch {
@@ -165,11 +166,19 @@ _Static_assert(sizeof(struct stream_wire_ready) == 8, "READY layout");
 #define STREAM_ABORT_CANCELLED 1u
 #define STREAM_ABORT_TIMEOUT   2u
 #define STREAM_ABORT_FAILED    3u
+/* Source -> destination after END: this switchover attempt is rolled back,
+ * the source runs the guest again and the stream goes on with more records. */
+#define STREAM_ABORT_RETRY     4u
 struct stream_wire_abort {
 	uint32_t reason;
 	uint32_t reserved;
 };
 _Static_assert(sizeof(struct stream_wire_abort) == 8, "ABORT layout");
+
+struct stream_wire_resumed {
+	uint64_t resume_ns; /* destination's CLOCK_MONOTONIC when it took the guest */
+};
+_Static_assert(sizeof(struct stream_wire_resumed) == 8, "RESUMED layout");
 
 /* ERROR: this, then 1-511 bytes of text. */
 #define STREAM_ERROR_TEXT_MAX 511u

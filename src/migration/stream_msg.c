@@ -15,7 +15,7 @@
 #define ERRNO_MAX 4095 /* Linux errnos are 1..4095 (MAX_ERRNO) */
 
 static int why_set(char *why, size_t whylen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int why_set(char *why, size_t whylen, int code, const char *fmt, ...)
 {
@@ -70,9 +70,10 @@ int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h,
 	switch (m->type) {
 	case STREAM_REC_PASS_END: {
 		const struct stream_pass_end *pe = &m->pass_end;
-		struct stream_wire_pass_end w = {htole32(pe->pass), 0, htole64(pe->pages),
-						 htole64(pe->zero_pages), htole64(pe->bytes),
-						 htole64(pe->remaining), htole64(pe->duration_ns)};
+		struct stream_wire_pass_end w = {htole32(pe->pass),	  0,
+						 htole64(pe->pages),	  htole64(pe->zero_pages),
+						 htole64(pe->bytes),	  htole64(pe->remaining),
+						 htole64(pe->duration_ns)};
 		memcpy(buf, &w, *len = sizeof(w));
 		return 0;
 	}
@@ -94,9 +95,9 @@ int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h,
 	}
 	case STREAM_MSG_READY: {
 		if (m->ready.features & ~h->features)
-			return why_set(why, whylen, -EINVAL, "features 0x%" PRIx64
-				       " are not in the stream's 0x%" PRIx64, m->ready.features,
-				       h->features);
+			return why_set(why, whylen, -EINVAL,
+				       "features 0x%" PRIx64 " are not in the stream's 0x%" PRIx64,
+				       m->ready.features, h->features);
 		struct stream_wire_ready w = {htole64(m->ready.features)};
 		memcpy(buf, &w, *len = sizeof(w));
 		return 0;
@@ -118,10 +119,16 @@ int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h,
 		*len = sizeof(w) + error_text(m->error.text, (char *)buf + sizeof(w));
 		return 0;
 	}
+	case STREAM_MSG_RESUMED: {
+		struct stream_wire_resumed w = {htole64(m->resumed.resume_ns)};
+		memcpy(buf, &w, *len = sizeof(w));
+		return 0;
+	}
 	case STREAM_MSG_ACK: {
 		if (!ackable(m->ack.type) || m->ack.record == 0)
-			return why_set(why, whylen, -EINVAL, "cannot acknowledge record %" PRIu64
-				       " of type 0x%" PRIx32, m->ack.record, m->ack.type);
+			return why_set(why, whylen, -EINVAL,
+				       "cannot acknowledge record %" PRIu64 " of type 0x%" PRIx32,
+				       m->ack.record, m->ack.type);
 		struct stream_wire_ack w = {htole32(m->ack.type), 0, htole64(m->ack.record)};
 		memcpy(buf, &w, *len = sizeof(w));
 		return 0;
@@ -129,8 +136,8 @@ int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h,
 	case STREAM_MSG_POSTCOPY_PAGE_REQUEST: {
 		const struct stream_page_request *pr = &m->page_request;
 		if (pr->count < 1 || pr->count > STREAM_BATCH_MAX_PAGES)
-			return why_set(why, whylen, -EINVAL, "%" PRIu32
-				       " frames is out of range (1..%u)", pr->count,
+			return why_set(why, whylen, -EINVAL,
+				       "%" PRIu32 " frames is out of range (1..%u)", pr->count,
 				       STREAM_BATCH_MAX_PAGES);
 		int rc = check_frames(pr->gfn, pr->count, h, -EINVAL, why, whylen);
 		if (rc)
@@ -187,16 +194,17 @@ static int decode_page_request(const uint8_t *p, size_t len, const struct stream
 	if (w.reserved)
 		return why_set(why, whylen, -EPROTO, "reserved field is not 0");
 	if (len != sizeof(w) + 8 * (size_t)pr->count)
-		return why_set(why, whylen, -EPROTO, "%zu bytes long, but %" PRIu32
-			       " frames make it %zu", len, pr->count,
+		return why_set(why, whylen, -EPROTO,
+			       "%zu bytes long, but %" PRIu32 " frames make it %zu", len, pr->count,
 			       sizeof(w) + 8 * (size_t)pr->count);
 	for (uint32_t i = 0; i < pr->count; i++) {
 		uint64_t le;
 		memcpy(&le, p + sizeof(w) + 8 * i, 8);
 		pr->gfn[i] = le64toh(le);
 		if (pr->gfn[i] & ~STREAM_GFN_MASK)
-			return why_set(why, whylen, -EPROTO, "entry %" PRIu32
-				       " has reserved bits set (0x%016" PRIx64 ")", i, pr->gfn[i]);
+			return why_set(why, whylen, -EPROTO,
+				       "entry %" PRIu32 " has reserved bits set (0x%016" PRIx64 ")",
+				       i, pr->gfn[i]);
 	}
 	return check_frames(pr->gfn, pr->count, h, -EPROTO, why, whylen);
 }
@@ -209,8 +217,9 @@ int stream_msg_decode(uint32_t type, const uint8_t *p, size_t len, const struct 
 	if (!t || t->kind != STREAM_KIND_MSG)
 		return why_set(why, whylen, -EINVAL, "not a message");
 	if (len < t->min_len || len > t->max_len)
-		return why_set(why, whylen, -EPROTO, "length %zu is out of bounds (%" PRIu64
-			       "..%" PRIu64 ")", len, t->min_len, t->max_len);
+		return why_set(why, whylen, -EPROTO,
+			       "length %zu is out of bounds (%" PRIu64 "..%" PRIu64 ")", len,
+			       t->min_len, t->max_len);
 	memset(m, 0, sizeof(*m));
 	m->type = type;
 	switch (type) {
@@ -219,10 +228,9 @@ int stream_msg_decode(uint32_t type, const uint8_t *p, size_t len, const struct 
 		memcpy(&w, p, sizeof(w));
 		if (w.reserved)
 			return why_set(why, whylen, -EPROTO, "reserved field is not 0");
-		m->pass_end = (struct stream_pass_end){le32toh(w.pass), le64toh(w.pages),
-						       le64toh(w.zero_pages), le64toh(w.bytes),
-						       le64toh(w.remaining),
-						       le64toh(w.duration_ns)};
+		m->pass_end = (struct stream_pass_end){
+		    le32toh(w.pass),  le64toh(w.pages),	    le64toh(w.zero_pages),
+		    le64toh(w.bytes), le64toh(w.remaining), le64toh(w.duration_ns)};
 		return 0;
 	}
 	case STREAM_REC_SWITCHOVER_PREPARE: {
@@ -249,8 +257,9 @@ int stream_msg_decode(uint32_t type, const uint8_t *p, size_t len, const struct 
 		memcpy(&w, p, sizeof(w));
 		m->ready.features = le64toh(w.features);
 		if (m->ready.features & ~h->features)
-			return why_set(why, whylen, -EPROTO, "the destination accepts features 0x%"
-				       PRIx64 " that the stream (0x%" PRIx64 ") does not have",
+			return why_set(why, whylen, -EPROTO,
+				       "the destination accepts features 0x%" PRIx64
+				       " that the stream (0x%" PRIx64 ") does not have",
 				       m->ready.features, h->features);
 		return 0;
 	}
@@ -266,6 +275,12 @@ int stream_msg_decode(uint32_t type, const uint8_t *p, size_t len, const struct 
 	}
 	case STREAM_MSG_ERROR:
 		return decode_error(p, len, &m->error, why, whylen);
+	case STREAM_MSG_RESUMED: {
+		struct stream_wire_resumed w;
+		memcpy(&w, p, sizeof(w));
+		m->resumed.resume_ns = le64toh(w.resume_ns);
+		return 0;
+	}
 	case STREAM_MSG_ACK: {
 		struct stream_wire_ack w;
 		memcpy(&w, p, sizeof(w));
@@ -274,8 +289,9 @@ int stream_msg_decode(uint32_t type, const uint8_t *p, size_t len, const struct 
 		if (w.reserved)
 			return why_set(why, whylen, -EPROTO, "reserved field is not 0");
 		if (!ackable(m->ack.type) || m->ack.record == 0)
-			return why_set(why, whylen, -EPROTO, "acknowledges record %" PRIu64
-				       " of type 0x%" PRIx32 ", which the source cannot have sent",
+			return why_set(why, whylen, -EPROTO,
+				       "acknowledges record %" PRIu64 " of type 0x%" PRIx32
+				       ", which the source cannot have sent",
 				       m->ack.record, m->ack.type);
 		return 0;
 	}

@@ -95,7 +95,7 @@ struct stream_wbuf {
 
 /* Record the first failure (sticky) and report it in @err. */
 int stream_writer_fail(struct stream_writer *w, struct ferr *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Whether a record of @type may be written now; flushes a pending batch before others. */
 int stream_writer_begin(struct stream_writer *w, uint32_t type, struct ferr *err);
 /* Frame, checksum and send one record. */
@@ -116,7 +116,7 @@ struct stream_rbuf {
 
 /* Record the first failure (sticky), prefixed "record N (TYPE): " if in a record. */
 int stream_reader_fail(struct stream_reader *r, struct ferr *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Sticky error, current record of the kind expected? */
 int stream_reader_expect(struct stream_reader *r, enum stream_kind kind, struct ferr *err);
 /* @len bytes of the current record's payload, hashed. */

@@ -26,8 +26,9 @@ int stream_reader_fail(struct stream_reader *r, struct ferr *err, int code, cons
 
 	if (!r->failed.code) {
 		if (r->in_record)
-			n = snprintf(r->failed.msg, sizeof(r->failed.msg), "record %" PRIu64 " (%s): ",
-				     r->cur.number, stream_type_label(r->cur.type, label));
+			n = snprintf(r->failed.msg, sizeof(r->failed.msg),
+				     "record %" PRIu64 " (%s): ", r->cur.number,
+				     stream_type_label(r->cur.type, label));
 		va_start(ap, fmt);
 		vsnprintf(r->failed.msg + n, sizeof(r->failed.msg) - n, fmt, ap);
 		va_end(ap);
@@ -102,8 +103,8 @@ int stream_read_header(struct stream_reader *r, struct stream_header *out, struc
 	if (memcmp(buf, STREAM_MAGIC, STREAM_MAGIC_LEN)) {
 		char hex[64];
 		hex_prefix(buf, hex, sizeof(hex));
-		return stream_reader_fail(r, err, -EPROTO, "not a ferry migration stream (starts"
-					  " with %s)", hex);
+		return stream_reader_fail(r, err, -EPROTO,
+					  "not a ferry migration stream (starts with %s)", hex);
 	}
 	memcpy(&version, buf + 8, 4);
 	memcpy(&len, buf + 12, 4);
@@ -112,9 +113,10 @@ int stream_read_header(struct stream_reader *r, struct stream_header *out, struc
 	/* Bounded by STREAM_HEADER_MAX in every version: read it all, check the
 	 * checksum, and only then believe the version. */
 	if (len < STREAM_HEADER_PREFIX + 8 || len > STREAM_HEADER_MAX || len % 8)
-		return stream_reader_fail(r, err, -EPROTO, "stream header: length %" PRIu32
-					  " is invalid (a multiple of 8 in %u..%u)", len,
-					  STREAM_HEADER_PREFIX + 8, STREAM_HEADER_MAX);
+		return stream_reader_fail(r, err, -EPROTO,
+					  "stream header: length %" PRIu32
+					  " is invalid (a multiple of 8 in %u..%u)",
+					  len, STREAM_HEADER_PREFIX + 8, STREAM_HEADER_MAX);
 	rc = read_raw(r, buf + STREAM_HEADER_PREFIX, len - STREAM_HEADER_PREFIX,
 		      "stream header: ", err);
 	if (rc)
@@ -123,18 +125,21 @@ int stream_read_header(struct stream_reader *r, struct stream_header *out, struc
 	sum = le64toh(sum);
 	uint64_t want = XXH3_64bits(buf, len - 8);
 	if (sum != want)
-		return stream_reader_fail(r, err, -EBADMSG, "stream header: checksum mismatch:"
-					  " stream says 0x%016" PRIx64 ", data hashes to 0x%016"
-					  PRIx64, sum, want);
+		return stream_reader_fail(r, err, -EBADMSG,
+					  "stream header: checksum mismatch:"
+					  " stream says 0x%016" PRIx64
+					  ", data hashes to 0x%016" PRIx64,
+					  sum, want);
 	if (version == 0)
 		return stream_reader_fail(r, err, -EPROTO, "stream header: version 0 is invalid");
 	if (version > STREAM_VERSION)
-		return stream_reader_fail(r, err, -EPROTONOSUPPORT, "stream format version %" PRIu32
-					  " is newer than this ferry understands (%u)", version,
-					  STREAM_VERSION);
+		return stream_reader_fail(r, err, -EPROTONOSUPPORT,
+					  "stream format version %" PRIu32
+					  " is newer than this ferry understands (%u)",
+					  version, STREAM_VERSION);
 	if (len < STREAM_HEADER_LEN(0))
-		return stream_reader_fail(r, err, -EPROTO, "stream header: %" PRIu32
-					  " bytes is too short", len);
+		return stream_reader_fail(r, err, -EPROTO,
+					  "stream header: %" PRIu32 " bytes is too short", len);
 	rc = stream_header_decode_v1(buf, len, &h, &herr);
 	if (rc)
 		return stream_reader_fail(r, err, rc, "%s", herr.msg);
@@ -153,8 +158,8 @@ int stream_reader_set_header(struct stream_reader *r, const struct stream_header
 	if (r->failed.code)
 		return ferr_set(err, r->failed.code, "%s", r->failed.msg);
 	if (r->dir != STREAM_RETURN || r->have_header)
-		return stream_reader_fail(r, err, -EINVAL, "stream reader: the migration stream"
-					  " has its own header");
+		return stream_reader_fail(r, err, -EINVAL,
+					  "stream reader: the migration stream has its own header");
 	int rc = stream_header_check(h, &herr);
 	if (rc)
 		return stream_reader_fail(r, err, rc, "%s", herr.msg);
@@ -167,8 +172,8 @@ int stream_reader_set_header(struct stream_reader *r, const struct stream_header
 int stream_reader_take(struct stream_reader *r, void *buf, size_t len, struct ferr *err)
 {
 	if (len > r->cur_left) /* a bug in this module: never from the stream */
-		return stream_reader_fail(r, err, -EINVAL, "stream reader: reading past the"
-					  " payload");
+		return stream_reader_fail(r, err, -EINVAL,
+					  "stream reader: reading past the payload");
 	int rc = read_raw(r, buf, len, "", err);
 	if (rc)
 		return rc;
@@ -183,8 +188,9 @@ int stream_reader_finish(struct stream_reader *r, struct ferr *err)
 	uint64_t sum;
 
 	if (r->cur_left)
-		return stream_reader_fail(r, err, -EINVAL, "stream reader: %" PRIu64
-					  " payload bytes left unread", r->cur_left);
+		return stream_reader_fail(r, err, -EINVAL,
+					  "stream reader: %" PRIu64 " payload bytes left unread",
+					  r->cur_left);
 	uint64_t pad = stream_pad8(r->cur.length);
 	int rc = read_raw(r, tail, pad + 8, "", err);
 	if (rc)
@@ -197,9 +203,11 @@ int stream_reader_finish(struct stream_reader *r, struct ferr *err)
 	sum = le64toh(sum);
 	uint64_t want = XXH3_64bits_digest(r->buf->hash);
 	if (sum != want)
-		return stream_reader_fail(r, err, -EBADMSG, "checksum mismatch: stream says 0x%016"
-					  PRIx64 ", data hashes to 0x%016" PRIx64 " (corrupt, or"
-					  " records lost or out of order)", sum, want);
+		return stream_reader_fail(r, err, -EBADMSG,
+					  "checksum mismatch: stream says 0x%016" PRIx64
+					  ", data hashes to 0x%016" PRIx64 " (corrupt, or"
+					  " records lost or out of order)",
+					  sum, want);
 	return 0;
 }
 
@@ -223,8 +231,7 @@ static const char *dir_name(enum stream_dir dir)
 }
 
 /* The record header just read, against everything known before its payload. */
-static int check_record(struct stream_reader *r, const struct stream_type_info *t,
-			struct ferr *err)
+static int check_record(struct stream_reader *r, const struct stream_type_info *t, struct ferr *err)
 {
 	const struct stream_record *rec = &r->cur;
 
@@ -234,16 +241,18 @@ static int check_record(struct stream_reader *r, const struct stream_type_info *
 		return stream_reader_fail(r, err, -EPROTO, "reserved flags 0x%" PRIx32 " are set",
 					  rec->flags & ~STREAM_REC_FLAGS_KNOWN);
 	if (rec->length > STREAM_RECORD_MAX)
-		return stream_reader_fail(r, err, -EPROTO, "length %" PRIu64 " exceeds the %u MiB"
-					  " limit", rec->length, STREAM_RECORD_MAX >> 20);
+		return stream_reader_fail(r, err, -EPROTO,
+					  "length %" PRIu64 " exceeds the %u MiB limit",
+					  rec->length, STREAM_RECORD_MAX >> 20);
 	if (!t)
 		return 0; /* unknown: skipped or refused by the caller */
 	if (!(t->dirs & STREAM_DIR_BIT(r->dir)))
 		return stream_reader_fail(r, err, -EPROTO, "not valid on %s", dir_name(r->dir));
 	if (rec->length < t->min_len || rec->length > t->max_len)
-		return stream_reader_fail(r, err, -EPROTO, "length %" PRIu64 " is out of bounds"
-					  " (%" PRIu64 "..%" PRIu64 ")", rec->length, t->min_len,
-					  t->max_len);
+		return stream_reader_fail(r, err, -EPROTO,
+					  "length %" PRIu64 " is out of bounds"
+					  " (%" PRIu64 "..%" PRIu64 ")",
+					  rec->length, t->min_len, t->max_len);
 	if (r->ended && rec->type < STREAM_MSG_FIRST)
 		return stream_reader_fail(r, err, -EPROTO, "record after END");
 	return 0;
@@ -257,8 +266,8 @@ int stream_next_record(struct stream_reader *r, struct stream_record *out, struc
 	if (r->failed.code)
 		return ferr_set(err, r->failed.code, "%s", r->failed.msg);
 	if (r->in_record)
-		return stream_reader_fail(r, err, -EINVAL, "stream reader: the record was not"
-					  " consumed");
+		return stream_reader_fail(r, err, -EINVAL,
+					  "stream reader: the record was not consumed");
 	if (!r->have_header)
 		return stream_reader_fail(r, err, -EINVAL, "stream reader: no header yet");
 	for (;;) {
@@ -266,15 +275,16 @@ int stream_next_record(struct stream_reader *r, struct stream_record *out, struc
 		struct ferr cerr = FERR_INIT;
 		int rc = channel_read_full(r->ch, &w, sizeof(w), &cerr);
 		if (rc == -EPIPE && atomic_load(&r->ch->bytes_read) == before) {
+			/* At a record boundary: say where, not how many bytes. */
+			const char *what = r->dir == STREAM_RETURN ? "return path" : "stream";
 			if (r->stats.records == 0)
-				return stream_reader_fail(r, err, rc, "stream ended after the"
-							  " header, before any record");
-			return stream_reader_fail(r, err, rc, "stream ended after record %" PRIu64
-						  " (%s)%s", r->cur.number,
-						  stream_type_label(r->cur.type, label),
-						  r->ended || r->dir == STREAM_RETURN
-							  ? ""
-							  : " without an END record");
+				return stream_reader_fail(
+				    r, err, rc, "%s ended before any record%s", what,
+				    r->dir == STREAM_RETURN ? "" : " after the header");
+			return stream_reader_fail(
+			    r, err, rc, "%s ended after record %" PRIu64 " (%s)%s", what,
+			    r->cur.number, stream_type_label(r->cur.type, label),
+			    r->ended || r->dir == STREAM_RETURN ? "" : " without an END record");
 		}
 		if (rc)
 			return stream_reader_fail(r, err, rc, "record %" PRIu64 ": %s",
@@ -296,8 +306,9 @@ int stream_next_record(struct stream_reader *r, struct stream_record *out, struc
 		if (t)
 			break;
 		if (!(r->cur.flags & STREAM_REC_OPTIONAL))
-			return stream_reader_fail(r, err, -EPROTO, "unknown mandatory record type"
-						  " 0x%08" PRIx32, r->cur.type);
+			return stream_reader_fail(r, err, -EPROTO,
+						  "unknown mandatory record"
+						  " (written by a newer ferry?)");
 		rc = drain(r, err);
 		if (rc)
 			return rc;
@@ -332,9 +343,9 @@ int stream_skip_record(struct stream_reader *r, struct ferr *err)
 	 * for PASS_END and END, and its frames still be valid. */
 	if (r->cur.type == STREAM_REC_PAGE_BATCH) {
 		const struct stream_page_sink discard = {
-			.page = stream_reader_discard_page,
-			.zero = stream_reader_discard_zero,
-			.opaque = r,
+		    .page = stream_reader_discard_page,
+		    .zero = stream_reader_discard_zero,
+		    .opaque = r,
 		};
 		return stream_read_page_batch(r, &discard, err);
 	}
@@ -363,8 +374,10 @@ int stream_read_blob(struct stream_reader *r, struct stream_blob *b, void *buf, 
 		plen = sizeof(p.dev);
 	uint64_t len = r->cur.length - plen; /* length >= plen: checked by next_record */
 	if (len > cap)
-		return stream_reader_fail(r, err, -EMSGSIZE, "state of %" PRIu64 " bytes does not"
-					  " fit the %zu-byte buffer", len, cap);
+		return stream_reader_fail(r, err, -EMSGSIZE,
+					  "state of %" PRIu64 " bytes does not"
+					  " fit the %zu-byte buffer",
+					  len, cap);
 	rc = stream_reader_take(r, &p, plen, err);
 	if (!rc)
 		rc = stream_reader_take(r, buf, len, err);
@@ -377,14 +390,16 @@ int stream_read_blob(struct stream_reader *r, struct stream_blob *b, void *buf, 
 	if (r->cur.type == STREAM_REC_VCPU_STATE) {
 		b->vcpu = le32toh(p.vcpu.vcpu);
 		if (b->vcpu >= r->hdr.vcpu_count)
-			return stream_reader_fail(r, err, -EPROTO, "vCPU %" PRIu32 " does not exist"
-						  " (the stream has %" PRIu32 " vCPUs)", b->vcpu,
-						  r->hdr.vcpu_count);
+			return stream_reader_fail(r, err, -EPROTO,
+						  "vCPU %" PRIu32 " does not exist"
+						  " (the stream has %" PRIu32 " vCPUs)",
+						  b->vcpu, r->hdr.vcpu_count);
 		if (p.vcpu.reserved)
 			return stream_reader_fail(r, err, -EPROTO, "reserved field is not 0");
 	} else if (r->cur.type == STREAM_REC_DEVICE_STATE) {
 		if (!stream_device_id_valid(p.dev.id))
-			return stream_reader_fail(r, err, -EPROTO, "device id is not 1-31 printable"
+			return stream_reader_fail(r, err, -EPROTO,
+						  "device id is not 1-31 printable"
 						  " characters padded with NUL");
 		if (p.dev.reserved)
 			return stream_reader_fail(r, err, -EPROTO, "reserved field is not 0");
@@ -401,35 +416,41 @@ static int check_counts(struct stream_reader *r, const struct stream_msg *m, str
 	if (m->type == STREAM_REC_PASS_END) {
 		const struct stream_pass_end *pe = &m->pass_end;
 		if (pe->pass != r->pass + 1)
-			return stream_reader_fail(r, err, -EPROTO, "pass %" PRIu32 " follows pass %"
-						  PRIu32, pe->pass, r->pass);
+			return stream_reader_fail(r, err, -EPROTO,
+						  "pass %" PRIu32 " follows pass %" PRIu32,
+						  pe->pass, r->pass);
 		if (pe->pages != r->pass_pages || pe->zero_pages != r->pass_zero_pages)
-			return stream_reader_fail(r, err, -EPROTO, "source sent %" PRIu64 " pages (%"
-						  PRIu64 " zero) in pass %" PRIu32 ", %" PRIu64
-						  " (%" PRIu64 " zero) arrived", pe->pages,
-						  pe->zero_pages, pe->pass, r->pass_pages,
-						  r->pass_zero_pages);
+			return stream_reader_fail(
+			    r, err, -EPROTO,
+			    "source sent %" PRIu64 " pages (%" PRIu64 " zero) in pass %" PRIu32
+			    ", %" PRIu64 " (%" PRIu64 " zero) arrived",
+			    pe->pages, pe->zero_pages, pe->pass, r->pass_pages, r->pass_zero_pages);
 		if (pe->bytes != r->cur_start - r->pass_start)
-			return stream_reader_fail(r, err, -EPROTO, "source sent %" PRIu64 " bytes in"
-						  " pass %" PRIu32 ", %" PRIu64 " arrived", pe->bytes,
-						  pe->pass, r->cur_start - r->pass_start);
+			return stream_reader_fail(r, err, -EPROTO,
+						  "source sent %" PRIu64 " bytes in"
+						  " pass %" PRIu32 ", %" PRIu64 " arrived",
+						  pe->bytes, pe->pass,
+						  r->cur_start - r->pass_start);
 		r->pass = pe->pass;
 		r->pass_pages = r->pass_zero_pages = 0;
 		r->pass_start = r->stats.bytes;
 	} else if (m->type == STREAM_REC_END) {
 		const struct stream_end *e = &m->end;
 		if (e->records != r->cur.number - 1)
-			return stream_reader_fail(r, err, -EPROTO, "source sent %" PRIu64 " records,"
-						  " %" PRIu64 " arrived", e->records,
-						  r->cur.number - 1);
+			return stream_reader_fail(r, err, -EPROTO,
+						  "source sent %" PRIu64 " records,"
+						  " %" PRIu64 " arrived",
+						  e->records, r->cur.number - 1);
 		if (e->pages != r->stats.pages || e->zero_pages != r->stats.zero_pages)
-			return stream_reader_fail(r, err, -EPROTO, "source sent %" PRIu64 " pages (%"
-						  PRIu64 " zero), %" PRIu64 " (%" PRIu64
-						  " zero) arrived", e->pages, e->zero_pages,
-						  r->stats.pages, r->stats.zero_pages);
+			return stream_reader_fail(r, err, -EPROTO,
+						  "source sent %" PRIu64 " pages (%" PRIu64
+						  " zero), %" PRIu64 " (%" PRIu64 " zero) arrived",
+						  e->pages, e->zero_pages, r->stats.pages,
+						  r->stats.zero_pages);
 		if (e->bytes != r->cur_start)
-			return stream_reader_fail(r, err, -EPROTO, "source sent %" PRIu64 " bytes, %"
-						  PRIu64 " arrived", e->bytes, r->cur_start);
+			return stream_reader_fail(
+			    r, err, -EPROTO, "source sent %" PRIu64 " bytes, %" PRIu64 " arrived",
+			    e->bytes, r->cur_start);
 		r->ended = true;
 	}
 	return 0;
@@ -457,6 +478,10 @@ int stream_read_msg(struct stream_reader *r, struct stream_msg *m, struct ferr *
 	rc = check_counts(r, m, err);
 	if (rc)
 		return rc;
+	/* A rolled-back switchover: the source resumed its guest and sends more. */
+	if (m->type == STREAM_MSG_ABORT && m->abort.reason == STREAM_ABORT_RETRY &&
+	    r->dir == STREAM_MIGRATION)
+		r->ended = false;
 	r->in_record = false;
 	return 0;
 }

@@ -39,21 +39,25 @@ static int read_entries(struct stream_reader *r, struct ferr *err)
 	b->n = le32toh(h.count);
 	b->ndata = 0;
 	if (b->n < 1 || b->n > STREAM_BATCH_MAX_PAGES)
-		return stream_reader_fail(r, err, -EPROTO, "%" PRIu32 " pages is out of range"
-					  " (1..%u)", b->n, STREAM_BATCH_MAX_PAGES);
+		return stream_reader_fail(r, err, -EPROTO,
+					  "%" PRIu32 " pages is out of range (1..%u)", b->n,
+					  STREAM_BATCH_MAX_PAGES);
 	if (h.reserved)
 		return stream_reader_fail(r, err, -EPROTO, "reserved field is not 0");
 	if (r->cur.length < sizeof(h) + 8 * (uint64_t)b->n)
-		return stream_reader_fail(r, err, -EPROTO, "length %" PRIu64 " cannot hold %"
-					  PRIu32 " entries", r->cur.length, b->n);
+		return stream_reader_fail(r, err, -EPROTO,
+					  "length %" PRIu64 " cannot hold %" PRIu32 " entries",
+					  r->cur.length, b->n);
 	rc = stream_reader_take(r, b->ent, 8 * (size_t)b->n, err);
 	if (rc)
 		return rc;
 	for (uint32_t i = 0; i < b->n; i++) {
 		uint64_t e = le64toh(b->ent[i]);
 		if (e & STREAM_ENTRY_RESERVED)
-			return stream_reader_fail(r, err, -EPROTO, "entry %" PRIu32 " has reserved"
-						  " bits set (0x%016" PRIx64 ")", i, e);
+			return stream_reader_fail(r, err, -EPROTO,
+						  "entry %" PRIu32 " has reserved"
+						  " bits set (0x%016" PRIx64 ")",
+						  i, e);
 		if (!stream_header_has_gfn(&r->hdr, e & STREAM_GFN_MASK)) {
 			stream_gfn_why(&r->hdr, e & STREAM_GFN_MASK, why, sizeof(why));
 			return stream_reader_fail(r, err, -EPROTO, "%s", why);
@@ -64,9 +68,11 @@ static int read_entries(struct stream_reader *r, struct ferr *err)
 	}
 	uint64_t want = sizeof(h) + 8 * (uint64_t)b->n + (uint64_t)b->ndata * STREAM_PAGE_SIZE;
 	if (r->cur.length != want)
-		return stream_reader_fail(r, err, -EPROTO, "length %" PRIu64 " does not match its %"
-					  PRIu32 " entries, %" PRIu32 " of them with data (%" PRIu64
-					  " bytes)", r->cur.length, b->n, b->ndata, want);
+		return stream_reader_fail(r, err, -EPROTO,
+					  "length %" PRIu64 " does not match its %" PRIu32
+					  " entries, %" PRIu32 " of them with data (%" PRIu64
+					  " bytes)",
+					  r->cur.length, b->n, b->ndata, want);
 	return 0;
 }
 
@@ -88,8 +94,8 @@ static uint8_t *sink_page(struct stream_reader *r, const struct stream_page_sink
 	uint8_t *p = sink->page(sink->opaque, gfn);
 
 	if (!p)
-		stream_reader_fail(r, err, -EFAULT, "frame 0x%" PRIx64 " has no page at the"
-				   " destination", gfn);
+		stream_reader_fail(r, err, -EFAULT,
+				   "frame 0x%" PRIx64 " has no page at the destination", gfn);
 	return p;
 }
 
@@ -111,8 +117,9 @@ static int apply_zero(struct stream_reader *r, const struct stream_page_sink *si
 			struct ferr zerr = FERR_INIT;
 			int rc = sink->zero(sink->opaque, gfn, j - i, &zerr);
 			if (rc)
-				return stream_reader_fail(r, err, rc, "%s", zerr.msg[0] ? zerr.msg :
-							  "zero-filling frames failed");
+				return stream_reader_fail(
+				    r, err, rc, "%s",
+				    zerr.msg[0] ? zerr.msg : "zero-filling frames failed");
 			continue;
 		}
 		for (uint32_t k = 0; k < j - i; k++) {
@@ -177,8 +184,9 @@ int stream_read_page_batch_verified(struct stream_reader *r, void *buf, size_t c
 		return rc;
 	size_t need = (size_t)b->ndata * STREAM_PAGE_SIZE;
 	if (need > cap)
-		return stream_reader_fail(r, err, -EMSGSIZE, "%zu bytes of pages do not fit the"
-					  " %zu-byte buffer", need, cap);
+		return stream_reader_fail(r, err, -EMSGSIZE,
+					  "%zu bytes of pages do not fit the %zu-byte buffer", need,
+					  cap);
 	rc = stream_reader_take(r, buf, need, err);
 	if (!rc)
 		rc = stream_reader_finish(r, err);

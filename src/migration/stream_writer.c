@@ -89,7 +89,8 @@ int stream_writer_put(struct stream_writer *w, uint32_t type, uint32_t flags,
 	for (int i = 0; i < n; i++)
 		len += payload[i].iov_len;
 	if (len > STREAM_RECORD_MAX)
-		return stream_writer_fail(w, err, -EINVAL, "stream writer: %s of %" PRIu64
+		return stream_writer_fail(w, err, -EINVAL,
+					  "stream writer: %s of %" PRIu64
 					  " bytes exceeds the record limit",
 					  stream_type_label(type, label), len);
 
@@ -142,8 +143,8 @@ int stream_write_header(struct stream_writer *w, const struct stream_header *h, 
 	struct ferr cerr = FERR_INIT;
 
 	if (w->dir != STREAM_MIGRATION)
-		return stream_writer_fail(w, err, -EINVAL, "stream writer: the return path has"
-					  " no header");
+		return stream_writer_fail(w, err, -EINVAL,
+					  "stream writer: the return path has no header");
 	int rc = set_header(w, h, err);
 	if (rc)
 		return rc;
@@ -160,17 +161,16 @@ int stream_writer_set_header(struct stream_writer *w, const struct stream_header
 			     struct ferr *err)
 {
 	if (w->dir != STREAM_RETURN)
-		return stream_writer_fail(w, err, -EINVAL, "stream writer: the migration stream"
-					  " sends its header");
+		return stream_writer_fail(w, err, -EINVAL,
+					  "stream writer: the migration stream sends its header");
 	int rc = set_header(w, h, err);
 	if (rc == 0)
 		w->have_header = true;
 	return rc;
 }
 
-static int write_blob(struct stream_writer *w, uint32_t type, const void *prefix,
-		      size_t prefix_len, const void *state, size_t len, uint64_t max,
-		      struct ferr *err)
+static int write_blob(struct stream_writer *w, uint32_t type, const void *prefix, size_t prefix_len,
+		      const void *state, size_t len, uint64_t max, struct ferr *err)
 {
 	struct iovec iov[2] = {{(void *)prefix, prefix_len}, {(void *)state, len}};
 
@@ -178,8 +178,9 @@ static int write_blob(struct stream_writer *w, uint32_t type, const void *prefix
 	if (rc)
 		return rc;
 	if (len > max)
-		return stream_writer_fail(w, err, -EINVAL, "stream writer: %s of %zu bytes exceeds"
-					  " %" PRIu64, stream_type_name(type), len, max);
+		return stream_writer_fail(w, err, -EINVAL,
+					  "stream writer: %s of %zu bytes exceeds %" PRIu64,
+					  stream_type_name(type), len, max);
 	if (len && !state)
 		return stream_writer_fail(w, err, -EINVAL, "stream writer: %s without data",
 					  stream_type_name(type));
@@ -192,7 +193,8 @@ int stream_write_vcpu_state(struct stream_writer *w, uint32_t vcpu, const void *
 	struct stream_wire_vcpu_state p = {htole32(vcpu), 0};
 
 	if (w->have_header && vcpu >= w->hdr.vcpu_count)
-		return stream_writer_fail(w, err, -EINVAL, "stream writer: vCPU %" PRIu32
+		return stream_writer_fail(w, err, -EINVAL,
+					  "stream writer: vCPU %" PRIu32
 					  " does not exist (the stream has %" PRIu32 " vCPUs)",
 					  vcpu, w->hdr.vcpu_count);
 	return write_blob(w, STREAM_REC_VCPU_STATE, &p, sizeof(p), state, len,
@@ -213,8 +215,9 @@ int stream_write_device_state(struct stream_writer *w, const char *id, uint32_t 
 	if (n < sizeof(p.id))
 		memcpy(p.id, id, n); /* the rest stays NUL */
 	if (n == sizeof(p.id) || !stream_device_id_valid(p.id))
-		return stream_writer_fail(w, err, -EINVAL, "stream writer: invalid device id"
-					  " \"%.*s\"", (int)n, id ? id : "");
+		return stream_writer_fail(w, err, -EINVAL,
+					  "stream writer: invalid device id \"%.*s\"", (int)n,
+					  id ? id : "");
 	return write_blob(w, STREAM_REC_DEVICE_STATE, &p, sizeof(p), state, len,
 			  STREAM_DEVICE_STATE_MAX, err);
 }
@@ -228,8 +231,8 @@ int stream_write_msg(struct stream_writer *w, const struct stream_msg *m, struct
 
 	const struct stream_type_info *t = stream_type_info(m->type);
 	if (!t || t->kind != STREAM_KIND_MSG)
-		return stream_writer_fail(w, err, -EINVAL, "stream writer: type 0x%" PRIx32
-					  " is not a message", m->type);
+		return stream_writer_fail(
+		    w, err, -EINVAL, "stream writer: type 0x%" PRIx32 " is not a message", m->type);
 	int rc = stream_writer_begin(w, m->type, err); /* flushes: counts are final */
 	if (rc)
 		return rc;
@@ -239,8 +242,8 @@ int stream_write_msg(struct stream_writer *w, const struct stream_msg *m, struct
 		msg.pass_end.zero_pages = w->pass_zero_pages;
 		msg.pass_end.bytes = w->stats.bytes - w->pass_start;
 	} else if (m->type == STREAM_REC_END) {
-		msg.end = (struct stream_end){w->stats.records, w->stats.pages,
-					      w->stats.zero_pages, w->stats.bytes};
+		msg.end = (struct stream_end){w->stats.records, w->stats.pages, w->stats.zero_pages,
+					      w->stats.bytes};
 	}
 	rc = stream_msg_encode(&msg, &w->hdr, buf, &len, why, sizeof(why));
 	if (rc)
@@ -254,6 +257,9 @@ int stream_write_msg(struct stream_writer *w, const struct stream_msg *m, struct
 		w->pass_start = w->stats.bytes;
 	} else if (m->type == STREAM_REC_END) {
 		w->ended = true;
+	} else if (m->type == STREAM_MSG_ABORT && m->abort.reason == STREAM_ABORT_RETRY &&
+		   w->dir == STREAM_MIGRATION) {
+		w->ended = false; /* the switchover was rolled back: the stream goes on */
 	}
 	return 0;
 }
@@ -264,8 +270,9 @@ int stream_write_record(struct stream_writer *w, uint32_t type, uint32_t flags,
 	if (w->failed.code)
 		return ferr_set(err, w->failed.code, "%s", w->failed.msg);
 	if (type == 0 || (flags & ~STREAM_REC_FLAGS_KNOWN))
-		return stream_writer_fail(w, err, -EINVAL, "stream writer: record type 0x%" PRIx32
-					  " with flags 0x%" PRIx32, type, flags);
+		return stream_writer_fail(
+		    w, err, -EINVAL,
+		    "stream writer: record type 0x%" PRIx32 " with flags 0x%" PRIx32, type, flags);
 	if (!w->have_header)
 		return stream_writer_fail(w, err, -EINVAL, "stream writer: no header yet");
 	int rc = stream_batch_flush(w, err);

@@ -5,6 +5,9 @@
  * another thread, peers that vanish, and the URIs operators get wrong.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -230,7 +233,8 @@ static void test_file_cancel_and_errors(void **state)
 	assert_non_null(strstr(err.msg, uri));
 	channel_close(ch);
 
-	snprintf(uri, sizeof(uri), "file:%s", fixture_path(state, "missing.bin", path, sizeof(path)));
+	snprintf(uri, sizeof(uri), "file:%s",
+		 fixture_path(state, "missing.bin", path, sizeof(path)));
 	err = (struct ferr)FERR_INIT;
 	assert_int_equal(channel_listen(uri, &l, &err), -ENOENT);
 	assert_null(l);
@@ -312,6 +316,35 @@ static void test_listener_uri(void **state)
 	}
 }
 
+static int sockopt(struct channel *ch, int level, int name)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	assert_int_equal(getsockopt(ch->fd, level, name, &v, &len), 0);
+	return v;
+}
+
+/* Both ends: no Nagle delay for small return-path messages, and a dead
+ * peer is noticed in seconds; buffer sizes stay with autotuning. */
+static void test_tcp_options(void **state)
+{
+	struct channel *ends[2];
+
+	pair("tcp:127.0.0.1:0", &ends[0], &ends[1]);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(sockopt(ends[i], IPPROTO_TCP, TCP_NODELAY), 1);
+		assert_int_equal(sockopt(ends[i], SOL_SOCKET, SO_KEEPALIVE), 1);
+		assert_true(sockopt(ends[i], IPPROTO_TCP, TCP_KEEPIDLE) <= 10);
+		assert_int_equal(sockopt(ends[i], IPPROTO_TCP, TCP_KEEPCNT), 5);
+		/* It would abort a live peer with a zero window: timeout_ms's job. */
+		assert_int_equal(sockopt(ends[i], IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
+		assert_true(fcntl(ends[i]->fd, F_GETFL) & O_NONBLOCK);
+		assert_true(fcntl(ends[i]->fd, F_GETFD) & FD_CLOEXEC);
+		channel_close(ends[i]);
+	}
+}
+
 static void test_accept_timeout(void **state)
 {
 	struct ferr err = FERR_INIT;
@@ -361,7 +394,7 @@ static void test_accept_cancel(void **state)
 	uint64_t end = clock_now_ns();
 	pthread_join(t, NULL);
 	assert_true(end - t0 < 1000 * MS);
-	assert_true(end - k.at_ns < 100 * MS);
+	assert_true(end - k.at_ns < 500 * MS);
 	assert_non_null(strstr(err.msg, "cancelled"));
 	/* It stays cancelled, even with a connection waiting. */
 	struct channel *c;
@@ -399,13 +432,38 @@ static void test_read_cancel(void **state)
 	channel_close(s);
 }
 
+/* A writer blocked on a peer that does not read. */
+static void test_write_cancel(void **state)
+{
+	size_t len = 64u << 20;
+	uint8_t *data = calloc(1, len);
+	struct ferr err = FERR_INIT;
+	struct canceller k = {0};
+	struct channel *c, *s;
+	pthread_t t;
+
+	pair("tcp:127.0.0.1:0", &c, &s);
+	c->timeout_ms = -1;
+	k.ch = c;
+	pthread_create(&t, NULL, cancel_later, &k);
+	assert_int_equal(channel_write_full(c, data, len, &err), -ECANCELED);
+	uint64_t end = clock_now_ns();
+	pthread_join(t, NULL);
+	assert_true(end - k.at_ns < 500 * MS);
+	assert_true(atomic_load(&c->bytes_written) < len);
+	channel_close(c);
+	channel_close(s);
+	free(data);
+}
+
 static void test_read_timeout(void **state)
 {
 	char path[128], uri[160], buf[16];
 	struct ferr err = FERR_INIT;
 	struct channel *c, *s;
 
-	snprintf(uri, sizeof(uri), "unix:%s", fixture_path(state, "silent.sock", path, sizeof(path)));
+	snprintf(uri, sizeof(uri), "unix:%s",
+		 fixture_path(state, "silent.sock", path, sizeof(path)));
 	pair(uri, &c, &s);
 	s->timeout_ms = 150;
 	/* Some progress first: the limit is on silence, not on the whole read. */
@@ -550,7 +608,8 @@ static void test_connect_refused(void **state)
 	snprintf(want, sizeof(want), "%s: connection refused (is the destination listening?)", uri);
 	assert_string_equal(err.msg, want);
 
-	snprintf(uri, sizeof(uri), "unix:%s", fixture_path(state, "nobody.sock", path, sizeof(path)));
+	snprintf(uri, sizeof(uri), "unix:%s",
+		 fixture_path(state, "nobody.sock", path, sizeof(path)));
 	err = (struct ferr)FERR_INIT;
 	assert_int_equal(channel_connect(uri, 1000, &ch, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, uri));
@@ -596,32 +655,32 @@ struct bad_uri {
 static void test_bad_uris(void **state)
 {
 	static const struct bad_uri cases[] = {
-		{"tpc:x", false, "unknown transport (expected tcp:HOST:PORT, unix:PATH or file:PATH)"},
-		{"", false, "unknown transport"},
-		{"mem", false, "unknown transport"},
-		{"TCP:h:1", false, "unknown transport"},
-		{"tcp", false, "unknown transport"},
-		{"tcp:", false, "missing port"},
-		{"tcp:host", false, "missing port"},
-		{"tcp::4444", true, "missing host"},
-		{"tcp:host:", false, "port must be a number from 1 to 65535"},
-		{"tcp:host:0", false, "port must be a number from 1 to 65535"},
-		{"tcp:host:65536", false, "from 1 to 65535"},
-		{"tcp:host:99999999999999999999", false, "from 1 to 65535"},
-		{"tcp:host:-1", false, "from 1 to 65535"},
-		{"tcp:host:+80", false, "from 1 to 65535"},
-		{"tcp:host:80x", false, "from 1 to 65535"},
-		{"tcp:host: 80", false, "from 1 to 65535"},
-		{"tcp:host:70000", true, "port must be a number from 0 to 65535"},
-		{"tcp:::1:4444", false, "an IPv6 address needs brackets"},
-		{"tcp:[::1:4444", false, "missing ']'"},
-		{"tcp:[::1]4444", false, "expected ':PORT' after ']'"},
-		{"tcp:[]:4444", false, "missing host"},
-		{"unix:", true, "missing path"},
-		{"file:", false, "missing path"},
-		{"unix:/tmp/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.sock",
-		 false, "socket path longer than 107 bytes"},
+	    {"tpc:x", false, "unknown transport (expected tcp:HOST:PORT, unix:PATH or file:PATH)"},
+	    {"", false, "unknown transport"},
+	    {"mem", false, "unknown transport"},
+	    {"TCP:h:1", false, "unknown transport"},
+	    {"tcp", false, "unknown transport"},
+	    {"tcp:", false, "missing port"},
+	    {"tcp:host", false, "missing port"},
+	    {"tcp::4444", true, "missing host"},
+	    {"tcp:host:", false, "port must be a number from 1 to 65535"},
+	    {"tcp:host:0", false, "port must be a number from 1 to 65535"},
+	    {"tcp:host:65536", false, "from 1 to 65535"},
+	    {"tcp:host:99999999999999999999", false, "from 1 to 65535"},
+	    {"tcp:host:-1", false, "from 1 to 65535"},
+	    {"tcp:host:+80", false, "from 1 to 65535"},
+	    {"tcp:host:80x", false, "from 1 to 65535"},
+	    {"tcp:host: 80", false, "from 1 to 65535"},
+	    {"tcp:host:70000", true, "port must be a number from 0 to 65535"},
+	    {"tcp:::1:4444", false, "an IPv6 address needs brackets"},
+	    {"tcp:[::1:4444", false, "missing ']'"},
+	    {"tcp:[::1]4444", false, "expected ':PORT' after ']'"},
+	    {"tcp:[]:4444", false, "missing host"},
+	    {"unix:", true, "missing path"},
+	    {"file:", false, "missing path"},
+	    {"unix:/tmp/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.sock",
+	     false, "socket path longer than 107 bytes"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -674,7 +733,8 @@ static void test_unix_paths(void **state)
 	assert_int_equal(stat(path, &st), -1);
 
 	/* Stale: a socket file whose server is gone is reused. */
-	snprintf(uri, sizeof(uri), "unix:%s", fixture_path(state, "stale.sock", path, sizeof(path)));
+	snprintf(uri, sizeof(uri), "unix:%s",
+		 fixture_path(state, "stale.sock", path, sizeof(path)));
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(strlen(path) < sizeof(sa.sun_path));
 	memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -726,7 +786,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const names[] = {"bulk.sock", "bidi.sock", "save.bin",   "c.bin",
+	static const char *const names[] = {"bulk.sock",   "bidi.sock", "save.bin",  "c.bin",
 					    "silent.sock", "shut.sock", "pipe.sock", "stale.sock",
 					    "live.sock",   "precious"};
 	char path[128];
@@ -743,25 +803,27 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_uris),
-		cmocka_unit_test(test_listener_uri),
-		cmocka_unit_test(test_tcp_bulk),
-		cmocka_unit_test(test_unix_bulk),
-		cmocka_unit_test(test_file_bulk),
-		cmocka_unit_test(test_file_cancel_and_errors),
-		cmocka_unit_test(test_tcp_bidirectional),
-		cmocka_unit_test(test_unix_bidirectional),
-		cmocka_unit_test(test_accept_timeout),
-		cmocka_unit_test(test_accept_cancel),
-		cmocka_unit_test(test_read_cancel),
-		cmocka_unit_test(test_read_timeout),
-		cmocka_unit_test(test_write_timeout),
-		cmocka_unit_test(test_peer_closes_mid_read),
-		cmocka_unit_test(test_shutdown_wakes_reader),
-		cmocka_unit_test(test_no_sigpipe),
-		cmocka_unit_test(test_connect_refused),
-		cmocka_unit_test(test_connect_timeout),
-		cmocka_unit_test(test_unix_paths),
+	    cmocka_unit_test(test_bad_uris),
+	    cmocka_unit_test(test_listener_uri),
+	    cmocka_unit_test(test_tcp_options),
+	    cmocka_unit_test(test_tcp_bulk),
+	    cmocka_unit_test(test_unix_bulk),
+	    cmocka_unit_test(test_file_bulk),
+	    cmocka_unit_test(test_file_cancel_and_errors),
+	    cmocka_unit_test(test_tcp_bidirectional),
+	    cmocka_unit_test(test_unix_bidirectional),
+	    cmocka_unit_test(test_accept_timeout),
+	    cmocka_unit_test(test_accept_cancel),
+	    cmocka_unit_test(test_read_cancel),
+	    cmocka_unit_test(test_write_cancel),
+	    cmocka_unit_test(test_read_timeout),
+	    cmocka_unit_test(test_write_timeout),
+	    cmocka_unit_test(test_peer_closes_mid_read),
+	    cmocka_unit_test(test_shutdown_wakes_reader),
+	    cmocka_unit_test(test_no_sigpipe),
+	    cmocka_unit_test(test_connect_refused),
+	    cmocka_unit_test(test_connect_timeout),
+	    cmocka_unit_test(test_unix_paths),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -41,27 +41,27 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define PARAMS(...)                                                                                \
-	{                                                                                          \
-		.downtime_limit_ns = POLICY_DEFAULT_DOWNTIME_LIMIT_NS,                             \
-		.margin_pct = POLICY_DEFAULT_MARGIN_PCT, .gain_pct = POLICY_DEFAULT_GAIN_PCT,      \
-		.stall_passes = POLICY_DEFAULT_STALL_PASSES,                                       \
-		.stall_pct = POLICY_DEFAULT_STALL_PCT, .max_passes = POLICY_DEFAULT_MAX_PASSES,    \
-		.max_attempts = POLICY_DEFAULT_MAX_ATTEMPTS, __VA_ARGS__                           \
+#define PARAMS(...)                                                                             \
+	{                                                                                       \
+		.downtime_limit_ns = POLICY_DEFAULT_DOWNTIME_LIMIT_NS,                          \
+		.margin_pct = POLICY_DEFAULT_MARGIN_PCT, .gain_pct = POLICY_DEFAULT_GAIN_PCT,   \
+		.stall_passes = POLICY_DEFAULT_STALL_PASSES,                                    \
+		.stall_pct = POLICY_DEFAULT_STALL_PCT, .max_passes = POLICY_DEFAULT_MAX_PASSES, \
+		.max_attempts = POLICY_DEFAULT_MAX_ATTEMPTS, __VA_ARGS__                        \
 	}
 
-#define INPUT(...)                                                                                 \
-	{                                                                                          \
-		.passes = 2, .elapsed_ns = 10 * SEC, .bandwidth = GB, .dirty_rate = 10 * MB,       \
-		.remaining_bytes = 100 * MB, .state_bytes = 1 * MB, .rtt_ns = 200 * US,            \
-		.resume_ns = 4800 * US, __VA_ARGS__                                                \
+#define INPUT(...)                                                                           \
+	{                                                                                    \
+		.passes = 2, .elapsed_ns = 10 * SEC, .bandwidth = GB, .dirty_rate = 10 * MB, \
+		.remaining_bytes = 100 * MB, .state_bytes = 1 * MB, .rtt_ns = 200 * US,      \
+		.resume_ns = 4800 * US, __VA_ARGS__                                          \
 	}
 
 /* Pass 1 recorded with @rem remaining, @n pass ends already without progress. */
-#define STALLED(rem, n)                                                                            \
-	{                                                                                          \
-		.passes = 1, .remaining = (rem), .prev_remaining = (rem), .bandwidth = GB,         \
-		.prev_bandwidth = GB, .anchor = (rem), .stalled = (n)                              \
+#define STALLED(rem, n)                                                                  \
+	{                                                                                \
+		.recorded = 2, .passes = 1, .remaining = (rem), .prev_remaining = (rem), \
+		.bandwidth = GB, .prev_bandwidth = GB, .anchor = (rem), .stalled = (n)   \
 	}
 
 /* Post-copy allowed by the operator and possible on the destination. */
@@ -85,12 +85,14 @@ struct row {
 #define POST   POLICY_POSTCOPY
 #define ABORT  POLICY_ABORT
 
+/* One scenario a row; kept by hand, clang-format would put each field on a line. */
+/* clang-format off */
 static const struct row rows[] = {
 	/* Rule 1: nothing before a measurement; the prediction decides. */
 	{"first pass, nothing measured", PARAMS(),
 	 INPUT(.passes = 0, .mid_pass = true, .bandwidth = 0, .dirty_rate = 0,
-	       .remaining_bytes = 4 * GB, .pass_left_bytes = 3 * GB),
-	 {}, CONT, POLICY_R_FIRST_PASS, false, false, INF},
+	       .remaining_bytes = 4 * GB, .pass_left_bytes = 3 * GB), {}, CONT, POLICY_R_FIRST_PASS,
+	 false, false, INF},
 	{"first pass, bandwidth so far, tiny guest: still no switchover", PARAMS(),
 	 INPUT(.passes = 0, .mid_pass = true, .remaining_bytes = 1 * MB), {}, CONT,
 	 POLICY_R_FIRST_PASS},
@@ -101,14 +103,17 @@ static const struct row rows[] = {
 	{"nothing left: converged", PARAMS(), INPUT(.remaining_bytes = 0), {}, SWITCH,
 	 POLICY_R_CONVERGED, false, false, 6 * MS},
 	{"limit exactly met (270 + 30 = 300 ms): switch", PARAMS(),
-	 INPUT(.remaining_bytes = 264 * MB, .dirty_rate = GB), {}, SWITCH,
-	 POLICY_R_NO_FURTHER_GAIN, false, false, 270 * MS},
+	 INPUT(.remaining_bytes = 264 * MB, .dirty_rate = GB), {}, SWITCH, POLICY_R_NO_FURTHER_GAIN,
+	 false, false, 270 * MS},
 	{"1 ns over the limit: continue", PARAMS(),
-	 INPUT(.remaining_bytes = 264 * MB + 1, .dirty_rate = GB), {}, CONT,
-	 POLICY_R_LIMIT_NOT_MET, false, false, 270 * MS + 1},
+	 INPUT(.remaining_bytes = 264 * MB + 1, .dirty_rate = GB), {}, CONT, POLICY_R_LIMIT_NOT_MET,
+	 false, false, 270 * MS + 1},
 	{"limit exactly met, margin 0", PARAMS(.margin_pct = 0),
-	 INPUT(.remaining_bytes = 294 * MB, .dirty_rate = GB), {}, SWITCH,
+	 INPUT(.remaining_bytes = 294200000, .dirty_rate = GB, .rtt_ns = 0), {}, SWITCH,
 	 POLICY_R_NO_FURTHER_GAIN, false, false, 300 * MS},
+	{"margin 0 but never below rtt/2 (the GO flight)", PARAMS(.margin_pct = 0),
+	 INPUT(.remaining_bytes = 294 * MB, .dirty_rate = GB), {}, CONT, POLICY_R_LIMIT_NOT_MET,
+	 false, false, 300 * MS},
 
 	/* Rule 2: the smallest downtime reachable, within a pass budget. */
 	{"limit met, another pass cuts 93%: continue", PARAMS(), INPUT(), {}, CONT,
@@ -124,18 +129,18 @@ static const struct row rows[] = {
 	{"RAM is 25% of the downtime: converged", PARAMS(), INPUT(.remaining_bytes = 2 * MB), {},
 	 SWITCH, POLICY_R_CONVERGED, false, false, 8 * MS},
 	{"observed shrink (100/110) overrides the optimistic model", PARAMS(), INPUT(),
-	 {.passes = 1, .remaining = 110 * MB, .bandwidth = GB, .anchor = 110 * MB}, SWITCH,
-	 POLICY_R_NO_FURTHER_GAIN},
-	{"pass budget spent while still gaining: switch", PARAMS(), INPUT(.passes = 30), {},
-	 SWITCH, POLICY_R_MAX_PASSES},
+	 {.recorded = 1, .passes = 1, .remaining = 110 * MB, .bandwidth = GB, .anchor = 110 * MB},
+	 SWITCH, POLICY_R_NO_FURTHER_GAIN},
+	{"pass budget spent while still gaining: switch", PARAMS(), INPUT(.passes = 30), {}, SWITCH,
+	 POLICY_R_MAX_PASSES},
 	{"pass budget spent, gain small anyway: converged", PARAMS(),
 	 INPUT(.passes = 30, .remaining_bytes = 0), {}, SWITCH, POLICY_R_CONVERGED},
 	{"pass budget spent, over the limit: not converging", PARAMS(),
-	 INPUT(.passes = 30, .remaining_bytes = 500 * MB), {}, CONT, POLICY_R_NOT_CONVERGING,
-	 false, true},
+	 INPUT(.passes = 30, .remaining_bytes = 500 * MB), {}, CONT, POLICY_R_NOT_CONVERGING, false,
+	 true},
 	{"pass budget spent, over the limit, post-copy", PARAMS(PC_P),
-	 INPUT(.passes = 30, .remaining_bytes = 500 * MB, PC_IN), {}, POST,
-	 POLICY_R_NOT_CONVERGING, false, true, 6 * MS},
+	 INPUT(.passes = 30, .remaining_bytes = 500 * MB, PC_IN), {}, POST, POLICY_R_NOT_CONVERGING,
+	 false, true, 6 * MS},
 	{"gain-pct 100: switch at the first fit", PARAMS(.gain_pct = 100), INPUT(), {}, SWITCH,
 	 POLICY_R_CONVERGED},
 	{"gain-pct 0: any gain is worth a pass", PARAMS(.gain_pct = 0),
@@ -153,8 +158,8 @@ static const struct row rows[] = {
 	{"3 passes without progress, destination cannot post-copy", PARAMS(PC_P),
 	 INPUT(.remaining_bytes = 500 * MB), STALLED(500 * MB, 2), CONT, POLICY_R_NOT_CONVERGING,
 	 false, true},
-	{"2 passes without progress are not enough", PARAMS(),
-	 INPUT(.remaining_bytes = 500 * MB), STALLED(500 * MB, 1), CONT, POLICY_R_LIMIT_NOT_MET},
+	{"2 passes without progress are not enough", PARAMS(), INPUT(.remaining_bytes = 500 * MB),
+	 STALLED(500 * MB, 1), CONT, POLICY_R_LIMIT_NOT_MET},
 	{"a 12% decrease resets the count", PARAMS(), INPUT(.remaining_bytes = 440 * MB),
 	 STALLED(500 * MB, 2), CONT, POLICY_R_LIMIT_NOT_MET},
 	{"an 8% decrease is no progress", PARAMS(), INPUT(.remaining_bytes = 460 * MB),
@@ -216,10 +221,10 @@ static const struct row rows[] = {
 	 PARAMS(.timeout_ns = 10 * SEC, .on_timeout = POLICY_TIMEOUT_FORCE), INPUT(), {}, SWITCH,
 	 POLICY_R_TIMEOUT_LIMIT_MET},
 	{"timed out, fits, post-copy set: plain switchover",
-	 PARAMS(.timeout_ns = 10 * SEC, .on_timeout = POLICY_TIMEOUT_POSTCOPY, PC_P),
-	 INPUT(PC_IN), {}, SWITCH, POLICY_R_TIMEOUT_LIMIT_MET},
-	{"timed out mid-pass and it fits", PARAMS(.timeout_ns = 10 * SEC),
-	 INPUT(.mid_pass = true), {}, SWITCH, POLICY_R_TIMEOUT_LIMIT_MET},
+	 PARAMS(.timeout_ns = 10 * SEC, .on_timeout = POLICY_TIMEOUT_POSTCOPY, PC_P), INPUT(PC_IN),
+	 {}, SWITCH, POLICY_R_TIMEOUT_LIMIT_MET},
+	{"timed out mid-pass and it fits", PARAMS(.timeout_ns = 10 * SEC), INPUT(.mid_pass = true),
+	 {}, SWITCH, POLICY_R_TIMEOUT_LIMIT_MET},
 	{"timed out, fits, attempts exhausted: abort", PARAMS(.timeout_ns = 10 * SEC),
 	 INPUT(.failed_attempts = 3), {}, ABORT, POLICY_R_TIMEOUT_ABORT},
 	{"timed out, force, attempts exhausted: forced",
@@ -232,13 +237,12 @@ static const struct row rows[] = {
 	{"no timeout: elapsed does not matter", PARAMS(),
 	 INPUT(.remaining_bytes = 500 * MB, .elapsed_ns = UINT64_MAX), {}, CONT,
 	 POLICY_R_LIMIT_NOT_MET},
-	{"timed out while not converging: reported with the abort",
-	 PARAMS(.timeout_ns = 10 * SEC), INPUT(.remaining_bytes = 500 * MB), STALLED(500 * MB, 2),
-	 ABORT, POLICY_R_TIMEOUT_ABORT, false, true},
+	{"timed out while not converging: reported with the abort", PARAMS(.timeout_ns = 10 * SEC),
+	 INPUT(.remaining_bytes = 500 * MB), STALLED(500 * MB, 2), ABORT, POLICY_R_TIMEOUT_ABORT,
+	 false, true},
 
 	/* Rule 5: hybrid. */
-	{"hybrid N=1 done, over the limit: post-copy",
-	 PARAMS(PC_P, .postcopy_after_passes = 1),
+	{"hybrid N=1 done, over the limit: post-copy", PARAMS(PC_P, .postcopy_after_passes = 1),
 	 INPUT(.passes = 1, .remaining_bytes = 500 * MB, PC_IN), {}, POST,
 	 POLICY_R_HYBRID_PASSES_DONE, false, false, 6 * MS},
 	{"hybrid N=1 done, fits: plain switchover beats post-copy",
@@ -249,11 +253,10 @@ static const struct row rows[] = {
 	{"hybrid N=2, converged at pass 1", PARAMS(PC_P, .postcopy_after_passes = 2),
 	 INPUT(.passes = 1, .remaining_bytes = 0, PC_IN), {}, SWITCH, POLICY_R_CONVERGED},
 	{"hybrid, destination cannot post-copy: pre-copy rules",
-	 PARAMS(PC_P, .postcopy_after_passes = 1),
-	 INPUT(.passes = 1, .remaining_bytes = 500 * MB), {}, CONT, POLICY_R_LIMIT_NOT_MET},
+	 PARAMS(PC_P, .postcopy_after_passes = 1), INPUT(.passes = 1, .remaining_bytes = 500 * MB),
+	 {}, CONT, POLICY_R_LIMIT_NOT_MET},
 	{"hybrid, limit unreachable", PARAMS(PC_P, .postcopy_after_passes = 1),
-	 INPUT(.passes = 1, .state_bytes = 400 * MB, PC_IN), {}, CONT,
-	 POLICY_R_LIMIT_UNREACHABLE},
+	 INPUT(.passes = 1, .state_bytes = 400 * MB, PC_IN), {}, CONT, POLICY_R_LIMIT_UNREACHABLE},
 
 	/* The operator's migrate-start-postcopy. */
 	{"post-copy requested", PARAMS(PC_P),
@@ -274,24 +277,23 @@ static const struct row rows[] = {
 
 	/* Mid-pass calls. */
 	{"mid-pass, it would fit: finish the pass", PARAMS(),
-	 INPUT(.mid_pass = true, .remaining_bytes = 1 * MB), {}, CONT,
-	 POLICY_R_PASS_IN_PROGRESS},
+	 INPUT(.mid_pass = true, .remaining_bytes = 1 * MB), {}, CONT, POLICY_R_PASS_IN_PROGRESS},
 
 	/* Rule 6: failed attempts. */
 	{"attempts exhausted", PARAMS(), INPUT(.remaining_bytes = 0, .failed_attempts = 3), {},
 	 ABORT, POLICY_R_ATTEMPTS_EXHAUSTED},
 	{"attempts left", PARAMS(), INPUT(.remaining_bytes = 0, .failed_attempts = 2),
 	 {.attempts_seen = 2}, SWITCH, POLICY_R_CONVERGED},
-	{"one attempt allowed, one failed", PARAMS(.max_attempts = 1),
-	 INPUT(.failed_attempts = 1), {}, ABORT, POLICY_R_ATTEMPTS_EXHAUSTED},
+	{"one attempt allowed, one failed", PARAMS(.max_attempts = 1), INPUT(.failed_attempts = 1),
+	 {}, ABORT, POLICY_R_ATTEMPTS_EXHAUSTED},
 	{"overrun of 180 ms learned: the formula's 106 ms no longer fits", PARAMS(),
 	 INPUT(.failed_attempts = 1, .last_attempt_ns = 286 * MS),
 	 {.switches = 1, .switch_predicted_ns = 106 * MS}, CONT, POLICY_R_LIMIT_NOT_MET, false,
 	 false, 286 * MS},
 	{"overrun learned, a smaller set fits", PARAMS(),
 	 INPUT(.remaining_bytes = 50 * MB, .failed_attempts = 1, .last_attempt_ns = 286 * MS),
-	 {.switches = 1, .switch_predicted_ns = 106 * MS}, SWITCH, POLICY_R_CONVERGED, false,
-	 false, 236 * MS},
+	 {.switches = 1, .switch_predicted_ns = 106 * MS}, SWITCH, POLICY_R_CONVERGED, false, false,
+	 236 * MS},
 	{"failed attempt not measured: assumed at its deadline", PARAMS(),
 	 INPUT(.failed_attempts = 1), {.switches = 1, .switch_predicted_ns = 106 * MS}, CONT,
 	 POLICY_R_STILL_GAINING, false, false, 270 * MS},
@@ -308,34 +310,32 @@ static const struct row rows[] = {
 	/* Which bandwidth. */
 	{"max-bandwidth caps a measurement above it", PARAMS(.max_bandwidth = GB),
 	 INPUT(.bandwidth = 2 * GB, .dirty_rate = 2 * GB, .remaining_bytes = 280 * MB,
-	       .state_bytes = 0, .rtt_ns = 0, .resume_ns = 0),
-	 {}, CONT, POLICY_R_LIMIT_NOT_MET, false, false, 280 * MS},
+	       .state_bytes = 0, .rtt_ns = 0, .resume_ns = 0), {}, CONT, POLICY_R_LIMIT_NOT_MET,
+	 false, false, 280 * MS},
 	{"... and without the cap it fits", PARAMS(),
 	 INPUT(.bandwidth = 2 * GB, .dirty_rate = 2 * GB, .remaining_bytes = 280 * MB,
-	       .state_bytes = 0, .rtt_ns = 0, .resume_ns = 0),
-	 {}, SWITCH, POLICY_R_NO_FURTHER_GAIN, false, false, 140 * MS},
+	       .state_bytes = 0, .rtt_ns = 0, .resume_ns = 0), {}, SWITCH, POLICY_R_NO_FURTHER_GAIN,
+	 false, false, 140 * MS},
 	{"a spike above the previous pass is not trusted", PARAMS(),
 	 INPUT(.bandwidth = 4 * GB, .dirty_rate = 4 * GB, .remaining_bytes = 280 * MB,
 	       .state_bytes = 0, .rtt_ns = 0, .resume_ns = 0),
-	 {.passes = 1, .remaining = 300 * MB, .bandwidth = GB, .anchor = 300 * MB}, CONT,
-	 POLICY_R_LIMIT_NOT_MET, false, false, 280 * MS},
+	 {.recorded = 1, .passes = 1, .remaining = 300 * MB, .bandwidth = GB, .anchor = 300 * MB},
+	 CONT, POLICY_R_LIMIT_NOT_MET, false, false, 280 * MS},
 
 	/* Extremes: no overflow, no division by zero. */
 	{"2^64 bytes over 1 B/s", PARAMS(),
 	 INPUT(.remaining_bytes = UINT64_MAX, .bandwidth = 1, .dirty_rate = 0, .state_bytes = 0,
-	       .rtt_ns = 0, .resume_ns = 0),
-	 {}, CONT, POLICY_R_LIMIT_NOT_MET, false, false, INF},
+	       .rtt_ns = 0, .resume_ns = 0), {}, CONT, POLICY_R_LIMIT_NOT_MET, false, false, INF},
 	{"everything at its maximum", PARAMS(),
 	 INPUT(.remaining_bytes = UINT64_MAX, .bandwidth = UINT64_MAX, .dirty_rate = UINT64_MAX,
 	       .state_bytes = UINT64_MAX, .rtt_ns = UINT64_MAX, .resume_ns = UINT64_MAX,
-	       .elapsed_ns = UINT64_MAX, .pass_left_bytes = UINT64_MAX),
-	 {}, CONT, POLICY_R_LIMIT_UNREACHABLE, false, false, INF},
+	       .elapsed_ns = UINT64_MAX, .pass_left_bytes = UINT64_MAX), {}, CONT,
+	 POLICY_R_LIMIT_UNREACHABLE, false, false, INF},
 	{"2^64 bytes over 2^64 B/s is one second", PARAMS(),
 	 INPUT(.remaining_bytes = UINT64_MAX, .bandwidth = UINT64_MAX, .state_bytes = 0,
-	       .rtt_ns = 0, .resume_ns = 0),
-	 {}, CONT, POLICY_R_LIMIT_NOT_MET, false, false, SEC},
-	{"dirty rate 2^64 B/s, fits: no further gain", PARAMS(),
-	 INPUT(.dirty_rate = UINT64_MAX), {}, SWITCH, POLICY_R_NO_FURTHER_GAIN},
+	       .rtt_ns = 0, .resume_ns = 0), {}, CONT, POLICY_R_LIMIT_NOT_MET, false, false, SEC},
+	{"dirty rate 2^64 B/s, fits: no further gain", PARAMS(), INPUT(.dirty_rate = UINT64_MAX),
+	 {}, SWITCH, POLICY_R_NO_FURTHER_GAIN},
 	{"pass 2^32-1", PARAMS(), INPUT(.passes = UINT32_MAX, .remaining_bytes = 0), {}, SWITCH,
 	 POLICY_R_CONVERGED},
 	{"largest limit, huge set", PARAMS(.downtime_limit_ns = 2000 * SEC),
@@ -344,6 +344,7 @@ static const struct row rows[] = {
 	{"1 ns limit: unreachable", PARAMS(.downtime_limit_ns = 1), INPUT(), {}, CONT,
 	 POLICY_R_LIMIT_UNREACHABLE},
 };
+/* clang-format on */
 
 static void check_row(const struct row *r)
 {
@@ -375,23 +376,23 @@ static void test_predict_downtime(void **state __attribute__((unused)))
 	static const struct {
 		uint64_t rem, state, bw, rtt, resume, want;
 	} cases[] = {
-		{0, 0, GB, 0, 0, 0},
-		{1, 0, GB, 0, 0, 1},
-		{1, 0, 3, 0, 0, 333333334}, /* rounded up */
-		{3, 0, 3, 0, 0, SEC},
-		{64 * MiB, 0, 1250 * MB, 0, 0, 53687092},
-		{100 * MB, 1 * MB, GB, 200 * US, 4800 * US, 106 * MS},
-		{GB, GB, GB, 5, 7, 2 * SEC + 12},
-		{0, 0, 0, 0, 0, INF}, /* no bandwidth */
-		{1, 1, 0, 1, 1, INF},
-		{UINT64_MAX, UINT64_MAX, 1, 0, 0, INF},
-		{UINT64_MAX, 0, UINT64_MAX, 0, 0, SEC},
-		{UINT64_MAX, UINT64_MAX, UINT64_MAX, 0, 0, 2 * SEC},
-		{0, 0, 1, UINT64_MAX, 1, INF},
-		{0, 0, 1, UINT64_MAX - 1, 1, INF},
-		{0, 0, 1, UINT64_MAX - 2, 1, UINT64_MAX - 1},
-		{18446744073ull, 0, 1, 0, 0, 18446744073ull * SEC}, /* < 2^64 */
-		{18446744074ull, 0, 1, 0, 0, INF},		   /* > 2^64 */
+	    {0, 0, GB, 0, 0, 0},
+	    {1, 0, GB, 0, 0, 1},
+	    {1, 0, 3, 0, 0, 333333334}, /* rounded up */
+	    {3, 0, 3, 0, 0, SEC},
+	    {64 * MiB, 0, 1250 * MB, 0, 0, 53687092},
+	    {100 * MB, 1 * MB, GB, 200 * US, 4800 * US, 106 * MS},
+	    {GB, GB, GB, 5, 7, 2 * SEC + 12},
+	    {0, 0, 0, 0, 0, INF}, /* no bandwidth */
+	    {1, 1, 0, 1, 1, INF},
+	    {UINT64_MAX, UINT64_MAX, 1, 0, 0, INF},
+	    {UINT64_MAX, 0, UINT64_MAX, 0, 0, SEC},
+	    {UINT64_MAX, UINT64_MAX, UINT64_MAX, 0, 0, 2 * SEC},
+	    {0, 0, 1, UINT64_MAX, 1, INF},
+	    {0, 0, 1, UINT64_MAX - 1, 1, INF},
+	    {0, 0, 1, UINT64_MAX - 2, 1, UINT64_MAX - 1},
+	    {18446744073ull, 0, 1, 0, 0, 18446744073ull * SEC}, /* < 2^64 */
+	    {18446744074ull, 0, 1, 0, 0, INF},			/* > 2^64 */
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -408,25 +409,25 @@ static void test_params(void **state __attribute__((unused)))
 		struct policy_params p;
 		const char *msg; /* substring; NULL = valid */
 	} cases[] = {
-		{PARAMS(), NULL},
-		{PARAMS(.downtime_limit_ns = 1), NULL},
-		{PARAMS(.downtime_limit_ns = 2000 * SEC), NULL},
-		{PARAMS(.downtime_limit_ns = 0), "downtime-limit"},
-		{PARAMS(.downtime_limit_ns = 2000 * SEC + 1), "downtime-limit"},
-		{PARAMS(.margin_pct = 99), NULL},
-		{PARAMS(.margin_pct = 100), "margin"},
-		{PARAMS(.gain_pct = 100), NULL},
-		{PARAMS(.gain_pct = 101), "gain"},
-		{PARAMS(.stall_pct = 100), "stall"},
-		{PARAMS(.stall_passes = 0), "stall-passes"},
-		{PARAMS(.max_passes = 0), "max-passes"},
-		{PARAMS(.max_attempts = 0), "max-attempts"},
-		{PARAMS(.on_timeout = (enum policy_on_timeout)3), "on-timeout"},
-		{PARAMS(.on_timeout = POLICY_TIMEOUT_POSTCOPY), "post-copy allowed"},
-		{PARAMS(.on_timeout = POLICY_TIMEOUT_POSTCOPY, PC_P), NULL},
-		{PARAMS(.postcopy_after_passes = 1), "post-copy allowed"},
-		{PARAMS(.postcopy_after_passes = 30, PC_P), NULL},
-		{PARAMS(.postcopy_after_passes = 31, PC_P), "exceeds max-passes"},
+	    {PARAMS(), NULL},
+	    {PARAMS(.downtime_limit_ns = 1), NULL},
+	    {PARAMS(.downtime_limit_ns = 2000 * SEC), NULL},
+	    {PARAMS(.downtime_limit_ns = 0), "downtime-limit"},
+	    {PARAMS(.downtime_limit_ns = 2000 * SEC + 1), "downtime-limit"},
+	    {PARAMS(.margin_pct = 99), NULL},
+	    {PARAMS(.margin_pct = 100), "margin"},
+	    {PARAMS(.gain_pct = 100), NULL},
+	    {PARAMS(.gain_pct = 101), "gain"},
+	    {PARAMS(.stall_pct = 100), "stall"},
+	    {PARAMS(.stall_passes = 0), "stall-passes"},
+	    {PARAMS(.max_passes = 0), "max-passes"},
+	    {PARAMS(.max_attempts = 0), "max-attempts"},
+	    {PARAMS(.on_timeout = (enum policy_on_timeout)3), "on-timeout"},
+	    {PARAMS(.on_timeout = POLICY_TIMEOUT_POSTCOPY), "post-copy allowed"},
+	    {PARAMS(.on_timeout = POLICY_TIMEOUT_POSTCOPY, PC_P), NULL},
+	    {PARAMS(.postcopy_after_passes = 1), "post-copy allowed"},
+	    {PARAMS(.postcopy_after_passes = 30, PC_P), NULL},
+	    {PARAMS(.postcopy_after_passes = 31, PC_P), "exceeds max-passes"},
 	};
 	struct policy_params def;
 
@@ -490,7 +491,7 @@ static void test_names(void **state __attribute__((unused)))
 	assert_string_equal(policy_reason_name(POLICY_R_TIMEOUT_POSTCOPY), "timeout-postcopy");
 	assert_string_equal(policy_reason_name(POLICY_R_HYBRID_PASSES_DONE), "hybrid-passes-done");
 	assert_string_equal(policy_reason_name(POLICY_R_COUNT), "unknown");
-	assert_string_equal(policy_reason_name((enum policy_reason)-1), "unknown");
+	assert_string_equal(policy_reason_name((enum policy_reason) - 1), "unknown");
 
 	assert_string_equal(policy_action_name(POLICY_CONTINUE), "continue");
 	assert_string_equal(policy_action_name(POLICY_SWITCHOVER), "switchover");
@@ -520,14 +521,14 @@ static void test_history(void **state __attribute__((unused)))
 		uint32_t stalled;
 		uint64_t anchor;
 	} seq[] = {
-		{1000 * MB, 0, 1000 * MB}, /* first record: the anchor */
-		{950 * MB, 1, 1000 * MB},  /* -5%: no progress */
-		{910 * MB, 2, 1000 * MB},  /* -9% from the anchor: still none */
-		{899 * MB, 0, 899 * MB},   /* -10.1%: progress, new anchor */
-		{900 * MB, 1, 899 * MB},
-		{2000 * MB, 2, 899 * MB},
-		{0, 0, 0},
-		{0, 1, 0}, /* nothing can fall below 0 */
+	    {1000 * MB, 0, 1000 * MB}, /* first record: the anchor */
+	    {950 * MB, 1, 1000 * MB},  /* -5%: no progress */
+	    {910 * MB, 2, 1000 * MB},  /* -9% from the anchor: still none */
+	    {899 * MB, 0, 899 * MB},   /* -10.1%: progress, new anchor */
+	    {900 * MB, 1, 899 * MB},
+	    {2000 * MB, 2, 899 * MB},
+	    {0, 0, 0},
+	    {0, 1, 0}, /* nothing can fall below 0 */
 	};
 
 	policy_history_init(&h);
@@ -537,23 +538,29 @@ static void test_history(void **state __attribute__((unused)))
 		policy_decide(&p, &in, &h, &d);
 		/* Again for the same pass end: recorded once. */
 		policy_decide(&p, &in, &h, &d);
-		if (h.passes != i + 1 || h.remaining != seq[i].rem || h.stalled != seq[i].stalled ||
-		    h.anchor != seq[i].anchor)
-			fail_msg("pass %zu: passes %u remaining %" PRIu64 " stalled %u anchor %" PRIu64,
+		if (h.passes != i + 1 || h.recorded != i + 1 || h.remaining != seq[i].rem ||
+		    h.stalled != seq[i].stalled || h.anchor != seq[i].anchor)
+			fail_msg("pass %zu: passes %u remaining %" PRIu64
+				 " stalled %u anchor %" PRIu64,
 				 i + 1, h.passes, h.remaining, h.stalled, h.anchor);
 		if (i > 0 && h.prev_remaining != seq[i - 1].rem)
 			fail_msg("pass %zu: prev_remaining %" PRIu64, i + 1, h.prev_remaining);
 	}
 
-	/* Mid-pass calls and stale pass numbers record nothing. */
+	/* Mid-pass calls and stale pass numbers record no pass. */
 	struct policy_history before = h;
 	in.mid_pass = true;
 	in.passes = 100;
 	in.remaining_bytes = 5;
 	policy_decide(&p, &in, &h, &d);
+	assert_memory_equal(&before, &h, sizeof(h));
 	in.mid_pass = false;
 	in.passes = 3;
 	policy_decide(&p, &in, &h, &d);
+	assert_int_equal(d.action, POLICY_SWITCHOVER); /* 5 bytes left fit */
+	assert_int_equal(h.switches, before.switches + 1);
+	h.switches = before.switches;
+	h.switch_predicted_ns = before.switch_predicted_ns;
 	assert_memory_equal(&before, &h, sizeof(h));
 
 	/* Learning: the worst underestimate, each failure once. */
@@ -638,16 +645,32 @@ static void test_estimate(void **state __attribute__((unused)))
 
 	/* Observed shrink is used too: 1200 after 1250 is rho 0.96. */
 	in.dirty_rate = 0;
-	h = (struct policy_history){.passes = 2, .remaining = 1200 * MB,
-				    .prev_remaining = 1250 * MB, .bandwidth = GB,
+	h = (struct policy_history){.recorded = 2,
+				    .passes = 2,
+				    .remaining = 1200 * MB,
+				    .prev_remaining = 1250 * MB,
+				    .bandwidth = GB,
 				    .prev_bandwidth = GB};
 	policy_estimate(&p, &in, &h, &e);
-	assert_int_equal(e.converge_passes, 20); /* 1200 * 0.96^20 = 530 MB > 270 MB */
-	assert_int_equal(e.converge_eta_ns, INF);
+	assert_int_equal(e.converge_eta_ns, INF); /* needs 37 passes, 28 left */
+	assert_int_equal(e.converge_passes, 0);
 	p.max_passes = 100;
 	policy_estimate(&p, &in, &h, &e);
-	assert_int_equal(e.converge_passes, 17); /* 0.96^17 * 1200 = 599 ... */
+	assert_int_equal(e.converge_passes, 37); /* 1200 * 0.96^37 = 265 MB <= 270 MB */
+	/* 1200 ms * (1 - 0.96^37) / 0.04 */
+	assert_true(e.converge_eta_ns > 23370 * MS && e.converge_eta_ns < 23380 * MS);
 	h = (struct policy_history){0};
+	p.max_passes = 30;
+
+	/* The walk is bounded even when the pass budget is not. */
+	p.max_passes = UINT32_MAX;
+	in = (struct policy_input)INPUT(.remaining_bytes = 1200 * MB, .state_bytes = 0, .rtt_ns = 0,
+					.resume_ns = 0, .dirty_rate = 999990 * US);
+	policy_estimate(&p, &in, &h, &e);
+	assert_int_equal(e.converge_eta_ns, INF); /* rho 0.99999: 150 000 passes */
+	in.dirty_rate = 999 * MB;		  /* rho 0.999: 1 491 passes */
+	policy_estimate(&p, &in, &h, &e);
+	assert_int_equal(e.converge_passes, 1491);
 	p.max_passes = 30;
 
 	/* Mid-pass: the pass under way is finished first. */
@@ -670,7 +693,7 @@ static void test_estimate(void **state __attribute__((unused)))
 	/* Unreachable: downtime known, convergence not. */
 	in = (struct policy_input)INPUT(.state_bytes = 400 * MB);
 	policy_estimate(&p, &in, &h, &e);
-	assert_int_equal(e.downtime_ns, 506 * MS);
+	assert_int_equal(e.downtime_ns, 505 * MS);
 	assert_int_equal(e.converge_eta_ns, INF);
 
 	/* The learned penalty shows in the estimates. */
@@ -688,8 +711,7 @@ static void test_estimate(void **state __attribute__((unused)))
 
 static void test_describe(void **state __attribute__((unused)))
 {
-	struct policy_params p = PARAMS(.timeout_ns = 10 * SEC,
-					 .on_timeout = POLICY_TIMEOUT_FORCE);
+	struct policy_params p = PARAMS(.timeout_ns = 10 * SEC, .on_timeout = POLICY_TIMEOUT_FORCE);
 	struct policy_input in = INPUT(.remaining_bytes = 500 * MB);
 	struct policy_history h = STALLED(500 * MB, 2);
 	struct policy_decision d;
@@ -787,7 +809,7 @@ static void rnd_input(struct policy_input *in)
 	in->resume_ns = rnd_figure(10 * MS);
 	in->postcopy_available = rnd_below(2);
 	in->postcopy_requested = rnd_below(4) == 0;
-	in->failed_attempts = (uint32_t)rnd_below(5);
+	in->failed_attempts = rnd_below(3) ? 0 : (uint32_t)rnd_below(5);
 	in->last_attempt_ns = rnd_figure(300 * MS);
 }
 
@@ -797,6 +819,7 @@ static void rnd_history(struct policy_history *h, const struct policy_input *in)
 	if (rnd_below(3) == 0)
 		return;
 	h->passes = in->passes ? (uint32_t)rnd_below((uint64_t)in->passes + 2) : 0;
+	h->recorded = h->passes ? 1 + (uint32_t)rnd_below(h->passes) : 0;
 	h->remaining = rnd_figure(300 * MB);
 	h->prev_remaining = rnd_figure(300 * MB);
 	h->bandwidth = rnd_figure(GB);
@@ -871,8 +894,8 @@ static void test_properties(void **state __attribute__((unused)))
 
 		bool params_ok = policy_params_check(&p, NULL) == 0;
 		bool timed_out = p.timeout_ns && in.elapsed_ns >= p.timeout_ns;
-		bool guarded = (d.action == POLICY_SWITCHOVER || d.action == POLICY_POSTCOPY) &&
-			       !d.forced;
+		bool guarded =
+		    (d.action == POLICY_SWITCHOVER || d.action == POLICY_POSTCOPY) && !d.forced;
 
 		counts[d.action]++;
 		forced += d.forced;
@@ -891,17 +914,17 @@ static void test_properties(void **state __attribute__((unused)))
 					 d.margin_ns, p.downtime_limit_ns);
 			if (d.action == POLICY_SWITCHOVER && in.passes == 0)
 				fail_msg("run %d: switchover before the first pass ended", i);
-			if (d.margin_ns < (uint64_t)((__uint128_t)p.downtime_limit_ns *
-						      p.margin_pct / 100))
+			if (d.margin_ns <
+			    (uint64_t)((__uint128_t)p.downtime_limit_ns * p.margin_pct / 100))
 				fail_msg("run %d: margin below the configured one", i);
 		}
 		if (d.action == POLICY_SWITCHOVER && !d.forced) {
-			uint64_t want = policy_predict_downtime(in.remaining_bytes, in.state_bytes,
-								d.bandwidth, in.rtt_ns,
-								in.resume_ns);
+			uint64_t want =
+			    policy_predict_downtime(in.remaining_bytes, in.state_bytes, d.bandwidth,
+						    in.rtt_ns, in.resume_ns);
 			if (d.predicted_ns != sat_add(want, h.penalty_ns))
-				fail_msg("run %d: prediction %" PRIu64 " is not the formula's",
-					 i, d.predicted_ns);
+				fail_msg("run %d: prediction %" PRIu64 " is not the formula's", i,
+					 d.predicted_ns);
 		}
 		/* Forcing only by the operator's timeout choice. */
 		if (d.forced &&
@@ -985,14 +1008,18 @@ static void test_properties(void **state __attribute__((unused)))
  * A model VM: it dirties memory at dirty_rate until its writable working
  * set (wss) is all dirty; pages outside it stay clean once sent.  The
  * engine sends each pass at the link's bandwidth and asks the policy at
- * every pass end, and every second during a pass.  The destination's true
- * load time may differ from its estimate, and the link may be slower in
- * the switchover window than the measurement says.
+ * every pass end, and every second during a pass; each pass also costs a
+ * dirty-log sync.  The destination's true load time may differ from its
+ * estimate, and the link may be slower in the switchover window than the
+ * measurement says.
  */
+#define SIM_SYNC_S    0.001 /* per pass */
+#define SIM_MAX_STEPS 1000000
 struct sim_vm {
 	uint64_t ram, wss, dirty_rate, bandwidth, state, rtt_ns;
 	uint64_t resume_estimate_ns, resume_true_ns;
 	uint64_t switch_bandwidth; /* in the window; 0 = bandwidth */
+	bool no_postcopy;	   /* the destination cannot do post-copy */
 };
 
 struct sim_result {
@@ -1012,25 +1039,28 @@ static double sim_dirtied(const struct sim_vm *vm, double seconds)
 	return d < (double)vm->wss ? d : (double)vm->wss;
 }
 
-static void simulate(const struct sim_vm *vm, const struct policy_params *p,
-		     struct sim_result *res)
+static void simulate(const struct sim_vm *vm, const struct policy_params *p, struct sim_result *res)
 {
 	struct policy_history h;
 	struct policy_input in = {
-		.state_bytes = vm->state,
-		.rtt_ns = vm->rtt_ns,
-		.resume_ns = vm->resume_estimate_ns,
-		.postcopy_available = true,
+	    .state_bytes = vm->state,
+	    .rtt_ns = vm->rtt_ns,
+	    .resume_ns = vm->resume_estimate_ns,
+	    .postcopy_available = !vm->no_postcopy,
 	};
 	struct policy_decision d;
 	double now = 0, pass_bytes = (double)vm->ram, dirty_measured = 0;
 	double bw = (double)vm->bandwidth;
+	unsigned steps = 0;
 
 	memset(res, 0, sizeof(*res));
 	policy_history_init(&h);
 	for (;;) {
 		/* Send the pass, asking the policy every simulated second. */
 		double start = now, left = pass_bytes, dirtied;
+
+		if (++steps > SIM_MAX_STEPS)
+			fail_msg("simulation does not end: %u passes, %.1f s", in.passes, now);
 
 		while (left > 0) {
 			double step = left / bw < 1.0 ? left / bw : 1.0;
@@ -1052,6 +1082,7 @@ static void simulate(const struct sim_vm *vm, const struct policy_params *p,
 			if (d.action != POLICY_CONTINUE)
 				goto act;
 		}
+		now += SIM_SYNC_S;
 		dirtied = sim_dirtied(vm, now - start);
 		dirty_measured = dirtied / (now - start);
 		in.passes++;
@@ -1066,7 +1097,7 @@ static void simulate(const struct sim_vm *vm, const struct policy_params *p,
 		pass_bytes = dirtied;
 		if (d.action == POLICY_CONTINUE)
 			continue;
-act:
+	act:
 		res->action = d.action;
 		res->reason = d.reason;
 		res->forced = d.forced;
@@ -1094,16 +1125,16 @@ act:
 		now += deadline / 1e9;
 		pass_bytes = (double)in.remaining_bytes + sim_dirtied(vm, deadline / 1e9);
 		if (pass_bytes > (double)vm->wss && pass_bytes > (double)in.remaining_bytes)
-			pass_bytes = (double)(in.remaining_bytes > vm->wss ? in.remaining_bytes
-									   : vm->wss);
+			pass_bytes =
+			    (double)(in.remaining_bytes > vm->wss ? in.remaining_bytes : vm->wss);
 	}
 }
 
 /* 4 GiB guest on 10 GbE, 1 MiB state, 100 us round trip, 2 ms resume. */
-#define SIM_VM(...)                                                                                \
-	{                                                                                          \
-		.ram = 4 * GiB, .bandwidth = 1250 * MB, .state = 1 * MiB, .rtt_ns = 100 * US,      \
-		.resume_estimate_ns = 2 * MS, .resume_true_ns = 2 * MS, __VA_ARGS__                \
+#define SIM_VM(...)                                                                           \
+	{                                                                                     \
+		.ram = 4 * GiB, .bandwidth = 1250 * MB, .state = 1 * MiB, .rtt_ns = 100 * US, \
+		.resume_estimate_ns = 2 * MS, .resume_true_ns = 2 * MS, __VA_ARGS__           \
 	}
 
 static void test_sim_light_writer(void **state __attribute__((unused)))
@@ -1113,9 +1144,10 @@ static void test_sim_light_writer(void **state __attribute__((unused)))
 	struct sim_result r;
 
 	simulate(&vm, &p, &r);
-	print_message("[          ] light writer: %s %s after %u passes, %.1f s, downtime %.2f ms\n",
-		      policy_action_name(r.action), policy_reason_name(r.reason), r.passes,
-		      (double)r.elapsed_ns / 1e9, (double)r.downtime_ns / 1e6);
+	print_message(
+	    "[          ] light writer: %s %s after %u passes, %.1f s, downtime %.2f ms\n",
+	    policy_action_name(r.action), policy_reason_name(r.reason), r.passes,
+	    (double)r.elapsed_ns / 1e9, (double)r.downtime_ns / 1e6);
 	assert_int_equal(r.action, POLICY_SWITCHOVER);
 	assert_int_equal(r.reason, POLICY_R_CONVERGED);
 	assert_false(r.forced);
@@ -1160,8 +1192,7 @@ static void test_sim_heavy_writer_timeout_abort(void **state __attribute__((unus
 static void test_sim_heavy_writer_timeout_force(void **state __attribute__((unused)))
 {
 	struct sim_vm vm = HEAVY_VM;
-	struct policy_params p = PARAMS(.timeout_ns = 30 * SEC,
-					 .on_timeout = POLICY_TIMEOUT_FORCE);
+	struct policy_params p = PARAMS(.timeout_ns = 30 * SEC, .on_timeout = POLICY_TIMEOUT_FORCE);
 	struct sim_result r;
 
 	simulate(&vm, &p, &r);
@@ -1192,13 +1223,23 @@ static void test_sim_heavy_writer_postcopy(void **state __attribute__((unused)))
 	assert_int_equal(r.action, POLICY_POSTCOPY);
 	assert_int_equal(r.reason, POLICY_R_HYBRID_PASSES_DONE);
 	assert_int_equal(r.passes, 1);
+
+	/* Post-copy on timeout, but the destination cannot: pre-copy until then, abort. */
+	vm.no_postcopy = true;
+	p = (struct policy_params)PARAMS(.timeout_ns = 30 * SEC,
+					 .on_timeout = POLICY_TIMEOUT_POSTCOPY, PC_P);
+	simulate(&vm, &p, &r);
+	assert_true(r.saw_not_converging);
+	assert_int_equal(r.action, POLICY_ABORT);
+	assert_int_equal(r.reason, POLICY_R_TIMEOUT_POSTCOPY_UNAVAILABLE);
+	assert_true(r.elapsed_ns >= 30 * SEC);
 }
 
 /* A 64 GiB guest over 1 Gbit/s: the timeout fires during the first pass. */
 static void test_sim_timeout_in_first_pass(void **state __attribute__((unused)))
 {
-	struct sim_vm vm = SIM_VM(.ram = 64 * GiB, .bandwidth = 125 * MB, .dirty_rate = 10 * MB,
-				  .wss = 256 * MiB);
+	struct sim_vm vm =
+	    SIM_VM(.ram = 64 * GiB, .bandwidth = 125 * MB, .dirty_rate = 10 * MB, .wss = 256 * MiB);
 	struct policy_params p = PARAMS(.timeout_ns = 60 * SEC);
 	struct sim_result r;
 
@@ -1225,8 +1266,7 @@ static void test_sim_overrun_learned(void **state __attribute__((unused)))
 	 * policy adds the 60 ms error and the next attempt, after one more
 	 * pass, is within the limit.
 	 */
-	struct sim_vm vm = SIM_VM(.dirty_rate = 500 * MB, .wss = 300 * MB,
-				  .switch_bandwidth = GB);
+	struct sim_vm vm = SIM_VM(.dirty_rate = 500 * MB, .wss = 300 * MB, .switch_bandwidth = GB);
 	struct policy_params p = PARAMS(.gain_pct = 100);
 	struct sim_result r;
 
@@ -1261,20 +1301,20 @@ static void test_sim_overrun_learned(void **state __attribute__((unused)))
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decision_table),
-		cmocka_unit_test(test_predict_downtime),
-		cmocka_unit_test(test_params),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_history),
-		cmocka_unit_test(test_estimate),
-		cmocka_unit_test(test_describe),
-		cmocka_unit_test(test_properties),
-		cmocka_unit_test(test_sim_light_writer),
-		cmocka_unit_test(test_sim_heavy_writer_timeout_abort),
-		cmocka_unit_test(test_sim_heavy_writer_timeout_force),
-		cmocka_unit_test(test_sim_heavy_writer_postcopy),
-		cmocka_unit_test(test_sim_timeout_in_first_pass),
-		cmocka_unit_test(test_sim_overrun_learned),
+	    cmocka_unit_test(test_decision_table),
+	    cmocka_unit_test(test_predict_downtime),
+	    cmocka_unit_test(test_params),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_history),
+	    cmocka_unit_test(test_estimate),
+	    cmocka_unit_test(test_describe),
+	    cmocka_unit_test(test_properties),
+	    cmocka_unit_test(test_sim_light_writer),
+	    cmocka_unit_test(test_sim_heavy_writer_timeout_abort),
+	    cmocka_unit_test(test_sim_heavy_writer_timeout_force),
+	    cmocka_unit_test(test_sim_heavy_writer_postcopy),
+	    cmocka_unit_test(test_sim_timeout_in_first_pass),
+	    cmocka_unit_test(test_sim_overrun_learned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -127,8 +127,7 @@ void rechecksum_header(uint8_t *buf)
 	memcpy(buf + hlen - 8, &sum, 8);
 }
 
-static int load_records(struct stream_reader *r, struct fake_guest *g, size_t len,
-			struct ferr *err)
+static int load_records(struct stream_reader *r, struct fake_guest *g, size_t len, struct ferr *err)
 {
 	struct stream_page_sink sink = fake_guest_sink(g);
 	struct stream_record rec;
@@ -183,10 +182,10 @@ int load_stream(const uint8_t *buf, size_t len, struct fake_guest *g, struct fer
 	return rc;
 }
 
-#define CHECK(x)                  \
-	do {                      \
-		if ((x) != 0)     \
-			abort();  \
+#define CHECK(x)                 \
+	do {                     \
+		if ((x) != 0)    \
+			abort(); \
 	} while (0)
 
 uint8_t *sample_stream(struct fake_guest *src, struct channel *ch, size_t *len)
@@ -209,8 +208,8 @@ uint8_t *sample_stream(struct fake_guest *src, struct channel *ch, size_t *len)
 	CHECK(stream_batch_ref(&w, 1, fake_guest_page(src, 1), &err));
 	CHECK(stream_batch_copy(&w, 2, fake_guest_page(src, 2), &err));
 	CHECK(stream_batch_zero(&w, 3, &err));
-	CHECK(stream_write_msg(&w, &(struct stream_msg){.type = STREAM_REC_PASS_END,
-							.pass_end.remaining = 2}, &err));
+	CHECK(stream_write_msg(
+	    &w, &(struct stream_msg){.type = STREAM_REC_PASS_END, .pass_end.remaining = 2}, &err));
 	fake_guest_fill(src, 1, 2);
 	memset(fake_guest_page(src, 2), 0, STREAM_PAGE_SIZE);
 	CHECK(stream_batch_copy(&w, 1, fake_guest_page(src, 1), &err));
@@ -269,10 +268,10 @@ static void trickle_close(struct channel *ch)
 }
 
 static const struct channel_ops trickle_ops = {
-	.kind = "trickle",
-	.read = trickle_read,
-	.writev = trickle_writev,
-	.close = trickle_close,
+    .kind = "trickle",
+    .read = trickle_read,
+    .writev = trickle_writev,
+    .close = trickle_close,
 };
 
 struct channel *trickle_channel(struct channel *inner, size_t chunk)

@@ -164,12 +164,9 @@ static void test_silent_ops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_read_full),
-		cmocka_unit_test(test_trickle_read),
-		cmocka_unit_test(test_writev_full),
-		cmocka_unit_test(test_cancel),
-		cmocka_unit_test(test_shutdown),
-		cmocka_unit_test(test_silent_ops),
+	    cmocka_unit_test(test_read_full),	cmocka_unit_test(test_trickle_read),
+	    cmocka_unit_test(test_writev_full), cmocka_unit_test(test_cancel),
+	    cmocka_unit_test(test_shutdown),	cmocka_unit_test(test_silent_ops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,8 +22,20 @@
 #define MiB (1ull << 20)
 
 /* Records of sample_stream(). */
-enum { R_BATCH1 = 1, R_PASS1, R_BATCH2, R_PASS2, R_SWITCH, R_VCPU0, R_VCPU3, R_DEV, R_VM, R_END,
-       R_GO, NRECORDS = R_GO };
+enum {
+	R_BATCH1 = 1,
+	R_PASS1,
+	R_BATCH2,
+	R_PASS2,
+	R_SWITCH,
+	R_VCPU0,
+	R_VCPU3,
+	R_DEV,
+	R_VM,
+	R_END,
+	R_GO,
+	NRECORDS = R_GO
+};
 
 static struct fake_guest src, dst;
 
@@ -119,8 +131,9 @@ static void test_corruption_messages(void **state)
 	flip(buf, 20, 0x01);
 
 	flip(buf, vcpu0 + 1, 0x01); /* type 0x0003 -> 0x0103 */
-	expect_load(buf, len, -EPROTO, "=record 6 (type 0x00000103): unknown mandatory record type"
-				       " 0x00000103");
+	expect_load(buf, len, -EPROTO,
+		    "=record 6 (type 0x00000103): unknown mandatory record (written by a newer"
+		    " ferry?)");
 	flip(buf, vcpu0 + 1, 0x01);
 
 	flip(buf, vcpu0 + 4, 0x01); /* OPTIONAL on a known record: only the checksum sees it */
@@ -132,13 +145,13 @@ static void test_corruption_messages(void **state)
 	flip(buf, vcpu0 + 4, 0x02);
 
 	flip(buf, vcpu0 + 8, 0x10); /* length 21 -> 5 */
-	expect_load(buf, len, -EPROTO, "=record 6 (VCPU_STATE): length 5 is out of bounds"
-				       " (8..1048584)");
+	expect_load(buf, len, -EPROTO,
+		    "=record 6 (VCPU_STATE): length 5 is out of bounds (8..1048584)");
 	flip(buf, vcpu0 + 8, 0x10);
 
 	flip(buf, vcpu0 + 14, 0x40); /* length + 2^54 */
-	expect_load(buf, len, -EPROTO, "record 6 (VCPU_STATE): length 18014398509482005 exceeds"
-				       " the 64 MiB limit");
+	expect_load(buf, len, -EPROTO,
+		    "record 6 (VCPU_STATE): length 18014398509482005 exceeds the 64 MiB limit");
 	flip(buf, vcpu0 + 14, 0x40);
 
 	flip(buf, vcpu0 + 16 + 10, 0x80); /* the state */
@@ -176,7 +189,7 @@ static void test_truncation_messages(void **state)
 	expect_load(buf, record_offset(buf, len, R_SWITCH), -EPIPE,
 		    "=stream ended after record 4 (PASS_END) without an END record");
 	expect_load(buf, record_offset(buf, len, R_BATCH1), -EPIPE,
-		    "=stream ended after the header, before any record");
+		    "=stream ended before any record after the header");
 	free(buf);
 }
 
@@ -312,8 +325,8 @@ static void test_bad_batches(void **state)
 /* The example from the issue, and a frame in the PCI hole. */
 static void test_frame_messages(void **state)
 {
-	struct stream_header h = {.page_size = 4096, .vcpu_count = 1, .nregions = 1,
-				  .regions = {{0, 1ull << 30}}};
+	struct stream_header h = {
+	    .page_size = 4096, .vcpu_count = 1, .nregions = 1, .regions = {{0, 1ull << 30}}};
 	struct batch *b = batch(1, 0, 0x41000 | (1ull << 63), 0);
 	struct stream_reader r;
 	struct stream_record rec;
@@ -344,10 +357,11 @@ static void test_frame_messages(void **state)
 		assert_int_equal(stream_next_record(&r, &rec, &err), 0);
 		struct stream_page_sink none = {0};
 		assert_int_equal(stream_read_page_batch(&r, &none, &err), -EPROTO);
-		assert_string_equal(err.msg, hole ? "record 812 (PAGE_BATCH): frame 0xc0000 lies"
-						    " outside the guest's memory regions"
-						  : "record 812 (PAGE_BATCH): frame 0x41000 is beyond"
-						    " guest memory of 1 GiB");
+		assert_string_equal(err.msg,
+				    hole ? "record 812 (PAGE_BATCH): frame 0xc0000 lies"
+					   " outside the guest's memory regions"
+					 : "record 812 (PAGE_BATCH): frame 0x41000 is beyond"
+					   " guest memory of 1 GiB");
 		stream_reader_destroy(&r);
 		channel_close(ch);
 		free(buf);
@@ -372,7 +386,8 @@ static void test_bad_state_records(void **state)
 	v = (typeof(v)){3, 1, "x"};
 	expect_raw(STREAM_REC_VCPU_STATE, &v, sizeof(v), -EPROTO, "reserved field is not 0");
 
-	static const char *const ids[] = {"", "has space", "tab\there", "0123456789abcdef0123456789abcdef"};
+	static const char *const ids[] = {"", "has space", "tab\there",
+					  "0123456789abcdef0123456789abcdef"};
 	for (size_t i = 0; i < 4; i++) {
 		memset(&d, 0, sizeof(d));
 		memcpy(d.id, ids[i], strlen(ids[i]));
@@ -402,7 +417,8 @@ static void test_bad_sequence(void **state)
 	size_t len;
 
 	expect_raw(0x42, NULL, 0, -EPROTO,
-		   "=record 1 (type 0x00000042): unknown mandatory record type 0x00000042");
+		   "=record 1 (type 0x00000042): unknown mandatory record (written by a"
+		   " newer ferry?)");
 	expect_raw(STREAM_MSG_READY, &ready, 8, -EPROTO,
 		   "=record 1 (READY): not valid on the migration stream");
 	expect_raw(STREAM_MSG_GO, &ready, 8, -EPROTO,
@@ -505,8 +521,9 @@ static void test_bad_return_messages(void **state)
 	expect_return(STREAM_MSG_ACK, ack, sizeof(ack), -EPROTO,
 		      "record 1 (ACK): acknowledges record 0 of type 0x7, which the source cannot"
 		      " have sent");
-	expect_return(STREAM_MSG_POSTCOPY_PAGE_REQUEST, &pr, 24, -EPROTO,
-		      "record 1 (POSTCOPY_PAGE_REQUEST): frame 0x400 is beyond guest memory of 4 MiB");
+	expect_return(
+	    STREAM_MSG_POSTCOPY_PAGE_REQUEST, &pr, 24, -EPROTO,
+	    "record 1 (POSTCOPY_PAGE_REQUEST): frame 0x400 is beyond guest memory of 4 MiB");
 	expect_return(STREAM_MSG_POSTCOPY_PAGE_REQUEST, &pr, 32, -EPROTO,
 		      "record 1 (POSTCOPY_PAGE_REQUEST): 32 bytes long, but 2 frames make it 24");
 	pr.gfn[1] = 1ull << 60;
@@ -523,7 +540,8 @@ static void test_bad_return_messages(void **state)
 		      "record 1 (ABORT): reserved field is not 0");
 	expect_return(STREAM_REC_PASS_END, NULL, 0, -EPROTO,
 		      "record 1 (PASS_END): not valid on the return path");
-	expect_return(STREAM_MSG_GO, NULL, 0, -EPROTO, "record 1 (GO): not valid on the return path");
+	expect_return(STREAM_MSG_GO, NULL, 0, -EPROTO,
+		      "record 1 (GO): not valid on the return path");
 }
 
 static void test_bad_switchover(void **state)
@@ -553,8 +571,8 @@ static void test_destination_failures(void **state)
 	const struct stream_page_sink sinks[2] = {{no_page, NULL, &dst},
 						  {no_page, zero_fails, &dst}};
 	static const char *const msgs[2] = {
-		"record 1 (PAGE_BATCH): frame 0x2 has no page at the destination",
-		"record 1 (PAGE_BATCH): madvise frames 0x2+1: no",
+	    "record 1 (PAGE_BATCH): frame 0x2 has no page at the destination",
+	    "record 1 (PAGE_BATCH): madvise frames 0x2+1: no",
 	};
 	struct ferr err = FERR_INIT;
 	struct stream_reader r;
@@ -688,19 +706,21 @@ static void test_writer_refuses(void **state)
 			 -EINVAL);
 	free(raw_done(&s, &len));
 	raw_start(&s, &dst.hdr, STREAM_MIGRATION);
-	assert_int_equal(stream_write_msg(&s.w, &(struct stream_msg){.type = STREAM_MSG_READY},
-					  &s.err), -EINVAL);
+	assert_int_equal(
+	    stream_write_msg(&s.w, &(struct stream_msg){.type = STREAM_MSG_READY}, &s.err),
+	    -EINVAL);
 	assert_string_equal(s.err.msg, "stream writer: READY is not sent on the migration stream");
 	free(raw_done(&s, &len));
 	raw_start(&s, &dst.hdr, STREAM_MIGRATION);
-	assert_int_equal(stream_write_msg(&s.w, &(struct stream_msg){.type = STREAM_REC_END},
-					  &s.err), 0);
+	assert_int_equal(
+	    stream_write_msg(&s.w, &(struct stream_msg){.type = STREAM_REC_END}, &s.err), 0);
 	assert_int_equal(stream_batch_zero(&s.w, 1, &s.err), -EINVAL);
 	assert_string_equal(s.err.msg, "stream writer: PAGE_BATCH after END");
 	free(raw_done(&s, &len));
 	raw_start(&s, &dst.hdr, STREAM_RETURN);
-	assert_int_equal(stream_write_msg(&s.w, &(struct stream_msg){.type = STREAM_REC_PASS_END},
-					  &s.err), -EINVAL);
+	assert_int_equal(
+	    stream_write_msg(&s.w, &(struct stream_msg){.type = STREAM_REC_PASS_END}, &s.err),
+	    -EINVAL);
 	free(raw_done(&s, &len));
 	raw_start(&s, &dst.hdr, STREAM_RETURN);
 	struct stream_msg m = {.type = STREAM_MSG_POSTCOPY_PAGE_REQUEST,
@@ -718,21 +738,14 @@ static void test_writer_refuses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sample_loads),
-		cmocka_unit_test(test_every_byte),
-		cmocka_unit_test(test_every_truncation),
-		cmocka_unit_test(test_corruption_messages),
-		cmocka_unit_test(test_truncation_messages),
-		cmocka_unit_test(test_lost_and_reordered),
-		cmocka_unit_test(test_bad_batches),
-		cmocka_unit_test(test_frame_messages),
-		cmocka_unit_test(test_bad_state_records),
-		cmocka_unit_test(test_bad_sequence),
-		cmocka_unit_test(test_bad_return_messages),
-		cmocka_unit_test(test_bad_switchover),
-		cmocka_unit_test(test_destination_failures),
-		cmocka_unit_test(test_misuse),
-		cmocka_unit_test(test_writer_refuses),
+	    cmocka_unit_test(test_sample_loads),	 cmocka_unit_test(test_every_byte),
+	    cmocka_unit_test(test_every_truncation),	 cmocka_unit_test(test_corruption_messages),
+	    cmocka_unit_test(test_truncation_messages),	 cmocka_unit_test(test_lost_and_reordered),
+	    cmocka_unit_test(test_bad_batches),		 cmocka_unit_test(test_frame_messages),
+	    cmocka_unit_test(test_bad_state_records),	 cmocka_unit_test(test_bad_sequence),
+	    cmocka_unit_test(test_bad_return_messages),	 cmocka_unit_test(test_bad_switchover),
+	    cmocka_unit_test(test_destination_failures), cmocka_unit_test(test_misuse),
+	    cmocka_unit_test(test_writer_refuses),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

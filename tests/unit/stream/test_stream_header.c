@@ -20,14 +20,26 @@
 #define GiB (1ull << 30)
 
 /* Offsets in the version 1 header (docs/stream-format.md). */
-enum { VERSION = 8, HLEN = 12, PAGE_SIZE = 16, VCPUS = 20, NREGIONS = 24, RESERVED = 28,
-       FEATURES = 32, R0_GPA = 48, R0_SIZE = 56, R1_GPA = 64, R1_SIZE = 72, HDR_LEN = 88 };
+enum {
+	VERSION = 8,
+	HLEN = 12,
+	PAGE_SIZE = 16,
+	VCPUS = 20,
+	NREGIONS = 24,
+	RESERVED = 28,
+	FEATURES = 32,
+	R0_GPA = 48,
+	R0_SIZE = 56,
+	R1_GPA = 64,
+	R1_SIZE = 72,
+	HDR_LEN = 88
+};
 
 static const struct stream_header base = {
-	.page_size = 4096,
-	.vcpu_count = 4,
-	.nregions = 2,
-	.regions = {{0, 3 * GiB}, {4 * GiB, GiB}},
+    .page_size = 4096,
+    .vcpu_count = 4,
+    .nregions = 2,
+    .regions = {{0, 3 * GiB}, {4 * GiB, GiB}},
 };
 
 static void header_bytes(uint8_t buf[HDR_LEN])
@@ -47,8 +59,7 @@ static void header_bytes(uint8_t buf[HDR_LEN])
 	channel_close(ch);
 }
 
-static int read_header(const uint8_t *buf, size_t len, struct stream_header *h,
-		       struct ferr *err)
+static int read_header(const uint8_t *buf, size_t len, struct stream_header *h, struct ferr *err)
 {
 	struct stream_reader r;
 	struct channel *ch;
@@ -91,46 +102,44 @@ struct bad_header {
 };
 
 static const struct bad_header bad[] = {
-	{"magic", 0, 8, 0x312e312f50545448ull, 0, 0, 0, false, -EPROTO,
-	 "=not a ferry migration stream (starts with 48 54 54 50 2f 31 2e 31 \"HTTP/1.1\")"},
-	{"newer version", VERSION, 4, 2, 0, 0, 0, true, -EPROTONOSUPPORT,
-	 "=stream format version 2 is newer than this ferry understands (1)"},
-	{"version flipped in transit", VERSION, 4, 3, 0, 0, 0, false, -EBADMSG,
-	 "stream header: checksum mismatch: stream says 0x"},
-	{"version 0", VERSION, 4, 0, 0, 0, 0, true, -EPROTO, "=stream header: version 0 is invalid"},
-	{"header_len odd", HLEN, 4, 87, 0, 0, 0, false, -EPROTO,
-	 "=stream header: length 87 is invalid (a multiple of 8 in 24..4096)"},
-	{"header_len huge", HLEN, 4, 1u << 30, 0, 0, 0, false, -EPROTO, "is invalid"},
-	{"header_len tiny", HLEN, 4, 16, 0, 0, 0, false, -EPROTO, "is invalid"},
-	{"page size", PAGE_SIZE, 4, 8192, 0, 0, 0, true, -EPROTO,
-	 "=stream header: page size 8192 is not supported (only 4096)"},
-	{"no vCPUs", VCPUS, 4, 0, 0, 0, 0, true, -EPROTO,
-	 "=stream header: 0 vCPUs is out of range (1..1024)"},
-	{"too many vCPUs", VCPUS, 4, 1025, 0, 0, 0, true, -EPROTO, "1025 vCPUs is out of range"},
-	{"no regions", NREGIONS, 4, 0, 0, 0, 0, true, -EPROTO,
-	 "=stream header: 0 memory regions is out of range (1..8)"},
-	{"too many regions", NREGIONS, 4, 9, 0, 0, 0, true, -EPROTO, "9 memory regions"},
-	{"regions vs length", NREGIONS, 4, 1, 0, 0, 0, true, -EPROTO,
-	 "=stream header: 88 bytes long, but 1 regions make it 72"},
-	{"reserved", RESERVED, 4, 1, 0, 0, 0, true, -EPROTO, "reserved field is 0x1, not 0"},
-	{"overlap", R1_GPA, 8, 2 * GiB, 0, 0, 0, true, -EPROTO,
-	 "=stream header: memory regions 0 [0x0, 0xc0000000) and 1 [0x80000000, 0xc0000000)"
-	 " overlap"},
-	{"unsorted", R0_GPA, 8, 8 * GiB, 0, 0, 0, true, -EPROTO,
-	 "memory regions are not sorted (region 1 at 0x100000000 follows one at 0x200000000)"},
-	{"unaligned size", R1_SIZE, 8, GiB + 1, 0, 0, 0, true, -EPROTO,
-	 "memory region 1 [0x100000000, +0x40000001) is not page-aligned"},
-	{"unaligned gpa", R1_GPA, 8, 4 * GiB + 512, 0, 0, 0, true, -EPROTO, "not page-aligned"},
-	{"empty region", R1_SIZE, 8, 0, 0, 0, 0, true, -EPROTO,
-	 "memory region 1 at 0x100000000 is empty"},
-	{"beyond 2^52", R1_GPA, 8, (1ull << 52) - 4096, R1_SIZE, 8, 8192, true, -EPROTO,
-	 "ends beyond 2^52"},
-	{"size wraps", R1_SIZE, 8, 0xfffffffffffff000ull, 0, 0, 0, true, -EPROTO,
-	 "ends beyond 2^52"},
-	{"too much memory", R1_SIZE, 8, 1024 * GiB, 0, 0, 0, true, -EPROTO,
-	 "=stream header: guest memory of 1027 GiB exceeds the 1 TiB limit"},
-	{"required feature", FEATURES, 8, 1ull << 5, 0, 0, 0, true, -EPROTONOSUPPORT,
-	 "=stream header: the stream needs features 0x20 unknown to this ferry"},
+    {"magic", 0, 8, 0x312e312f50545448ull, 0, 0, 0, false, -EPROTO,
+     "=not a ferry migration stream (starts with 48 54 54 50 2f 31 2e 31 \"HTTP/1.1\")"},
+    {"newer version", VERSION, 4, 2, 0, 0, 0, true, -EPROTONOSUPPORT,
+     "=stream format version 2 is newer than this ferry understands (1)"},
+    {"version flipped in transit", VERSION, 4, 3, 0, 0, 0, false, -EBADMSG,
+     "stream header: checksum mismatch: stream says 0x"},
+    {"version 0", VERSION, 4, 0, 0, 0, 0, true, -EPROTO, "=stream header: version 0 is invalid"},
+    {"header_len odd", HLEN, 4, 87, 0, 0, 0, false, -EPROTO,
+     "=stream header: length 87 is invalid (a multiple of 8 in 24..4096)"},
+    {"header_len huge", HLEN, 4, 1u << 30, 0, 0, 0, false, -EPROTO, "is invalid"},
+    {"header_len tiny", HLEN, 4, 16, 0, 0, 0, false, -EPROTO, "is invalid"},
+    {"page size", PAGE_SIZE, 4, 8192, 0, 0, 0, true, -EPROTO,
+     "=stream header: page size 8192 is not supported (only 4096)"},
+    {"no vCPUs", VCPUS, 4, 0, 0, 0, 0, true, -EPROTO,
+     "=stream header: 0 vCPUs is out of range (1..1024)"},
+    {"too many vCPUs", VCPUS, 4, 1025, 0, 0, 0, true, -EPROTO, "1025 vCPUs is out of range"},
+    {"no regions", NREGIONS, 4, 0, 0, 0, 0, true, -EPROTO,
+     "=stream header: 0 memory regions is out of range (1..8)"},
+    {"too many regions", NREGIONS, 4, 9, 0, 0, 0, true, -EPROTO, "9 memory regions"},
+    {"regions vs length", NREGIONS, 4, 1, 0, 0, 0, true, -EPROTO,
+     "=stream header: 88 bytes long, but 1 regions make it 72"},
+    {"reserved", RESERVED, 4, 1, 0, 0, 0, true, -EPROTO, "reserved field is 0x1, not 0"},
+    {"overlap", R1_GPA, 8, 2 * GiB, 0, 0, 0, true, -EPROTO,
+     "=stream header: memory regions 0 [0x0, 0xc0000000) and 1 [0x80000000, 0xc0000000) overlap"},
+    {"unsorted", R0_GPA, 8, 8 * GiB, 0, 0, 0, true, -EPROTO,
+     "memory regions are not sorted (region 1 at 0x100000000 follows one at 0x200000000)"},
+    {"unaligned size", R1_SIZE, 8, GiB + 1, 0, 0, 0, true, -EPROTO,
+     "memory region 1 [0x100000000, +0x40000001) is not page-aligned"},
+    {"unaligned gpa", R1_GPA, 8, 4 * GiB + 512, 0, 0, 0, true, -EPROTO, "not page-aligned"},
+    {"empty region", R1_SIZE, 8, 0, 0, 0, 0, true, -EPROTO,
+     "memory region 1 at 0x100000000 is empty"},
+    {"beyond 2^52", R1_GPA, 8, (1ull << 52) - 4096, R1_SIZE, 8, 8192, true, -EPROTO,
+     "ends beyond 2^52"},
+    {"size wraps", R1_SIZE, 8, 0xfffffffffffff000ull, 0, 0, 0, true, -EPROTO, "ends beyond 2^52"},
+    {"too much memory", R1_SIZE, 8, 1024 * GiB, 0, 0, 0, true, -EPROTO,
+     "=stream header: guest memory of 1027 GiB exceeds the 1 TiB limit"},
+    {"required feature", FEATURES, 8, 1ull << 5, 0, 0, 0, true, -EPROTONOSUPPORT,
+     "=stream header: the stream needs features 0x20 unknown to this ferry"},
 };
 
 static void test_bad_headers(void **state)
@@ -206,8 +215,8 @@ static void test_truncated(void **state)
 		char want[96];
 		size_t have = len < 16 ? len : len - 16, need = len < 16 ? 16 : HDR_LEN - 16;
 		assert_int_equal(read_header(buf, len, NULL, &err), -EPIPE);
-		snprintf(want, sizeof(want), "stream header: mem: stream ended after %zu of %zu bytes",
-			 have, need);
+		snprintf(want, sizeof(want),
+			 "stream header: mem: stream ended after %zu of %zu bytes", have, need);
 		assert_string_equal(err.msg, want);
 	}
 }
@@ -259,12 +268,9 @@ static void test_header_in_wrong_direction(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_headers),
-		cmocka_unit_test(test_good_header),
-		cmocka_unit_test(test_every_bit),
-		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_writer_refuses),
-		cmocka_unit_test(test_header_in_wrong_direction),
+	    cmocka_unit_test(test_bad_headers),	   cmocka_unit_test(test_good_header),
+	    cmocka_unit_test(test_every_bit),	   cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_writer_refuses), cmocka_unit_test(test_header_in_wrong_direction),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

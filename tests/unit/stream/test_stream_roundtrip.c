@@ -130,12 +130,12 @@ static void test_header(void **state)
 {
 	for (int n = 1; n <= 2; n++) {
 		struct stream_header h = {
-			.page_size = 4096,
-			.vcpu_count = 64,
-			.nregions = (uint32_t)n,
-			.features = STREAM_FEAT_RETURN_PATH | STREAM_FEAT_POSTCOPY | (1ull << 40),
-			.cpuid_digest = 0xfeedfacecafebeefull,
-			.regions = {{0, 3ull << 30}},
+		    .page_size = 4096,
+		    .vcpu_count = 64,
+		    .nregions = (uint32_t)n,
+		    .features = STREAM_FEAT_RETURN_PATH | STREAM_FEAT_POSTCOPY | (1ull << 40),
+		    .cpuid_digest = 0xfeedfacecafebeefull,
+		    .regions = {{0, 3ull << 30}},
 		};
 		struct stream_header got;
 		struct ferr err = FERR_INIT;
@@ -177,11 +177,11 @@ static void test_pages_direct(void **state)
 		}
 		fake_guest_fill(&p.g, gfn, 7);
 		if (gfn % 2)
-			assert_int_equal(stream_batch_ref(&p.w, gfn, fake_guest_page(&p.g, gfn),
-							  &p.err), 0);
+			assert_int_equal(
+			    stream_batch_ref(&p.w, gfn, fake_guest_page(&p.g, gfn), &p.err), 0);
 		else
-			assert_int_equal(stream_batch_copy(&p.w, gfn, fake_guest_page(&p.g, gfn),
-							   &p.err), 0);
+			assert_int_equal(
+			    stream_batch_copy(&p.w, gfn, fake_guest_page(&p.g, gfn), &p.err), 0);
 	}
 	pair_flip(&p);
 	struct stream_page_sink sink = fake_guest_sink(&dst);
@@ -218,13 +218,14 @@ static void test_pages_verified(void **state)
 		if (gfns[i] == 2)
 			assert_int_equal(stream_batch_zero(&p.w, 2, &p.err), 0);
 		else
-			assert_int_equal(stream_batch_ref(&p.w, gfns[i],
-							  fake_guest_page(&p.g, gfns[i]), &p.err), 0);
+			assert_int_equal(
+			    stream_batch_ref(&p.w, gfns[i], fake_guest_page(&p.g, gfns[i]), &p.err),
+			    0);
 	}
 	pair_flip(&p);
 	expect_record(&p, STREAM_REC_PAGE_BATCH);
-	assert_int_equal(stream_read_page_batch_verified(&p.r, buf, STREAM_BATCH_MAX_DATA, out,
-							 &p.err), 0);
+	assert_int_equal(
+	    stream_read_page_batch_verified(&p.r, buf, STREAM_BATCH_MAX_DATA, out, &p.err), 0);
 	assert_int_equal(out->count, 5);
 	for (size_t i = 0; i < 5; i++) {
 		assert_int_equal(out->gfn[i], gfns[i]);
@@ -325,7 +326,8 @@ static void test_state_records(void **state)
 		assert_int_equal(stream_write_vm_state(&p.w, blob, sizes[i], &p.err), 0);
 	assert_int_equal(stream_write_device_state(&p.w, "serial0", 3, blob, 9, &p.err), 0);
 	assert_int_equal(stream_write_device_state(&p.w, "0123456789abcdefghijklmnopqrstu",
-						   0xffffffff, NULL, 0, &p.err), 0);
+						   0xffffffff, NULL, 0, &p.err),
+			 0);
 	pair_flip(&p);
 	for (uint32_t v = 0; v < 4; v++) {
 		expect_record(&p, STREAM_REC_VCPU_STATE);
@@ -374,11 +376,11 @@ static void test_messages_migration(void **state)
 				.switchover = {STREAM_SWITCHOVER_POSTCOPY, 77}};
 	assert_int_equal(stream_write_msg(&p.w, &m, &p.err), 0);
 	uint64_t end_bytes = p.w.stats.bytes;
-	assert_int_equal(stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_REC_END},
-					  &p.err), 0);
+	assert_int_equal(
+	    stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_REC_END}, &p.err), 0);
 	assert_true(p.w.ended);
-	assert_int_equal(stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_MSG_GO},
-					  &p.err), 0);
+	assert_int_equal(
+	    stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_MSG_GO}, &p.err), 0);
 	m = (struct stream_msg){.type = STREAM_MSG_ABORT, .abort.reason = STREAM_ABORT_TIMEOUT};
 	assert_int_equal(stream_write_msg(&p.w, &m, &p.err), 0);
 	m = (struct stream_msg){.type = STREAM_MSG_ERROR, .error = {-ENOSPC, "disk full"}};
@@ -389,18 +391,17 @@ static void test_messages_migration(void **state)
 	assert_int_equal(stream_skip_record(&p.r, &p.err), 0);
 	expect_msg(&p, &(struct stream_msg){.type = STREAM_REC_PASS_END,
 					    .pass_end = {1, 2, 1, pass1_bytes, 12, 345}});
-	expect_msg(&p, &(struct stream_msg){.type = STREAM_REC_PASS_END,
-					    .pass_end = {2, 0, 0, 0, 0, 0}});
+	expect_msg(
+	    &p, &(struct stream_msg){.type = STREAM_REC_PASS_END, .pass_end = {2, 0, 0, 0, 0, 0}});
 	expect_msg(&p, &(struct stream_msg){.type = STREAM_REC_SWITCHOVER_PREPARE,
 					    .switchover = {STREAM_SWITCHOVER_POSTCOPY, 77}});
-	expect_msg(&p, &(struct stream_msg){.type = STREAM_REC_END,
-					    .end = {4, 2, 1, end_bytes}});
+	expect_msg(&p, &(struct stream_msg){.type = STREAM_REC_END, .end = {4, 2, 1, end_bytes}});
 	assert_true(p.r.ended);
 	expect_msg(&p, &(struct stream_msg){.type = STREAM_MSG_GO});
 	expect_msg(&p, &(struct stream_msg){.type = STREAM_MSG_ABORT,
 					    .abort.reason = STREAM_ABORT_TIMEOUT});
-	expect_msg(&p, &(struct stream_msg){.type = STREAM_MSG_ERROR,
-					    .error = {-ENOSPC, "disk full"}});
+	expect_msg(&p,
+		   &(struct stream_msg){.type = STREAM_MSG_ERROR, .error = {-ENOSPC, "disk full"}});
 	assert_int_equal(p.r.stats.records, 8);
 	assert_int_equal(p.r.stats.bytes, p.w.stats.bytes);
 	pair_end(&p);
@@ -409,12 +410,12 @@ static void test_messages_migration(void **state)
 static void test_messages_return(void **state)
 {
 	struct stream_msg m[6] = {
-		{.type = STREAM_MSG_READY, .ready.features = 0},
-		{.type = STREAM_MSG_ACK, .ack = {STREAM_REC_END, 4242}},
-		{.type = STREAM_MSG_POSTCOPY_PAGE_REQUEST, .page_request = {3, {1023, 0, 17}}},
-		{.type = STREAM_MSG_ABORT, .abort.reason = STREAM_ABORT_CANCELLED},
-		{.type = STREAM_MSG_ERROR, .error = {-EPROTO, "record 3 (PAGE_BATCH): bad"}},
-		{.type = STREAM_MSG_ACK, .ack = {STREAM_MSG_GO, 1}},
+	    {.type = STREAM_MSG_READY, .ready.features = 0},
+	    {.type = STREAM_MSG_ACK, .ack = {STREAM_REC_END, 4242}},
+	    {.type = STREAM_MSG_POSTCOPY_PAGE_REQUEST, .page_request = {3, {1023, 0, 17}}},
+	    {.type = STREAM_MSG_ABORT, .abort.reason = STREAM_ABORT_CANCELLED},
+	    {.type = STREAM_MSG_ERROR, .error = {-EPROTO, "record 3 (PAGE_BATCH): bad"}},
+	    {.type = STREAM_MSG_ACK, .ack = {STREAM_MSG_GO, 1}},
 	};
 	struct pair p;
 
@@ -428,6 +429,9 @@ static void test_messages_return(void **state)
 	for (size_t i = 0; i < 6; i++)
 		expect_msg(&p, &m[i]);
 	assert_int_equal(p.r.stats.bytes, p.w.stats.bytes);
+	assert_int_equal(stream_next_record(&p.r, NULL, &p.err), -EPIPE);
+	assert_string_equal(p.err.msg, "return path ended after record 6 (ACK)");
+	ferr_clear(&p.err);
 	pair_end(&p);
 }
 
@@ -471,8 +475,8 @@ static void test_unknown_optional_skipped(void **state)
 			 0);
 	assert_int_equal(stream_write_record(&p.w, 0x9999, STREAM_REC_OPTIONAL, NULL, 0, &p.err),
 			 0);
-	assert_int_equal(stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_REC_END},
-					  &p.err), 0);
+	assert_int_equal(
+	    stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_REC_END}, &p.err), 0);
 	pair_flip(&p);
 	assert_int_equal(stream_next_record(&p.r, &rec, &p.err), 0);
 	assert_int_equal(rec.type, STREAM_REC_END);
@@ -613,19 +617,19 @@ static void test_type_names(void **state)
 		uint32_t type;
 		const char *name;
 	} t[] = {
-		{STREAM_REC_PAGE_BATCH, "PAGE_BATCH"},
-		{STREAM_REC_PASS_END, "PASS_END"},
-		{STREAM_REC_VCPU_STATE, "VCPU_STATE"},
-		{STREAM_REC_VM_STATE, "VM_STATE"},
-		{STREAM_REC_DEVICE_STATE, "DEVICE_STATE"},
-		{STREAM_REC_SWITCHOVER_PREPARE, "SWITCHOVER_PREPARE"},
-		{STREAM_REC_END, "END"},
-		{STREAM_MSG_READY, "READY"},
-		{STREAM_MSG_GO, "GO"},
-		{STREAM_MSG_ABORT, "ABORT"},
-		{STREAM_MSG_ERROR, "ERROR"},
-		{STREAM_MSG_ACK, "ACK"},
-		{STREAM_MSG_POSTCOPY_PAGE_REQUEST, "POSTCOPY_PAGE_REQUEST"},
+	    {STREAM_REC_PAGE_BATCH, "PAGE_BATCH"},
+	    {STREAM_REC_PASS_END, "PASS_END"},
+	    {STREAM_REC_VCPU_STATE, "VCPU_STATE"},
+	    {STREAM_REC_VM_STATE, "VM_STATE"},
+	    {STREAM_REC_DEVICE_STATE, "DEVICE_STATE"},
+	    {STREAM_REC_SWITCHOVER_PREPARE, "SWITCHOVER_PREPARE"},
+	    {STREAM_REC_END, "END"},
+	    {STREAM_MSG_READY, "READY"},
+	    {STREAM_MSG_GO, "GO"},
+	    {STREAM_MSG_ABORT, "ABORT"},
+	    {STREAM_MSG_ERROR, "ERROR"},
+	    {STREAM_MSG_ACK, "ACK"},
+	    {STREAM_MSG_POSTCOPY_PAGE_REQUEST, "POSTCOPY_PAGE_REQUEST"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		assert_string_equal(stream_type_name(t[i].type), t[i].name);
@@ -637,21 +641,21 @@ static void test_type_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_header),
-		cmocka_unit_test(test_pages_direct),
-		cmocka_unit_test(test_pages_verified),
-		cmocka_unit_test(test_zero_runs_after_verify),
-		cmocka_unit_test(test_state_records),
-		cmocka_unit_test(test_messages_migration),
-		cmocka_unit_test(test_messages_return),
-		cmocka_unit_test(test_error_text_sanitized),
-		cmocka_unit_test(test_unknown_optional_skipped),
-		cmocka_unit_test(test_skip_everything),
-		cmocka_unit_test(test_trickle),
-		cmocka_unit_test(test_trickle_read),
-		cmocka_unit_test(test_load_sample),
-		cmocka_unit_test(test_page_is_zero),
-		cmocka_unit_test(test_type_names),
+	    cmocka_unit_test(test_header),
+	    cmocka_unit_test(test_pages_direct),
+	    cmocka_unit_test(test_pages_verified),
+	    cmocka_unit_test(test_zero_runs_after_verify),
+	    cmocka_unit_test(test_state_records),
+	    cmocka_unit_test(test_messages_migration),
+	    cmocka_unit_test(test_messages_return),
+	    cmocka_unit_test(test_error_text_sanitized),
+	    cmocka_unit_test(test_unknown_optional_skipped),
+	    cmocka_unit_test(test_skip_everything),
+	    cmocka_unit_test(test_trickle),
+	    cmocka_unit_test(test_trickle_read),
+	    cmocka_unit_test(test_load_sample),
+	    cmocka_unit_test(test_page_is_zero),
+	    cmocka_unit_test(test_type_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
