@@ -11,6 +11,7 @@
  *
  * tests/unit/cli includes this file to test its static helpers.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -321,16 +322,19 @@ static bool migrate_rate(json_t *info, double *bytes_per_s)
 	return true;
 }
 
-/* Passes so far: ferry.passes is a count, or a table with one entry per pass. */
-static bool migrate_passes(json_t *info, double *n)
+/*
+ * The pass a progress line is about: ferry.passes counts the completed ones
+ * (0 during the first), so while pre-copy runs the one under way is next.
+ */
+static bool migrate_pass(json_t *info, double *n)
 {
-	json_t *p = migrate_get(info, "ferry.passes");
+	const char *status = json_string_value(json_object_get(info, "status"));
 
-	if (json_is_array(p)) {
-		*n = (double)json_array_size(p);
-		return true;
-	}
-	return migrate_num(info, "ferry.passes", n);
+	if (!migrate_num(info, "ferry.passes", n))
+		return false;
+	if (status && strcmp(status, "active") == 0)
+		*n += 1;
+	return true;
 }
 
 /*
@@ -343,6 +347,30 @@ static double migrate_eta_s(double remaining, double rate)
 	if (remaining <= 0 || rate <= 0)
 		return -1;
 	return remaining / rate;
+}
+
+/*
+ * The rate seen between polls, smoothed.  ram.mbps comes at the end of a
+ * pass; a first pass over a large guest would go without any rate at all.
+ */
+struct rate_meter {
+	uint64_t last_ns;
+	double last_bytes;
+	double rate; /* bytes/s, 0 until known */
+};
+
+static double rate_meter_add(struct rate_meter *m, uint64_t now_ns, double bytes)
+{
+	if (bytes < m->last_bytes) {
+		m->rate = 0; /* another migration: start over */
+	} else if (m->last_ns && now_ns > m->last_ns) {
+		double now_rate = (bytes - m->last_bytes) * 1e9 / (double)(now_ns - m->last_ns);
+
+		m->rate = m->rate > 0 ? 0.7 * m->rate + 0.3 * now_rate : now_rate;
+	}
+	m->last_ns = now_ns;
+	m->last_bytes = bytes;
+	return m->rate;
 }
 
 /* ---- formatting ---------------------------------------------------------- */
@@ -377,6 +405,11 @@ static uint64_t round_u64(double v)
 	return v <= 0 ? 0 : (uint64_t)(v + 0.5);
 }
 
+static const char *fmt_bytes(double bytes, char *buf)
+{
+	return fmt_size(round_u64(bytes), buf, FMT_LEN);
+}
+
 static const char *fmt_rate(double bytes_per_s, char *buf)
 {
 	fmt_size(round_u64(bytes_per_s), buf, FMT_LEN - 2);
@@ -389,9 +422,7 @@ static const char *show_bytes(json_t *o, const char *path, char *buf)
 {
 	double v;
 
-	if (!migrate_num(o, path, &v))
-		return "-";
-	return fmt_size((uint64_t)v, buf, FMT_LEN);
+	return migrate_num(o, path, &v) ? fmt_bytes(v, buf) : "-";
 }
 
 /* The count at @path, or "-". */
@@ -406,25 +437,29 @@ static const char *show_count(json_t *o, const char *path, char *buf)
 }
 
 /*
- * The progress line, from a query-migrate result:
+ * The progress line, from a query-migrate result and the rate seen between
+ * polls (0: none), for when ferry has not measured one yet:
  *   active  pass 3  sent 1.2 GiB  left 340.0 MiB  rate 812.0 MiB/s  dirty 64.0 MiB/s
  *   downtime ~120 ms  ETA 0.4 s                                   (one line)
  */
-static void migrate_format_progress(json_t *info, char *buf, size_t len)
+static void migrate_format_progress(json_t *info, double seen_rate, char *buf, size_t len)
 {
 	char pass[FMT_LEN] = "-", sent[FMT_LEN], left[FMT_LEN], rate[FMT_LEN] = "-";
-	char dirty[FMT_LEN] = "-", down[FMT_LEN + 1] = "-", eta[FMT_LEN] = "-", t[FMT_LEN];
+	char dirty[FMT_LEN] = "-", down[FMT_LEN + 1] = "-", eta[FMT_LEN] = "-";
 	const char *status = json_string_value(json_object_get(info, "status"));
-	double v, bps = 0, remaining = 0, secs;
+	double v, bps = seen_rate, remaining = 0, secs;
 
-	if (migrate_passes(info, &v))
+	if (migrate_pass(info, &v))
 		snprintf(pass, sizeof(pass), "%.0f", v);
-	if (migrate_rate(info, &bps))
+	migrate_rate(info, &bps);
+	if (bps > 0)
 		fmt_rate(bps, rate);
 	if (migrate_num(info, "ram.dirty-pages-rate", &v))
 		fmt_rate(v * MIGRATE_PAGE_SIZE, dirty);
-	if (migrate_num(info, "expected-downtime", &v))
-		snprintf(down, sizeof(down), "~%s", fmt_ms(v, t));
+	if (migrate_num(info, "expected-downtime", &v)) {
+		down[0] = '~';
+		fmt_ms(v, down + 1);
+	}
 	migrate_num(info, "ram.remaining", &remaining);
 	secs = migrate_eta_s(remaining, bps);
 	if (secs >= 0)
@@ -441,36 +476,56 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* What a number in the "ferry" object measures, by the convention of its name. */
+enum unit { UNIT_NONE, UNIT_BYTES, UNIT_NS, UNIT_MS, UNIT_RATE };
+
+static enum unit unit_of(const char *key)
+{
+	if (strcmp(key, "bytes") == 0 || ends_with(key, "-bytes"))
+		return UNIT_BYTES;
+	if (ends_with(key, "-ns"))
+		return UNIT_NS;
+	if (ends_with(key, "-ms"))
+		return UNIT_MS;
+	/* ferry's rates are bytes per second (the "ram" ones are QEMU's) */
+	if (strcmp(key, "bandwidth") == 0 || strcmp(key, "dirty-rate") == 0)
+		return UNIT_RATE;
+	return UNIT_NONE;
+}
+
 /*
- * A value of the "ferry" object for a person, by the convention of its
- * names: "-bytes" are sizes, "-ns" and "-ms" durations.  @exact adds the
- * raw byte count.  Arrays and objects come out as compact JSON.
+ * A value of the "ferry" object for a person.  @exact adds the byte count
+ * to a size.  Arrays and objects come out as compact JSON.
  */
-static const char *fmt_value(const char *key, json_t *v, bool exact, char *buf, size_t len)
+static const char *fmt_value(enum unit u, json_t *v, bool exact, char *buf, size_t len)
 {
 	char t[FMT_LEN];
 
+	if (!v || json_is_null(v))
+		return "-";
 	if (json_is_string(v))
 		return json_string_value(v);
 	if (json_is_boolean(v))
 		return json_is_true(v) ? "true" : "false";
-	if (json_is_null(v) || !v)
-		return "-";
-	if (json_is_number(v)) {
+	if (json_is_number(v) && json_number_value(v) >= 0 && u != UNIT_NONE) {
 		double d = json_number_value(v);
 
-		if (ends_with(key, "-bytes") && d >= 0 && exact)
-			snprintf(buf, len, "%s (%.0f bytes)", fmt_size((uint64_t)d, t, sizeof(t)), d);
-		else if (ends_with(key, "-bytes") && d >= 0)
-			fmt_size((uint64_t)d, buf, len);
-		else if (ends_with(key, "-ns") && d >= 0)
-			snprintf(buf, len, "%s", fmt_ms(d / 1e6, t));
-		else if (ends_with(key, "-ms") && d >= 0)
-			snprintf(buf, len, "%s", fmt_ms(d, t));
-		else if (json_is_integer(v))
-			snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		if (u == UNIT_BYTES && exact)
+			snprintf(buf, len, "%s (%.0f bytes)", fmt_bytes(d, t), d);
+		else if (u == UNIT_BYTES)
+			snprintf(buf, len, "%s", fmt_bytes(d, t));
+		else if (u == UNIT_RATE)
+			snprintf(buf, len, "%s", fmt_rate(d, t));
 		else
-			snprintf(buf, len, "%g", d);
+			snprintf(buf, len, "%s", fmt_ms(u == UNIT_NS ? d / 1e6 : d, t));
+		return buf;
+	}
+	if (json_is_integer(v)) {
+		snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return buf;
+	}
+	if (json_is_real(v)) {
+		snprintf(buf, len, "%g", json_real_value(v));
 		return buf;
 	}
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -479,24 +534,25 @@ static const char *fmt_value(const char *key, json_t *v, bool exact, char *buf, 
 	return buf;
 }
 
-#define SUMMARY_LABEL 14 /* "transferred:" and two spaces */
+#define SUMMARY_LABEL	  14 /* "transferred:" and two spaces */
+#define SUMMARY_LABEL_MAX 28 /* longer labels push their value to the right */
 
-static void summary_line(FILE *f, const char *label, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void summary_line(FILE *f, int width, const char *label, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
-static void summary_line(FILE *f, const char *label, const char *fmt, ...)
+static void summary_line(FILE *f, int width, const char *label, const char *fmt, ...)
 {
-	int pad = (int)strlen(label) + 1 > SUMMARY_LABEL ? (int)strlen(label) + 1 : SUMMARY_LABEL;
+	int len = (int)strlen(label);
 	va_list ap;
 
-	fprintf(f, "%-*s", pad, label);
+	fprintf(f, "%-*s", len + 1 > width ? len + 1 : width, label);
 	va_start(ap, fmt);
 	vfprintf(f, fmt, ap);
 	va_end(ap);
 	fputc('\n', f);
 }
 
-/* An array of objects, such as a table of passes. */
+/* An array of objects, such as ferry.pass-table. */
 static bool is_table(json_t *v)
 {
 	size_t i;
@@ -531,7 +587,7 @@ static void print_table(FILE *f, json_t *rows)
 	json_array_foreach(rows, i, row) {
 		for (k = 0; k < ncols; k++) {
 			v = json_object_get(row, cols[k]);
-			int w = (int)strlen(fmt_value(cols[k], v, false, cell, sizeof(cell)));
+			int w = (int)strlen(fmt_value(unit_of(cols[k]), v, false, cell, sizeof(cell)));
 			if (w > width[k])
 				width[k] = w;
 		}
@@ -544,8 +600,8 @@ static void print_table(FILE *f, json_t *rows)
 		fputs(" ", f);
 		for (k = 0; k < ncols; k++)
 			fprintf(f, "  %*s", width[k],
-				fmt_value(cols[k], json_object_get(row, cols[k]), false, cell,
-					  sizeof(cell)));
+				fmt_value(unit_of(cols[k]), json_object_get(row, cols[k]), false,
+					  cell, sizeof(cell)));
 		fputc('\n', f);
 	}
 }
@@ -553,7 +609,8 @@ static void print_table(FILE *f, json_t *rows)
 /* Keys of "ferry" that the summary's own lines show. */
 static bool summary_shown(const char *key)
 {
-	static const char *const shown[] = {"passes", "skipped-pages", "downtime-ns", NULL};
+	static const char *const shown[] = {"passes", "pass-table", "skipped-pages", "downtime-ns",
+					    NULL};
 
 	for (const char *const *s = shown; *s; s++)
 		if (strcmp(*s, key) == 0)
@@ -561,29 +618,63 @@ static bool summary_shown(const char *key)
 	return false;
 }
 
-/* Every other member of "ferry", nested objects flattened to "a.b". */
-static void summary_members(FILE *f, json_t *obj, const char *prefix, int depth)
+/* An object on one line, its members in the unit of its name: "pause 1.50 ms, go 0.25 ms". */
+static const char *fmt_members(json_t *obj, enum unit parent, char *buf, size_t len)
 {
-	char label[128], buf[256];
+	size_t n = 0;
 	const char *key;
+	char t[FMT_LEN];
 	json_t *v;
 
+	buf[0] = '\0';
 	json_object_foreach(obj, key, v) {
-		if (depth == 0 && summary_shown(key))
+		enum unit u = unit_of(key) != UNIT_NONE ? unit_of(key) : parent;
+
+		n += (size_t)snprintf(buf + n, len - n, "%s%s %s", n ? ", " : "", key,
+				      fmt_value(u, v, false, t, sizeof(t)));
+		if (n >= len)
+			break;
+	}
+	return buf;
+}
+
+/* Every other member of "ferry", one line each, whatever the engine reports. */
+static void summary_members(FILE *f, int width, json_t *ferry)
+{
+	const char *key;
+	char label[128], buf[512];
+	json_t *v;
+
+	json_object_foreach(ferry, key, v) {
+		if (summary_shown(key))
 			continue;
-		if (json_is_object(v) && depth < 3) {
-			snprintf(label, sizeof(label), "%s%s.", prefix, key);
-			summary_members(f, v, label, depth + 1);
-			continue;
-		}
-		snprintf(label, sizeof(label), "%s%s:", prefix, key);
+		snprintf(label, sizeof(label), "%s:", key);
 		if (is_table(v)) {
 			fprintf(f, "%s\n", label);
 			print_table(f, v);
+		} else if (json_is_object(v)) {
+			summary_line(f, width, label, "%s", fmt_members(v, unit_of(key), buf, sizeof(buf)));
 		} else {
-			summary_line(f, label, "%s", fmt_value(key, v, true, buf, sizeof(buf)));
+			summary_line(f, width, label, "%s",
+				     fmt_value(unit_of(key), v, true, buf, sizeof(buf)));
 		}
 	}
+}
+
+/* One column for the values, wide enough for ferry's names ("switchover-attempts:"). */
+static int summary_width(json_t *ferry)
+{
+	int width = SUMMARY_LABEL;
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(ferry, key, v) {
+		int w = (int)strlen(key) + 2;
+
+		if (!summary_shown(key) && !is_table(v) && w > width && w <= SUMMARY_LABEL_MAX)
+			width = w;
+	}
+	return width;
 }
 
 /* The block printed when a migration ends; "-" for what ferry did not report. */
@@ -591,51 +682,50 @@ static void migrate_print_summary(FILE *f, json_t *info)
 {
 	const char *status = json_string_value(json_object_get(info, "status"));
 	const char *desc = json_string_value(json_object_get(info, "error-desc"));
+	json_t *ferry = json_object_get(info, "ferry");
 	char a[FMT_LEN], b[FMT_LEN], c[FMT_LEN];
-	double ms = 0, setup, down, down_ns, bytes = 0, passes;
+	double ms = 0, setup, down, down_ns, bytes = 0;
 	bool has_ms = migrate_num(info, "total-time", &ms);
 	bool has_bytes = migrate_num(info, "ram.transferred", &bytes);
+	bool has_down = migrate_num(info, "downtime", &down);
+	int w = summary_width(ferry);
 
-	summary_line(f, "status:", "%s", status ? status : "-");
+	summary_line(f, w, "status:", "%s", status ? status : "-");
 	if (desc)
-		summary_line(f, "error:", "%s", desc);
+		summary_line(f, w, "error:", "%s", desc);
 
 	if (!has_ms)
-		summary_line(f, "total time:", "-");
+		summary_line(f, w, "total time:", "-");
 	else if (migrate_num(info, "setup-time", &setup))
-		summary_line(f, "total time:", "%s (setup %s)", fmt_ms(ms, a), fmt_ms(setup, b));
+		summary_line(f, w, "total time:", "%s (setup %s)", fmt_ms(ms, a), fmt_ms(setup, b));
 	else
-		summary_line(f, "total time:", "%s", fmt_ms(ms, a));
+		summary_line(f, w, "total time:", "%s", fmt_ms(ms, a));
 
 	/* QEMU's "downtime" is whole ms; ferry's own figure has the detail. */
-	bool has_down = migrate_num(info, "downtime", &down);
 	if (migrate_num(info, "ferry.downtime-ns", &down_ns) && (has_down || down_ns > 0))
-		summary_line(f, "downtime:", "%s (%.6f ms)", has_down ? fmt_ms(down, a) : "-",
+		summary_line(f, w, "downtime:", "%s (%.6f ms)", has_down ? fmt_ms(down, a) : "-",
 			     down_ns / 1e6);
 	else
-		summary_line(f, "downtime:", "%s", has_down ? fmt_ms(down, a) : "-");
+		summary_line(f, w, "downtime:", "%s", has_down ? fmt_ms(down, a) : "-");
 
 	if (has_bytes)
-		summary_line(f, "transferred:", "%s (%.0f bytes)", fmt_size((uint64_t)bytes, a, FMT_LEN),
-			     bytes);
+		summary_line(f, w, "transferred:", "%s (%.0f bytes)", fmt_bytes(bytes, a), bytes);
 	else
-		summary_line(f, "transferred:", "-");
-	summary_line(f, "pages:", "%s sent, %s zero, %s skipped", show_count(info, "ram.normal", a),
-		     show_count(info, "ram.duplicate", b), show_count(info, "ferry.skipped-pages", c));
+		summary_line(f, w, "transferred:", "-");
+	summary_line(f, w, "pages:", "%s sent, %s zero, %s skipped",
+		     show_count(info, "ram.normal", a), show_count(info, "ram.duplicate", b),
+		     show_count(info, "ferry.skipped-pages", c));
 
-	if (migrate_passes(info, &passes))
-		summary_line(f, "passes:", "%.0f", passes);
-	else
-		summary_line(f, "passes:", "-");
-	if (is_table(migrate_get(info, "ferry.passes")))
-		print_table(f, migrate_get(info, "ferry.passes"));
+	summary_line(f, w, "passes:", "%s", show_count(info, "ferry.passes", a));
+	if (is_table(json_object_get(ferry, "pass-table")))
+		print_table(f, json_object_get(ferry, "pass-table"));
 
 	if (has_bytes && has_ms && ms > 0)
-		summary_line(f, "throughput:", "%s average", fmt_rate(bytes / (ms / 1000), a));
+		summary_line(f, w, "throughput:", "%s average", fmt_rate(bytes / (ms / 1000), a));
 	else
-		summary_line(f, "throughput:", "-");
+		summary_line(f, w, "throughput:", "-");
 
-	summary_members(f, json_object_get(info, "ferry"), "", 0);
+	summary_members(f, w, ferry);
 }
 
 /* ---- following a migration ----------------------------------------------- */
@@ -665,8 +755,10 @@ static void migrate_catch_sigint(void)
 	sigaction(SIGINT, &sa, NULL);
 }
 
+/* The progress line on a terminal; nothing at all otherwise. */
 struct migrate_tty {
 	bool drawn; /* a progress line is on the screen */
+	struct rate_meter meter;
 };
 
 static void migrate_tty_draw(struct migrate_tty *t, json_t *info)
@@ -674,12 +766,15 @@ static void migrate_tty_draw(struct migrate_tty *t, json_t *info)
 	struct winsize ws;
 	char line[512];
 	size_t cols = 80;
+	double sent = 0;
 
 	if (!migrate_tty_on)
 		return;
+	migrate_num(info, "ram.transferred", &sent);
+	double seen = rate_meter_add(&t->meter, clock_now_ns(), sent);
 	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
 		cols = ws.ws_col < sizeof(line) ? ws.ws_col : sizeof(line);
-	migrate_format_progress(info, line, sizeof(line));
+	migrate_format_progress(info, seen, line, sizeof(line));
 	/* Narrower than the terminal: a line that wraps cannot be redrawn with \r. */
 	line[cols - 1] = '\0';
 	fprintf(stderr, "\r%s\033[K", line);
@@ -694,6 +789,27 @@ static void migrate_tty_clear(struct migrate_tty *t)
 		fflush(stderr);
 	}
 	t->drawn = false;
+}
+
+/*
+ * ferry's own MIGRATION_* events (MIGRATION_NOT_CONVERGING, ...) as one
+ * line above the progress: "ferry: migration not converging: REASON (DETAIL)".
+ */
+static void migrate_tty_note(struct migrate_tty *t, const char *name, json_t *data)
+{
+	const char *reason = json_string_value(json_object_get(data, "reason"));
+	const char *detail = json_string_value(json_object_get(data, "detail"));
+	char what[64];
+	size_t i;
+
+	if (!migrate_tty_on)
+		return;
+	for (i = 0; name[i] && i < sizeof(what) - 1; i++)
+		what[i] = name[i] == '_' ? ' ' : (char)tolower((unsigned char)name[i]);
+	what[i] = '\0';
+	migrate_tty_clear(t);
+	fprintf(stderr, "ferry: %s%s%s%s%s%s\n", what, reason ? ": " : "", reason ? reason : "",
+		detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
 }
 
 /* Run @cmd; ferry's refusals are prefixed with the command ("migrate: ..."). */
@@ -711,7 +827,8 @@ static int migrate_exec(struct qmp_conn *c, const char *cmd, json_t *args, json_
  * Sleep until the next poll, on the socket: a MIGRATION event with a final
  * status ends the sleep at once (and is kept in @ended).
  */
-static int migrate_sleep(struct qmp_conn *c, char *ended, size_t len, struct ferr *err)
+static int migrate_sleep(struct qmp_conn *c, struct migrate_tty *t, char *ended, size_t len,
+			 struct ferr *err)
 {
 	uint64_t until = clock_now_ns() + MIGRATE_POLL_MS * 1000000ull;
 
@@ -725,10 +842,15 @@ static int migrate_sleep(struct qmp_conn *c, char *ended, size_t len, struct fer
 		if (rc || !ev)
 			return rc;
 		const char *name = json_string_value(json_object_get(ev, "event"));
-		const char *st = json_string_value(migrate_get(ev, "data.status"));
+		json_t *data = json_object_get(ev, "data");
+		const char *st = json_string_value(json_object_get(data, "status"));
 		bool done = name && strcmp(name, "MIGRATION") == 0 && migrate_status_final(st);
+
 		if (done)
 			snprintf(ended, len, "%s", st);
+		else if (name && strncmp(name, "MIGRATION_", 10) == 0 &&
+			 strcmp(name, "MIGRATION_PASS") != 0)
+			migrate_tty_note(t, name, data);
 		json_decref(ev);
 		if (done)
 			return 0;
@@ -773,7 +895,7 @@ static int migrate_follow(struct qmp_conn *c, json_t **final)
 		migrate_tty_draw(&tty, info);
 		json_decref(info);
 		info = NULL;
-		rc = migrate_sleep(c, ended, sizeof(ended), &err);
+		rc = migrate_sleep(c, &tty, ended, sizeof(ended), &err);
 		if (rc)
 			break;
 	}

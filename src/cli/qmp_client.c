@@ -58,7 +58,8 @@ static int conn_fill(struct qmp_conn *c, uint64_t deadline, struct ferr *err)
 	do
 		n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
 	while (n < 0 && errno == EINTR);
-	if (n == 0)
+	/* Closing with our request unread resets the connection: the same to us. */
+	if (n == 0 || (n < 0 && errno == ECONNRESET))
 		return ferr_set(err, -ECONNRESET, "control socket %s: ferry closed the connection%s",
 				c->path, c->len ? " in the middle of a message" : "");
 	if (n < 0)

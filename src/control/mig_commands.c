@@ -182,6 +182,56 @@ static json_int_t ms(uint64_t ns)
 	return (json_int_t)(ns / 1000000u);
 }
 
+/* ferry's additions to query-migrate, documented in docs/control-protocol.md. */
+static json_t *ferry_json(enum mig_role role, const struct mig_stats *st)
+{
+	json_t *f = json_object(), *passes = json_array();
+	uint32_t n = st->passes < MIG_PASS_HISTORY ? (uint32_t)st->passes : MIG_PASS_HISTORY;
+
+	if (!f || !passes) {
+		json_decref(f);
+		json_decref(passes);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct mig_pass_stats *p = &st->pass[i];
+		if (!p->pass)
+			continue;
+		json_array_append_new(
+			passes, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pass",
+					  (json_int_t)p->pass, "pages", (json_int_t)p->pages,
+					  "zero-pages", (json_int_t)p->zero_pages, "bytes",
+					  (json_int_t)p->bytes, "duration-ns", (json_int_t)p->duration_ns,
+					  "dirty-pages", (json_int_t)p->dirty_pages, "bandwidth",
+					  (json_int_t)p->bandwidth, "dirty-rate",
+					  (json_int_t)p->dirty_rate));
+	}
+	json_object_set_new(f, "role", json_string(role == MIG_ROLE_DEST ? "destination" : "source"));
+	json_object_set_new(f, "passes", json_integer((json_int_t)st->passes));
+	json_object_set_new(f, "pass-table", passes);
+	json_object_set_new(f, "skipped-pages", json_integer((json_int_t)st->skipped));
+	json_object_set_new(f, "state-bytes", json_integer((json_int_t)st->state_bytes));
+	json_object_set_new(f, "downtime-ns", json_integer((json_int_t)st->downtime_ns));
+	json_object_set_new(f, "downtime-phases-ns",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I}", "pause",
+				      (json_int_t)st->phases.pause, "harvest",
+				      (json_int_t)st->phases.harvest, "send",
+				      (json_int_t)st->phases.send, "destination",
+				      (json_int_t)st->phases.dest, "go", (json_int_t)st->phases.go));
+	if (st->dest_resume_ns)
+		json_object_set_new(f, "destination-resume-ns",
+				    json_integer((json_int_t)st->dest_resume_ns));
+	json_object_set_new(f, "switchover-attempts", json_integer(st->attempts));
+	json_object_set_new(f, "aborted-attempts", json_integer(st->aborted_attempts));
+	json_object_set_new(f, "forced", json_boolean(st->forced));
+	json_object_set_new(f, "not-converging", json_boolean(st->not_converging));
+	if (st->policy_reason[0]) {
+		json_object_set_new(f, "policy-reason", json_string(st->policy_reason));
+		json_object_set_new(f, "policy-detail", qmp_json_string(st->policy_detail));
+	}
+	return f;
+}
+
 static int qmp_query_migrate(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
 {
 	struct migration *m = opaque;
@@ -218,14 +268,9 @@ static int qmp_query_migrate(void *opaque, json_t *args, json_t **ret, struct qm
 			  "pages-per-second", (json_int_t)st.pages_per_second));
 	if (ferr_is_set(&error))
 		json_object_set_new(o, "error-desc", qmp_json_string(error.msg));
-	/* ferry's additions, documented in docs/control-protocol.md. */
-	json_object_set_new(o, "ferry",
-			    json_pack("{s:s, s:I, s:I, s:I, s:I}", "role",
-				      role == MIG_ROLE_DEST ? "destination" : "source", "passes",
-				      (json_int_t)st.passes, "skipped-pages",
-				      (json_int_t)st.skipped, "state-bytes",
-				      (json_int_t)st.state_bytes, "downtime-ns",
-				      (json_int_t)st.downtime_ns));
+	if (st.expected_downtime_ns && role == MIG_ROLE_SOURCE)
+		json_object_set_new(o, "expected-downtime", json_integer(ms(st.expected_downtime_ns)));
+	json_object_set_new(o, "ferry", ferry_json(role, &st));
 	return reply(ret, o, qerr);
 }
 

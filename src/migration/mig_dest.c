@@ -232,6 +232,16 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 			if (rc == -EAGAIN) /* the source rolled back: more passes follow */
 				rc = 0;
 			break;
+		case STREAM_MSG_ABORT:
+		case STREAM_MSG_ERROR:
+			/* Before END: a switchover rolled back mid-way (RETRY), or the end. */
+			rc = stream_read_msg(&r, &msg, err);
+			if (!rc && (msg.type == STREAM_MSG_ERROR ||
+				    msg.abort.reason != STREAM_ABORT_RETRY))
+				rc = ferr_set(err, -ECONNABORTED, "the source abandoned the migration%s%s",
+					      msg.type == STREAM_MSG_ERROR ? ": " : "",
+					      msg.type == STREAM_MSG_ERROR ? msg.error.text : "");
+			break;
 		default:
 			rc = ferr_set(err, -EPROTO, "record %llu: %s is not expected in a %s",
 				      (unsigned long long)rec.number,
@@ -307,11 +317,9 @@ void *mig_dest_thread(void *arg)
 	if (dest_is_file(uri) && stat(uri + 5, &sb) == 0)
 		total = (uint64_t)sb.st_size;
 
-	rc = channel_listen(uri, &l, &err);
-	if (rc)
-		goto out;
+	/* migration_incoming() is already listening. */
 	pthread_mutex_lock(&m->lock);
-	m->listener = l;
+	l = m->listener;
 	if (m->cancel)
 		channel_listener_cancel(l);
 	pthread_mutex_unlock(&m->lock);

@@ -37,18 +37,20 @@
 /* State size before it has been measured once: generous for x86 vCPUs. */
 #define PC_STATE_GUESS_PER_VCPU (24u << 10)
 #define PC_RESUME_GUESS_NS	 1000000u
+/* Shortest pass: below this, passes would spin on an idle guest. */
+#define PC_MIN_PASS_NS 10000000u
 
 struct pc {
 	struct mig_src *s;
 	struct policy_params pp;
 	struct policy_history hist;
 	struct bitmap todo;
-	struct bitmap resident;
 	uint64_t start_ns;
 	uint64_t rtt_ns;
 	uint64_t resume_ns;  /* destination's load cost, learned from attempts */
 	uint64_t bandwidth;  /* B/s over the last pass */
 	uint64_t dirty_rate; /* B/s over the last pass */
+	uint64_t last_pass_ns;
 	uint32_t failed_attempts;
 	uint64_t last_attempt_ns;
 	bool not_converging_reported;
@@ -199,7 +201,7 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	int rc;
 
 	/* A pass that overruns the timeout stops early; the policy then decides. */
-	rc = mig_src_send_pages(s, &pc->todo, n == 1 ? &pc->resident : NULL, true, deadline, err);
+	rc = mig_src_send_pages(s, &pc->todo, n == 1, true, deadline, err);
 	if (rc && rc != -ETIME)
 		return rc;
 	pe.pass_end.remaining = 0;
@@ -214,6 +216,7 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 		return wrc;
 	uint64_t bytes = s->w.stats.bytes - bytes0;
 	uint64_t dirty = bitmap_count(&pc->todo);
+	pc->last_pass_ns = dur;
 	pc->bandwidth = dur ? (uint64_t)((unsigned __int128)bytes * 1000000000u / dur) : 0;
 	pc->dirty_rate =
 		dur ? (uint64_t)((unsigned __int128)dirty * GMEM_PAGE_SIZE * 1000000000u / dur) : 0;
@@ -297,7 +300,7 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 		s->ch->timeout_ms = (int)(left / 1000000u) + 1;
 	}
 	if (!rc)
-		rc = mig_src_send_pages(s, &pc->todo, NULL, false, deadline, err);
+		rc = mig_src_send_pages(s, &pc->todo, false, false, deadline, err);
 	if (!rc)
 		rc = mig_src_send_state(s, err);
 	if (!rc) {
@@ -394,12 +397,10 @@ static int pc_setup(struct pc *pc, const struct stream_header *h, struct ferr *e
 		return rc;
 	}
 	s->tracking = true;
-	if (bitmap_init(&pc->todo, s->npages) || bitmap_init(&pc->resident, s->npages))
-		return ferr_set(err, -ENOMEM, "out of memory for the page bitmaps");
-	/* Pages never touched before logging started need no first-pass send. */
-	rc = ram_resident(s->mem, &pc->resident, err);
+	if (bitmap_init(&pc->todo, s->npages))
+		return ferr_set(err, -ENOMEM, "out of memory for the page bitmap");
 	bitmap_fill(&pc->todo);
-	return rc;
+	return 0;
 }
 
 static void pc_teardown(struct pc *pc)
@@ -416,7 +417,6 @@ static void pc_teardown(struct pc *pc)
 		s->have_rp = false;
 	}
 	bitmap_destroy(&pc->todo);
-	bitmap_destroy(&pc->resident);
 }
 
 int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *err)
@@ -446,8 +446,15 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		policy_decide(&pc.pp, &in, &pc.hist, &d);
 		pc_record_decision(&pc, &d);
 		mig_publish(m, &s->st);
-		if (d.action == POLICY_CONTINUE)
+		if (d.action == POLICY_CONTINUE) {
+			/*
+			 * A pass that found almost nothing to send must not spin: give
+			 * the guest time to dirty what the next pass is worth.
+			 */
+			if (pc.last_pass_ns < PC_MIN_PASS_NS)
+				mig_sleep_ns(PC_MIN_PASS_NS - pc.last_pass_ns);
 			continue;
+		}
 		if (d.action == POLICY_SWITCHOVER) {
 			rc = pc_switchover(&pc, &d, err);
 			if (rc == -EAGAIN) {

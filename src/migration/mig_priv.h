@@ -38,11 +38,12 @@ struct mig_src {
 void mig_sleep_ns(uint64_t ns);
 /*
  * Send the pages set in @todo (clearing them), rearming dirty tracking per
- * chunk first.  @resident: skip pages not in it.  @running: copy pages
+ * chunk first.  @skip_untouched: skip pages never populated (checked after
+ * the rearm, so that a page first touched later is caught by the log).  @running: copy pages
  * (the guest may write them).  @deadline_ns: stop with -ETIME once passed
  * (0: none).
  */
-int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, const struct bitmap *resident,
+int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouched,
 		       bool running, uint64_t deadline_ns, struct ferr *err);
 int mig_src_send_state(struct mig_src *s, struct ferr *err);
 /* Live pre-copy to a peer: passes, switchover, GO. */

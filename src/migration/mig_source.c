@@ -42,12 +42,14 @@ void mig_sleep_ns(uint64_t ns)
  * Send the pages set in @todo, clearing them.  @only_resident skips pages
  * never populated; @running selects copy mode.
  */
-int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, const struct bitmap *resident,
+int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouched,
 		       bool running, uint64_t deadline_ns, struct ferr *err)
 {
 	uint64_t total = bitmap_count(todo), done = 0;
+	unsigned char resident[SRC_CHUNK_PAGES];
 	int rc;
 
+	_Static_assert(SRC_CHUNK_PAGES <= RAM_RESIDENT_CHUNK, "one mincore call per chunk");
 	for (uint64_t first = 0; first < s->npages; first += SRC_CHUNK_PAGES) {
 		uint64_t n = s->npages - first < SRC_CHUNK_PAGES ? s->npages - first : SRC_CHUNK_PAGES;
 		uint64_t bytes0 = s->w.stats.bytes;
@@ -64,6 +66,12 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, const struct bitm
 			if (rc)
 				return rc;
 		}
+		/* After the rearm: a page first touched from now on is in the dirty log. */
+		if (skip_untouched) {
+			rc = ram_resident(s->mem, first, n, resident, err);
+			if (rc)
+				return rc;
+		}
 		for (uint64_t i = bitmap_next_set(todo, first); i < first + n;
 		     i = bitmap_next_set(todo, i + 1)) {
 			uint64_t gfn = ram_page_gfn(s->mem, i);
@@ -71,7 +79,7 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, const struct bitm
 
 			bitmap_clear(todo, i);
 			done++;
-			if (resident && !bitmap_test(resident, i)) {
+			if (skip_untouched && !(resident[i - first] & 1)) {
 				s->st.skipped++;
 				continue;
 			}
@@ -144,12 +152,12 @@ static bool src_is_file(const char *uri)
 static int src_save(struct mig_src *s, struct ferr *err)
 {
 	struct migration *m = s->m;
-	struct bitmap todo = {0}, resident = {0};
+	struct bitmap todo = {0};
 	struct stream_msg end = {.type = STREAM_REC_END};
 	uint64_t t0;
 	int rc;
 
-	if (bitmap_init(&todo, s->npages) || bitmap_init(&resident, s->npages)) {
+	if (bitmap_init(&todo, s->npages)) {
 		rc = ferr_set(err, -ENOMEM, "out of memory for the page bitmaps");
 		goto out;
 	}
@@ -161,11 +169,8 @@ static int src_save(struct mig_src *s, struct ferr *err)
 	m->vm_paused_by_us = m->vm_was_running;
 	pthread_mutex_unlock(&m->lock);
 	mig_set_status(m, MIG_SETUP, MIG_ACTIVE);
-	rc = ram_resident(s->mem, &resident, err);
-	if (rc)
-		goto out;
 	bitmap_fill(&todo);
-	rc = mig_src_send_pages(s, &todo, &resident, false, 0, err);
+	rc = mig_src_send_pages(s, &todo, true, false, 0, err);
 	if (!rc)
 		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_REC_PASS_END}, err);
 	s->st.passes = 1;
@@ -177,7 +182,6 @@ static int src_save(struct mig_src *s, struct ferr *err)
 	s->st.downtime_ns = clock_now_ns() - t0;
 out:
 	bitmap_destroy(&todo);
-	bitmap_destroy(&resident);
 	return rc;
 }
 

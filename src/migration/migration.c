@@ -219,7 +219,25 @@ int migration_incoming(struct migration *m, const char *uri, struct ferr *err)
 				vm_runstate_name(rs));
 	if (vm_set_incoming(m->vm, err))
 		return -EBUSY;
-	return mig_begin(m, uri, MIG_ROLE_DEST, mig_dest_thread, err);
+	/*
+	 * Listen here, not in the thread: when this returns the source can
+	 * connect, and a bad URI or an address in use is this call's error.
+	 */
+	struct channel_listener *l;
+	int rc = channel_listen(uri, &l, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&m->lock);
+	m->listener = l;
+	pthread_mutex_unlock(&m->lock);
+	rc = mig_begin(m, uri, MIG_ROLE_DEST, mig_dest_thread, err);
+	if (rc) {
+		pthread_mutex_lock(&m->lock);
+		m->listener = NULL;
+		pthread_mutex_unlock(&m->lock);
+		channel_listener_close(l);
+	}
+	return rc;
 }
 
 int migration_peek_file(const char *path, uint64_t *mem_size, unsigned *ncpus,

@@ -38,27 +38,11 @@ void *ram_page_ptr(const struct gmem *m, uint64_t i)
 	return m->base + i * GMEM_PAGE_SIZE;
 }
 
-int ram_resident(const struct gmem *m, struct bitmap *out, struct ferr *err)
+int ram_resident(const struct gmem *m, uint64_t first, uint64_t n, unsigned char *vec,
+		 struct ferr *err)
 {
-	const uint64_t chunk = 1u << 16; /* pages per mincore call: 256 MiB */
-	uint64_t npages = m->size / GMEM_PAGE_SIZE;
-	unsigned char *vec = malloc(chunk);
-
-	if (!vec)
-		return ferr_set(err, -ENOMEM, "out of memory");
-	bitmap_zero(out);
-	for (uint64_t i = 0; i < npages; i += chunk) {
-		uint64_t n = npages - i < chunk ? npages - i : chunk;
-		if (mincore(m->base + i * GMEM_PAGE_SIZE, n * GMEM_PAGE_SIZE, vec) < 0) {
-			int rc = -errno;
-			free(vec);
-			return ferr_errno(err, rc, "mincore on guest memory");
-		}
-		for (uint64_t j = 0; j < n; j++)
-			if (vec[j] & 1)
-				bitmap_set(out, i + j);
-	}
-	free(vec);
+	if (mincore(m->base + first * GMEM_PAGE_SIZE, n * GMEM_PAGE_SIZE, vec) < 0)
+		return ferr_errno(err, -errno, "mincore on guest memory");
 	return 0;
 }
 

@@ -23,11 +23,16 @@ uint64_t ram_gfn_page(const struct gmem *m, uint64_t gfn);
 void *ram_page_ptr(const struct gmem *m, uint64_t i);
 
 /*
- * Set in @out the pages that are populated in the host mapping (mincore):
- * a page the guest never touched is not, and is known to be zero without
- * reading it — which would populate it.
+ * For RAM-order pages [first, first + n), n <= RAM_RESIDENT_CHUNK: set
+ * vec[i] & 1 if page first + i is populated in the host mapping (mincore).
+ * A page the guest never touched is not, and is known to be zero without
+ * reading it (which would populate it).  Only meaningful once dirty
+ * tracking covers the range: a page touched after this call must show up
+ * in the dirty log, or it would be skipped for good.
  */
-int ram_resident(const struct gmem *m, struct bitmap *out, struct ferr *err);
+#define RAM_RESIDENT_CHUNK 4096
+int ram_resident(const struct gmem *m, uint64_t first, uint64_t n, unsigned char *vec,
+		 struct ferr *err);
 
 /* The stream header describing this VM's RAM. */
 void ram_stream_header(const struct gmem *m, unsigned ncpus, uint64_t cpuid_digest,

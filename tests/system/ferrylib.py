@@ -221,3 +221,29 @@ class HeartbeatListener:
 
     def close(self):
         self.sock.close()
+
+
+def free_tcp_port():
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_migration(q, timeout=60.0):
+    """Poll query-migrate until the migration ends; return its last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = q.cmd("query-migrate")
+        if st.get("status") in ("completed", "failed", "cancelled"):
+            return st
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"migration still {st.get('status')} after {timeout}s: {st}")
+        time.sleep(0.02)
+
+
+def set_params(q, **params):
+    if params:
+        q.cmd("migrate-set-parameters", **{k.replace("_", "-"): v for k, v in params.items()})

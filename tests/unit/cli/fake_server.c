@@ -216,10 +216,16 @@ bool fake_wait_eof(struct fake *f, int ms)
 	char buf[4096];
 
 	for (;;) {
-		if (poll(&pfd, 1, ms) != 1)
+		int r = poll(&pfd, 1, ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 1)
 			return false;
 		ssize_t n = recv(f->fd, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* A client that leaves with replies unread resets the connection. */
 		if (n <= 0)
-			return n == 0;
+			return n == 0 || errno == ECONNRESET;
 	}
 }
