@@ -363,7 +363,8 @@ static double rate_meter_add(struct rate_meter *m, uint64_t now_ns, double bytes
 {
 	if (bytes < m->last_bytes) {
 		m->rate = 0; /* another migration: start over */
-	} else if (m->last_ns && now_ns > m->last_ns) {
+	} else if (m->last_bytes > 0 && now_ns > m->last_ns) {
+		/* Only between samples of a transfer under way: not across the setup. */
 		double now_rate = (bytes - m->last_bytes) * 1e9 / (double)(now_ns - m->last_ns);
 
 		m->rate = m->rate > 0 ? 0.7 * m->rate + 0.3 * now_rate : now_rate;

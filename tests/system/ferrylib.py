@@ -119,10 +119,13 @@ class Vm:
         return self._qmp
 
     def serial(self):
+        """Complete lines of serial output so far: the guest writes byte by byte,
+        so the last line may still be growing."""
         try:
-            return pathlib.Path(self.serial_path).read_text(errors="replace")
+            text = pathlib.Path(self.serial_path).read_text(errors="replace")
         except FileNotFoundError:
             return ""
+        return text[:text.rfind("\n") + 1]
 
     def stderr(self):
         self._stderr.flush()
