@@ -6,9 +6,8 @@
  * its header is read and then every record, into a fake 4 MiB guest.
  * Anything else is a return path (its first byte is a record type's low
  * byte), read against a fixed header (4 MiB, 4 vCPUs, all features).
- * Each record is consumed one way or another, chosen by its number, so
- * that the direct and verified page paths, the zero callback and skipping
- * all see fuzzed data.
+ * Each input is read several times (struct plan), so that the direct and
+ * verified page paths, the zero callback and skipping all see it.
  *
  * Besides the sanitizers, it checks what the API promises: a failure
  * carries its code and a message, the reader never claims more bytes than
@@ -16,9 +15,9 @@
  *
  * Random mutations never produce a matching XXH3, and state records and
  * messages are only decoded once their checksum matched; so each input
- * runs twice: as it is, and with every checksum recomputed (the framing
- * walked as the reader would), which lets the fuzzer reach the checks
- * behind the checksum.  The decoder itself has no fuzzing mode.
+ * is read as it is, and with every checksum recomputed (the framing walked
+ * as the reader would), which lets the fuzzer reach the checks behind the
+ * checksum.  The decoder itself has no fuzzing mode.
  *
  * FUZZ_STREAM_VERBOSE=1 prints how each input ends, for triage.
  */
@@ -82,19 +81,34 @@ static void check_failure(int rc, const struct ferr *err)
 	}
 }
 
+/* How one pass consumes records: each input goes through every pass. */
+struct plan {
+	bool fix;      /* recompute checksums first */
+	bool verified; /* PAGE_BATCH in verified mode, else direct */
+	bool zero_cb;  /* direct mode: a zero() callback, else the reader memsets */
+	bool skip;     /* skip every seventh record */
+};
+
+static const struct plan plans[] = {
+    {false, false, true, false},
+    {true, false, false, true},
+    {true, false, true, false},
+    {true, true, false, false},
+};
+
 static int consume(struct stream_reader *r, const struct stream_record *rec, struct fuzz_guest *g,
-		   uint8_t *buf, struct ferr *err)
+		   const struct plan *plan, uint8_t *buf, struct ferr *err)
 {
-	struct stream_page_sink sink = {guest_page, rec->number % 3 ? guest_zero : NULL, g};
+	struct stream_page_sink sink = {guest_page, plan->zero_cb ? guest_zero : NULL, g};
 	static struct stream_page_batch batch;
 	struct stream_blob blob;
 	struct stream_msg msg;
 
-	if (rec->number % 7 == 5)
+	if (plan->skip && rec->number % 7 == 5)
 		return stream_skip_record(r, err);
 	switch (rec->type) {
 	case STREAM_REC_PAGE_BATCH:
-		if (rec->number % 2)
+		if (plan->verified)
 			return stream_read_page_batch_verified(r, buf, STREAM_BATCH_MAX_DATA,
 							       &batch, err);
 		return stream_read_page_batch(r, &sink, err);
@@ -136,7 +150,7 @@ static void fix_checksums(uint8_t *buf, size_t size, bool migration)
 	}
 }
 
-static void run(const uint8_t *data, size_t size, bool migration)
+static void run(const uint8_t *data, size_t size, bool migration, const struct plan *plan)
 {
 	static const struct stream_header return_hdr = {
 	    .page_size = STREAM_PAGE_SIZE,
@@ -172,7 +186,7 @@ static void run(const uint8_t *data, size_t size, bool migration)
 	while (rc == 0) {
 		rc = stream_next_record(&r, &rec, &err);
 		if (rc == 0)
-			rc = consume(&r, &rec, &g, buf, &err);
+			rc = consume(&r, &rec, &g, plan, buf, &err);
 	}
 	check_failure(rc, &err);
 	if (getenv("FUZZ_STREAM_VERBOSE"))
@@ -195,11 +209,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!fixed)
 		abort();
-	run(data, size, migration);
 	if (size)
 		memcpy(fixed, data, size);
 	fix_checksums(fixed, size, migration);
-	run(fixed, size, migration);
+	for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++)
+		run(plans[i].fix ? fixed : data, size, migration, &plans[i]);
 	free(fixed);
 	return 0;
 }

@@ -184,6 +184,17 @@ int main(int argc, char **argv)
 	msg(&g, (struct stream_msg){.type = STREAM_REC_END});
 	save(&g, dir, "valid-two-regions", 0, NULL);
 
+	/* Valid, but bigger than the fuzz target's guest: the sink has no page. */
+	const struct stream_header big = {.page_size = STREAM_PAGE_SIZE,
+					  .vcpu_count = 2,
+					  .nregions = 1,
+					  .regions = {{0, 8 * MiB}}};
+	start_with(&g, STREAM_MIGRATION, &big);
+	check(&g, stream_batch_ref(&g.w, 1500, fill(&g, 1500), &g.err));
+	check(&g, stream_batch_zero(&g.w, 1600, &g.err));
+	msg(&g, (struct stream_msg){.type = STREAM_REC_END});
+	save(&g, dir, "valid-8MiB-guest", 0, NULL);
+
 	start(&g, STREAM_MIGRATION, 1ull << 40);
 	for (uint64_t gfn = 0; gfn < 300; gfn++)
 		check(&g, stream_batch_zero(&g.w, gfn, &g.err));

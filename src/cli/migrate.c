@@ -138,8 +138,8 @@ static int migrate_bad_value(const char *opt, const char *arg, const char *expec
 /* Check the combination of options; an exit status, or 0. */
 static int migrate_check(const struct migrate_opts *o, int nargs)
 {
-	bool params = o->has_downtime_limit || o->has_max_bandwidth || o->has_timeout ||
-		      o->on_timeout;
+	bool params =
+	    o->has_downtime_limit || o->has_max_bandwidth || o->has_timeout || o->on_timeout;
 
 	if (!o->control || !*o->control)
 		return cli_error("--control PATH is required (try 'ferry migrate --help')");
@@ -165,17 +165,17 @@ static int migrate_parse(int argc, char **argv, struct migrate_opts *o, int *sta
 {
 	enum { O_DOWNTIME = 256, O_BANDWIDTH, O_TIMEOUT, O_ON_TIMEOUT };
 	static const struct option longopts[] = {
-		{"control", required_argument, NULL, 'C'},
-		{"downtime-limit", required_argument, NULL, O_DOWNTIME},
-		{"max-bandwidth", required_argument, NULL, O_BANDWIDTH},
-		{"timeout", required_argument, NULL, O_TIMEOUT},
-		{"on-timeout", required_argument, NULL, O_ON_TIMEOUT},
-		{"wait", no_argument, NULL, 'w'},
-		{"json", no_argument, NULL, 'j'},
-		{"cancel", no_argument, NULL, 'x'},
-		{"status", no_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"control", required_argument, NULL, 'C'},
+	    {"downtime-limit", required_argument, NULL, O_DOWNTIME},
+	    {"max-bandwidth", required_argument, NULL, O_BANDWIDTH},
+	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	    {"on-timeout", required_argument, NULL, O_ON_TIMEOUT},
+	    {"wait", no_argument, NULL, 'w'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"cancel", no_argument, NULL, 'x'},
+	    {"status", no_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -184,17 +184,23 @@ static int migrate_parse(int argc, char **argv, struct migrate_opts *o, int *sta
 	optind = 0; /* glibc: start over, also when called again (the tests do) */
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'C': o->control = optarg; break;
-		case 'w': o->wait = true; break;
-		case 'j': o->json = true; break;
+		case 'C':
+			o->control = optarg;
+			break;
+		case 'w':
+			o->wait = true;
+			break;
+		case 'j':
+			o->json = true;
+			break;
 		case O_DOWNTIME:
 			if (migrate_parse_duration(optarg, 1000000, &o->downtime_limit_ms))
 				return *status = migrate_bad_value("downtime-limit", optarg,
 								   "milliseconds such as 300, or "
 								   "500ms, 1s"),
 				       -1;
-			if ((*status = migrate_check_param("downtime-limit", NULL,
-							   o->downtime_limit_ms)))
+			if ((*status =
+				 migrate_check_param("downtime-limit", NULL, o->downtime_limit_ms)))
 				return -1;
 			o->has_downtime_limit = true;
 			break;
@@ -225,7 +231,8 @@ static int migrate_parse(int argc, char **argv, struct migrate_opts *o, int *sta
 		case 'x':
 		case 's':
 			if (o->mode != MIGRATE_START)
-				return *status = cli_error("--cancel and --status exclude each other"),
+				return *status =
+					   cli_error("--cancel and --status exclude each other"),
 				       -1;
 			o->mode = c == 'x' ? MIGRATE_CANCEL : MIGRATE_STATUS;
 			break;
@@ -234,17 +241,18 @@ static int migrate_parse(int argc, char **argv, struct migrate_opts *o, int *sta
 			return *status = 0, -1;
 		default:
 			/* No short options: optopt names a known option used wrongly. */
-			*status = cli_error("%s '%s' (try 'ferry migrate --help')",
-					    !optopt ? "unknown option"
-					    : strchr(argv[optind - 1], '=') ? "no value expected for"
-									     : "a value is needed for",
-					    argv[optind - 1]);
+			*status =
+			    cli_error("%s '%s' (try 'ferry migrate --help')",
+				      !optopt			      ? "unknown option"
+				      : strchr(argv[optind - 1], '=') ? "no value expected for"
+								      : "a value is needed for",
+				      argv[optind - 1]);
 			return -1;
 		}
 	}
 	if (argc - optind > 1)
-		return *status = cli_error("unexpected argument '%s' (one URI only)",
-					   argv[optind + 1]),
+		return *status =
+			   cli_error("unexpected argument '%s' (one URI only)", argv[optind + 1]),
 		       -1;
 	if (optind < argc)
 		o->uri = argv[optind];
@@ -259,7 +267,8 @@ static json_t *migrate_params_json(const struct migrate_opts *o)
 	json_t *p = json_object();
 
 	if (o->has_downtime_limit)
-		json_object_set_new(p, "downtime-limit", json_integer((json_int_t)o->downtime_limit_ms));
+		json_object_set_new(p, "downtime-limit",
+				    json_integer((json_int_t)o->downtime_limit_ms));
 	if (o->has_max_bandwidth)
 		json_object_set_new(p, "max-bandwidth", json_integer((json_int_t)o->max_bandwidth));
 	if (o->has_timeout)
@@ -539,7 +548,7 @@ static const char *fmt_value(enum unit u, json_t *v, bool exact, char *buf, size
 #define SUMMARY_LABEL_MAX 28 /* longer labels push their value to the right */
 
 static void summary_line(FILE *f, int width, const char *label, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void summary_line(FILE *f, int width, const char *label, const char *fmt, ...)
 {
@@ -561,9 +570,7 @@ static bool is_table(json_t *v)
 
 	if (!json_is_array(v) || json_array_size(v) == 0)
 		return false;
-	json_array_foreach(v, i, row)
-		if (!json_is_object(row))
-			return false;
+	json_array_foreach(v, i, row) if (!json_is_object(row)) return false;
 	return true;
 }
 
@@ -579,16 +586,19 @@ static void print_table(FILE *f, json_t *rows)
 	const char *key;
 	json_t *row, *v;
 
-	json_object_foreach(json_array_get(rows, 0), key, v) {
+	json_object_foreach(json_array_get(rows, 0), key, v)
+	{
 		if (ncols == TABLE_MAX_COLS)
 			break;
 		cols[ncols] = key;
 		width[ncols++] = (int)strlen(key);
 	}
-	json_array_foreach(rows, i, row) {
+	json_array_foreach(rows, i, row)
+	{
 		for (k = 0; k < ncols; k++) {
 			v = json_object_get(row, cols[k]);
-			int w = (int)strlen(fmt_value(unit_of(cols[k]), v, false, cell, sizeof(cell)));
+			int w =
+			    (int)strlen(fmt_value(unit_of(cols[k]), v, false, cell, sizeof(cell)));
 			if (w > width[k])
 				width[k] = w;
 		}
@@ -597,7 +607,8 @@ static void print_table(FILE *f, json_t *rows)
 	for (k = 0; k < ncols; k++)
 		fprintf(f, "  %*s", width[k], cols[k]);
 	fputc('\n', f);
-	json_array_foreach(rows, i, row) {
+	json_array_foreach(rows, i, row)
+	{
 		fputs(" ", f);
 		for (k = 0; k < ncols; k++)
 			fprintf(f, "  %*s", width[k],
@@ -628,7 +639,8 @@ static const char *fmt_members(json_t *obj, enum unit parent, char *buf, size_t 
 	json_t *v;
 
 	buf[0] = '\0';
-	json_object_foreach(obj, key, v) {
+	json_object_foreach(obj, key, v)
+	{
 		enum unit u = unit_of(key) != UNIT_NONE ? unit_of(key) : parent;
 
 		n += (size_t)snprintf(buf + n, len - n, "%s%s %s", n ? ", " : "", key,
@@ -646,7 +658,8 @@ static void summary_members(FILE *f, int width, json_t *ferry)
 	char label[128], buf[512];
 	json_t *v;
 
-	json_object_foreach(ferry, key, v) {
+	json_object_foreach(ferry, key, v)
+	{
 		if (summary_shown(key))
 			continue;
 		snprintf(label, sizeof(label), "%s:", key);
@@ -654,7 +667,8 @@ static void summary_members(FILE *f, int width, json_t *ferry)
 			fprintf(f, "%s\n", label);
 			print_table(f, v);
 		} else if (json_is_object(v)) {
-			summary_line(f, width, label, "%s", fmt_members(v, unit_of(key), buf, sizeof(buf)));
+			summary_line(f, width, label, "%s",
+				     fmt_members(v, unit_of(key), buf, sizeof(buf)));
 		} else {
 			summary_line(f, width, label, "%s",
 				     fmt_value(unit_of(key), v, true, buf, sizeof(buf)));
@@ -669,7 +683,8 @@ static int summary_width(json_t *ferry)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(ferry, key, v) {
+	json_object_foreach(ferry, key, v)
+	{
 		int w = (int)strlen(key) + 2;
 
 		if (!summary_shown(key) && !is_table(v) && w > width && w <= SUMMARY_LABEL_MAX)
@@ -826,18 +841,20 @@ static int migrate_exec(struct qmp_conn *c, const char *cmd, json_t *args, json_
 
 /*
  * Sleep until the next poll, on the socket: a MIGRATION event with a final
- * status ends the sleep at once (and is kept in @ended).
+ * status ends the sleep at once (and is kept in @ended), and so does a
+ * Ctrl-C, so that the cancel goes out before a second one could come.
  */
 static int migrate_sleep(struct qmp_conn *c, struct migrate_tty *t, char *ended, size_t len,
 			 struct ferr *err)
 {
 	uint64_t until = clock_now_ns() + MIGRATE_POLL_MS * 1000000ull;
+	sig_atomic_t interrupts = migrate_interrupts;
 
 	for (;;) {
 		uint64_t now = clock_now_ns();
 		json_t *ev;
 
-		if (now >= until)
+		if (now >= until || migrate_interrupts != interrupts)
 			return 0;
 		int rc = qmp_conn_next_event(c, (int)((until - now + 999999) / 1000000), &ev, err);
 		if (rc || !ev)

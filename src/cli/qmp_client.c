@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +27,11 @@ static uint64_t deadline_after(int timeout_ms)
 /*
  * Wait until @deadline for bytes and append them to the buffer.  -ETIMEDOUT
  * without a message (whether that is an error is the caller's call), or
- * -errno with one.  A signal does not end the wait: the caller's loop looks
- * at its flags at its own pace, every wait being short or bounded.
+ * -errno with one.  A signal ends the wait (as -ETIMEDOUT) only when
+ * @until_signal: waiting for a reply goes on, waiting for events is how a
+ * caller sleeps and it may want to act on the signal at once.
  */
-static int conn_fill(struct qmp_conn *c, uint64_t deadline, struct ferr *err)
+static int conn_fill(struct qmp_conn *c, uint64_t deadline, bool until_signal, struct ferr *err)
 {
 	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 	ssize_t n;
@@ -41,7 +43,7 @@ static int conn_fill(struct qmp_conn *c, uint64_t deadline, struct ferr *err)
 
 		if (r > 0)
 			break;
-		if (r == 0)
+		if (r == 0 || (errno == EINTR && until_signal))
 			return -ETIMEDOUT;
 		if (errno != EINTR)
 			return ferr_errno(err, -errno, "control socket %s", c->path);
@@ -60,8 +62,9 @@ static int conn_fill(struct qmp_conn *c, uint64_t deadline, struct ferr *err)
 	while (n < 0 && errno == EINTR);
 	/* Closing with our request unread resets the connection: the same to us. */
 	if (n == 0 || (n < 0 && errno == ECONNRESET))
-		return ferr_set(err, -ECONNRESET, "control socket %s: ferry closed the connection%s",
-				c->path, c->len ? " in the middle of a message" : "");
+		return ferr_set(err, -ECONNRESET,
+				"control socket %s: ferry closed the connection%s", c->path,
+				c->len ? " in the middle of a message" : "");
 	if (n < 0)
 		return ferr_errno(err, -errno, "control socket %s", c->path);
 	c->len += (size_t)n;
@@ -69,7 +72,8 @@ static int conn_fill(struct qmp_conn *c, uint64_t deadline, struct ferr *err)
 }
 
 /* The next message (one JSON object per line), waiting until @deadline. */
-static int conn_read(struct qmp_conn *c, uint64_t deadline, json_t **msg, struct ferr *err)
+static int conn_read(struct qmp_conn *c, uint64_t deadline, bool until_signal, json_t **msg,
+		     struct ferr *err)
 {
 	for (;;) {
 		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
@@ -88,10 +92,11 @@ static int conn_read(struct qmp_conn *c, uint64_t deadline, json_t **msg, struct
 				continue;
 			if (!json_is_object(m)) {
 				json_decref(m);
-				return ferr_set(err, -EPROTO,
-						"control socket %s: ferry sent something other than "
-						"a JSON object (is this a ferry control socket?)",
-						c->path);
+				return ferr_set(
+				    err, -EPROTO,
+				    "control socket %s: ferry sent something other than "
+				    "a JSON object (is this a ferry control socket?)",
+				    c->path);
 			}
 			*msg = m;
 			return 0;
@@ -100,7 +105,7 @@ static int conn_read(struct qmp_conn *c, uint64_t deadline, json_t **msg, struct
 			return ferr_set(err, -EMSGSIZE,
 					"control socket %s: message longer than %u MiB", c->path,
 					QMP_CONN_MAX_MSG >> 20);
-		int rc = conn_fill(c, deadline, err);
+		int rc = conn_fill(c, deadline, until_signal, err);
 		if (rc)
 			return rc;
 	}
@@ -142,15 +147,15 @@ static int connect_error(const char *path, int e, int timeout_ms, struct ferr *e
 		/* Linux also refuses connections to a file that is not a socket. */
 		if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
 			return ferr_set(err, -ENOTSOCK, "control socket %s: not a socket", path);
-		return ferr_set(err, -e,
-				"control socket %s: no ferry is listening (connection refused)",
-				path);
+		return ferr_set(
+		    err, -e, "control socket %s: no ferry is listening (connection refused)", path);
 	case EAGAIN: /* blocking connect, backlog full until SO_SNDTIMEO */
 	case EINPROGRESS:
 	case ETIMEDOUT:
-		return ferr_set(err, -ETIMEDOUT,
-				"control socket %s: ferry did not accept the connection within %d ms",
-				path, timeout_ms);
+		return ferr_set(
+		    err, -ETIMEDOUT,
+		    "control socket %s: ferry did not accept the connection within %d ms", path,
+		    timeout_ms);
 	default:
 		return ferr_errno(err, -e, "control socket %s", path);
 	}
@@ -160,7 +165,7 @@ static int connect_error(const char *path, int e, int timeout_ms, struct ferr *e
 static int conn_greeting(struct qmp_conn *c, struct ferr *err)
 {
 	json_t *msg = NULL;
-	int rc = conn_read(c, deadline_after(c->timeout_ms), &msg, err);
+	int rc = conn_read(c, deadline_after(c->timeout_ms), false, &msg, err);
 
 	if (rc == -ETIMEDOUT)
 		return ferr_set(err, rc,
@@ -172,8 +177,9 @@ static int conn_greeting(struct qmp_conn *c, struct ferr *err)
 	json_t *error = json_object_get(msg, "error");
 	if (error) {
 		const char *desc = json_string_value(json_object_get(error, "desc"));
-		rc = ferr_set(err, -ECONNREFUSED, "control socket %s: ferry refused the connection: %s",
-			      c->path, desc ? desc : "no reason given");
+		rc = ferr_set(err, -ECONNREFUSED,
+			      "control socket %s: ferry refused the connection: %s", c->path,
+			      desc ? desc : "no reason given");
 	} else if (!json_is_object(json_object_get(msg, "QMP"))) {
 		rc = ferr_set(err, -EPROTO,
 			      "control socket %s: not a QMP greeting (is this a ferry control "
@@ -275,18 +281,21 @@ int qmp_conn_execute(struct qmp_conn *c, const char *cmd, json_t *args, json_t *
 	json_decref(args);
 	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
-	if (!text)
+	size_t len = text ? strlen(text) : 0;
+	char *line = text ? realloc(text, len + 1) : NULL;
+	if (!line) {
+		free(text);
 		return ferr_set(err, -ENOMEM, "out of memory");
-	rc = conn_send(c, text, strlen(text), err);
-	if (!rc)
-		rc = conn_send(c, "\n", 1, err);
-	free(text);
+	}
+	line[len] = '\n'; /* one request, one line, one write */
+	rc = conn_send(c, line, len + 1, err);
+	free(line);
 	if (rc)
 		return rc;
 
 	uint64_t deadline = deadline_after(c->timeout_ms);
 	for (;;) {
-		rc = conn_read(c, deadline, &msg, err);
+		rc = conn_read(c, deadline, false, &msg, err);
 		if (rc == -ETIMEDOUT)
 			return ferr_set(err, rc, "control socket %s: no reply to '%s' within %d ms",
 					c->path, cmd, c->timeout_ms);
@@ -330,7 +339,7 @@ int qmp_conn_next_event(struct qmp_conn *c, int timeout_ms, json_t **ev, struct 
 			json_array_remove(c->events, 0);
 			return 0;
 		}
-		rc = conn_read(c, deadline, &msg, err);
+		rc = conn_read(c, deadline, true, &msg, err);
 		if (rc == -ETIMEDOUT)
 			return 0;
 		if (rc)

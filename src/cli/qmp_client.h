@@ -22,12 +22,12 @@
 
 struct qmp_conn {
 	int fd;
-	char path[108];	  /* for messages (sun_path's size) */
-	int timeout_ms;	  /* longest wait for a message that must come */
+	char path[108]; /* for messages (sun_path's size) */
+	int timeout_ms; /* longest wait for a message that must come */
 	json_int_t next_id;
-	char *buf;	  /* received bytes not yet parsed */
+	char *buf; /* received bytes not yet parsed */
 	size_t len, cap;
-	json_t *events;	  /* array: received, not yet taken */
+	json_t *events; /* array: received, not yet taken */
 };
 
 /*
@@ -50,8 +50,8 @@ int qmp_conn_execute(struct qmp_conn *c, const char *cmd, json_t *args, json_t *
 
 /*
  * The oldest queued event, else wait up to @timeout_ms for one.  0 with
- * *@ev set (new reference), or NULL when none came in time; a negative
- * errno when the connection failed.
+ * *@ev set (new reference), or NULL when none came in time or a signal
+ * cut the wait short; a negative errno when the connection failed.
  */
 int qmp_conn_next_event(struct qmp_conn *c, int timeout_ms, json_t **ev, struct ferr *err);
 

@@ -173,6 +173,13 @@ static void run_mig_pass(void *opaque, uint64_t pass)
 	qmp_mig_pass_event(rc->qmp, pass);
 }
 
+static void run_mig_note(void *opaque, const char *event, const char *reason, const char *detail)
+{
+	struct run_ctx *rc = opaque;
+
+	qmp_mig_note_event(rc->qmp, event, reason, detail);
+}
+
 /* Sizes for an incoming snapshot when the operator gave none. */
 static int run_incoming_sizes(struct run_opts *o, struct ferr *err)
 {
@@ -237,6 +244,7 @@ int cli_run_main(int argc, char **argv)
 	struct migration_events mev = {
 		.status = run_mig_status,
 		.pass = run_mig_pass,
+		.note = run_mig_note,
 		.opaque = &rc,
 		.progress = progress_update,
 		.progress_opaque = &rc.progress,

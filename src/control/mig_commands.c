@@ -279,6 +279,14 @@ void qmp_mig_status_event(struct qmp_server *s, enum mig_status status)
 	qmp_server_emit(s, "MIGRATION", json_pack("{s:s}", "status", mig_status_name(status)));
 }
 
+void qmp_mig_note_event(struct qmp_server *s, const char *event, const char *reason,
+			const char *detail)
+{
+	qmp_server_emit(s, event,
+			json_pack("{s:o, s:o}", "reason", qmp_json_string(reason), "detail",
+				  qmp_json_string(detail)));
+}
+
 void qmp_mig_pass_event(struct qmp_server *s, uint64_t pass)
 {
 	qmp_server_emit(s, "MIGRATION_PASS", json_pack("{s:I}", "pass", (json_int_t)pass));

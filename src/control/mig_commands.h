@@ -17,5 +17,8 @@ extern const struct qmp_command qmp_mig_commands[];
 enum mig_status;
 void qmp_mig_status_event(struct qmp_server *s, enum mig_status status);
 void qmp_mig_pass_event(struct qmp_server *s, uint64_t pass);
+/* ferry's MIGRATION_* events with {"reason", "detail"}. */
+void qmp_mig_note_event(struct qmp_server *s, const char *event, const char *reason,
+			const char *detail);
 
 #endif

@@ -205,8 +205,9 @@ void fake_event(struct fake *f, const char *name, const char *data)
 
 void fake_greet(struct fake *f)
 {
-	fake_send(f, "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 1, \"major\": 0}, "
-		     "\"package\": \"ferry 0.1.0\"}, \"capabilities\": []}}\r\n");
+	fake_send(f,
+		  "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 1, \"major\": 0}, "
+		  "\"package\": \"ferry 0.1.0\"}, \"capabilities\": []}}\r\n");
 	fake_answer(f, "qmp_capabilities", "{}");
 }
 

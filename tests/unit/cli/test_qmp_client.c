@@ -5,7 +5,9 @@
  * framing, and every way a connection can fail.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -112,7 +114,8 @@ static void test_reply_matching(void **state)
 	json_decref(ev);
 	assert_int_equal(qmp_conn_next_event(&c, 0, &ev, &err), 0);
 	assert_string_equal(json_string_value(json_object_get(ev, "event")), "MIGRATION_PASS");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(ev, "data"), "pass")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ev, "data"), "pass")),
+			 2);
 	json_decref(ev);
 
 	assert_int_equal(qmp_conn_execute(&c, "query-status", NULL, &ret, &err), 0);
@@ -150,9 +153,9 @@ static void test_error_reply(void **state)
 	fake_init(&f);
 	fake_start(&f, script_error_reply, NULL);
 	assert_int_equal(qmp_conn_open(&c, f.path, FAKE_TIMEOUT_MS, &err), 0);
-	assert_int_equal(qmp_conn_execute(&c, "migrate", json_pack("{s:s}", "uri", "file:/x"), &ret,
-					  &err),
-			 -EREMOTEIO);
+	assert_int_equal(
+	    qmp_conn_execute(&c, "migrate", json_pack("{s:s}", "uri", "file:/x"), &ret, &err),
+	    -EREMOTEIO);
 	assert_null(ret);
 	assert_string_equal(err.msg, "a migration is already in progress (status active)");
 	ferr_clear(&err);
@@ -220,11 +223,58 @@ static void test_wait_for_event(void **state)
 	assert_int_equal(qmp_conn_open(&c, f.path, FAKE_TIMEOUT_MS, &err), 0);
 	assert_int_equal(qmp_conn_next_event(&c, FAKE_TIMEOUT_MS, &ev, &err), 0);
 	assert_non_null(ev);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "data"), "status")),
-			    "completed");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(ev, "data"), "status")), "completed");
 	json_decref(ev);
 	qmp_conn_close(&c);
 	fake_finish(&f);
+}
+
+/* A signal ends a wait for events (the caller sleeps there), never one for a reply. */
+static void on_signal(int sig)
+{
+}
+
+static void script_signal(struct fake *f)
+{
+	pthread_t *client = f->opaque;
+
+	fake_greet(f);
+	usleep(50000);
+	pthread_kill(*client, SIGUSR1); /* in next_event */
+	json_t *req = fake_expect(f, "query-migrate");
+	usleep(50000);
+	pthread_kill(*client, SIGUSR1); /* in execute */
+	usleep(50000);
+	fake_reply(f, req, "{}");
+	json_decref(req);
+	fake_wait_eof(f, FAKE_TIMEOUT_MS);
+}
+
+static void test_signal(void **state)
+{
+	struct sigaction sa = {.sa_handler = on_signal}, old;
+	pthread_t self = pthread_self();
+	struct ferr err = FERR_INIT;
+	struct qmp_conn c;
+	struct fake f;
+	json_t *ev, *ret;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, &old);
+	fake_init(&f);
+	fake_start(&f, script_signal, &self);
+	assert_int_equal(qmp_conn_open(&c, f.path, FAKE_TIMEOUT_MS, &err), 0);
+	uint64_t t0 = clock_now_ns();
+	assert_int_equal(qmp_conn_next_event(&c, FAKE_TIMEOUT_MS, &ev, &err), 0);
+	assert_null(ev);
+	assert_true(clock_now_ns() - t0 < 2000000000ull);
+	assert_int_equal(qmp_conn_execute(&c, "query-migrate", NULL, &ret, &err), 0);
+	assert_true(json_is_object(ret));
+	json_decref(ret);
+	qmp_conn_close(&c);
+	fake_finish(&f);
+	sigaction(SIGUSR1, &old, NULL);
 }
 
 /* ---- failures ------------------------------------------------------------ */
@@ -243,8 +293,8 @@ static void test_connection_refused(void **state)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f.path);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(qmp_conn_open(&c, f.path, SHORT_MS, &err), -ECONNREFUSED);
-	snprintf(want, sizeof(want), "control socket %s: no ferry is listening (connection refused)",
-		 f.path);
+	snprintf(want, sizeof(want),
+		 "control socket %s: no ferry is listening (connection refused)", f.path);
 	assert_string_equal(err.msg, want);
 	assert_int_equal(c.fd, -1);
 	close(fd);
@@ -363,12 +413,12 @@ static void script_greeting(struct fake *f)
 static void test_bad_greetings(void **state)
 {
 	static const struct greeting_case cases[] = {
-		{"{\"error\": {\"class\": \"GenericError\", \"desc\": \"too many QMP clients "
-		 "connected\"}}\r\n",
-		 -ECONNREFUSED, "ferry refused the connection: too many QMP clients connected"},
-		{"{\"hello\": 1}\r\n", -EPROTO, "not a QMP greeting"},
-		{"SSH-2.0-OpenSSH_9.2\r\n", -EPROTO, "something other than a JSON object"},
-		{"[1, 2]\n", -EPROTO, "something other than a JSON object"},
+	    {"{\"error\": {\"class\": \"GenericError\", \"desc\": \"too many QMP clients "
+	     "connected\"}}\r\n",
+	     -ECONNREFUSED, "ferry refused the connection: too many QMP clients connected"},
+	    {"{\"hello\": 1}\r\n", -EPROTO, "not a QMP greeting"},
+	    {"SSH-2.0-OpenSSH_9.2\r\n", -EPROTO, "something other than a JSON object"},
+	    {"[1, 2]\n", -EPROTO, "something other than a JSON object"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -389,16 +439,17 @@ static void test_bad_greetings(void **state)
 int run_qmp_client_tests(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_execute),
-		cmocka_unit_test(test_reply_matching),
-		cmocka_unit_test(test_error_reply),
-		cmocka_unit_test(test_split_messages),
-		cmocka_unit_test(test_wait_for_event),
-		cmocka_unit_test(test_connection_refused),
-		cmocka_unit_test(test_no_such_socket),
-		cmocka_unit_test(test_close_mid_reply),
-		cmocka_unit_test(test_timeouts),
-		cmocka_unit_test(test_bad_greetings),
+	    cmocka_unit_test(test_execute),
+	    cmocka_unit_test(test_reply_matching),
+	    cmocka_unit_test(test_error_reply),
+	    cmocka_unit_test(test_split_messages),
+	    cmocka_unit_test(test_wait_for_event),
+	    cmocka_unit_test(test_signal),
+	    cmocka_unit_test(test_connection_refused),
+	    cmocka_unit_test(test_no_such_socket),
+	    cmocka_unit_test(test_close_mid_reply),
+	    cmocka_unit_test(test_timeouts),
+	    cmocka_unit_test(test_bad_greetings),
 	};
 	return cmocka_run_group_tests_name("qmp_client", tests, NULL, NULL);
 }
