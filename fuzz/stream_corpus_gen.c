@@ -169,8 +169,23 @@ int main(int argc, char **argv)
 	msg(&g, (struct stream_msg){.type = STREAM_MSG_ACK, .ack = {STREAM_REC_END, 12}});
 	msg(&g, (struct stream_msg){.type = STREAM_MSG_ERROR,
 				    .error = {-EPROTO, "record 3 (PAGE_BATCH): bad frame"}});
+	msg(&g, (struct stream_msg){.type = STREAM_MSG_RESUMED, .resumed.resume_ns = 123456789});
 	msg(&g, (struct stream_msg){.type = STREAM_MSG_ABORT, .abort.reason = 1});
 	save(&g, dir, "valid-return-path", 0, NULL);
+
+	/* A switchover rolled back (ABORT(RETRY) after END), then a second one. */
+	start(&g, STREAM_MIGRATION, STREAM_FEAT_RETURN_PATH);
+	check(&g, stream_batch_copy(&g.w, 5, fill(&g, 5), &g.err));
+	msg(&g, (struct stream_msg){.type = STREAM_REC_SWITCHOVER_PREPARE});
+	msg(&g, (struct stream_msg){.type = STREAM_REC_END});
+	msg(&g, (struct stream_msg){.type = STREAM_MSG_ABORT, .abort.reason = STREAM_ABORT_RETRY});
+	check(&g, stream_batch_zero(&g.w, 5, &g.err));
+	msg(&g, (struct stream_msg){.type = STREAM_REC_PASS_END});
+	msg(&g, (struct stream_msg){.type = STREAM_REC_SWITCHOVER_PREPARE});
+	check(&g, stream_write_vcpu_state(&g.w, 1, "regs", 4, &g.err));
+	msg(&g, (struct stream_msg){.type = STREAM_REC_END});
+	msg(&g, (struct stream_msg){.type = STREAM_MSG_GO});
+	save(&g, dir, "valid-retry", 0, NULL);
 
 	const struct stream_header two = {.page_size = STREAM_PAGE_SIZE,
 					  .vcpu_count = 1,

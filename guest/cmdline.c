@@ -144,6 +144,11 @@ static int parse_word(char *word, struct config *cfg, char *err,
 		if (parse_period(val, &cfg->progress_us) ||
 		    cfg->progress_us % 1000)
 			goto bad;
+	} else if (!strcmp(key, "sweeps")) {
+		const char *end = parse_u64(val, &cfg->sweeps);
+
+		if (!end || *end)
+			goto bad;
 	} else if (!strcmp(key, "seed")) {
 		const char *end = parse_u64(val, &cfg->seed);
 

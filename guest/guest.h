@@ -21,6 +21,7 @@ struct config {
 	u64 progress_us;	/* 0 = off; always a whole number of ms */
 	u64 seed;
 	bool seed_given;
+	u64 sweeps;		/* dirty: stop writing after this many slices' worth; 0 = never */
 };
 
 struct guest {

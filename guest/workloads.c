@@ -2,7 +2,9 @@
  * The simple workloads.
  *   idle:  halt until the next interrupt; work = wakeups.
  *   spin:  count in a register, touch no memory; work = iterations.
- *   dirty: write one 8-byte word per page; work = pages written.
+ *   dirty: write one 8-byte word per page; work = pages written.  With
+ *          sweeps=N, stop after N * slice pages and idle: memory written,
+ *          then quiet (the case a migration benchmark wants).
  */
 #include "task.h"
 
@@ -64,5 +66,7 @@ __noreturn void run_dirty(struct task *t)
 		t->work += t->burst;
 		task_poll(t);
 		task_pace(t, t->burst);
+		if (guest.cfg.sweeps && t->work >= guest.cfg.sweeps * t->npages)
+			run_idle(t);
 	}
 }

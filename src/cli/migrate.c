@@ -160,10 +160,68 @@ static int migrate_check(const struct migrate_opts *o, int nargs)
 	return 0;
 }
 
+enum { O_DOWNTIME = 256, O_BANDWIDTH, O_TIMEOUT, O_ON_TIMEOUT };
+
+/* Apply option @c; 0, or the exit status to leave with. */
+static int migrate_option(struct migrate_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case 'C':
+		o->control = arg;
+		return 0;
+	case 'w':
+		o->wait = true;
+		return 0;
+	case 'j':
+		o->json = true;
+		return 0;
+	case O_DOWNTIME:
+		if (migrate_parse_duration(arg, 1000000, &o->downtime_limit_ms))
+			return migrate_bad_value("downtime-limit", arg,
+						 "milliseconds such as 300, or 500ms, 1s");
+		o->has_downtime_limit = true;
+		return migrate_check_param("downtime-limit", NULL, o->downtime_limit_ms);
+	case O_BANDWIDTH:
+		/* The protocol's integers are signed 64-bit. */
+		if (migrate_parse_rate(arg, &o->max_bandwidth) || o->max_bandwidth > INT64_MAX)
+			return migrate_bad_value("max-bandwidth", arg,
+						 "bytes per second such as 100M or 1G, or "
+						 "'unlimited'");
+		o->has_max_bandwidth = true;
+		return 0;
+	case O_TIMEOUT:
+		if (migrate_parse_duration(arg, 1000000000, &o->timeout_s))
+			return migrate_bad_value("timeout", arg, "seconds such as 600, or 10s");
+		o->has_timeout = true;
+		return migrate_check_param("timeout", NULL, o->timeout_s);
+	case O_ON_TIMEOUT:
+		o->on_timeout = arg;
+		return migrate_check_param("on-timeout", arg, 0);
+	case 'x':
+	case 's':
+		if (o->mode != MIGRATE_START)
+			return cli_error("--cancel and --status exclude each other");
+		o->mode = c == 'x' ? MIGRATE_CANCEL : MIGRATE_STATUS;
+		return 0;
+	}
+	return cli_error("option %d not handled", c); /* a longopts entry without a case */
+}
+
+/* getopt_long() said '?' about @arg.  With no short options, optopt names a known option. */
+static int migrate_bad_option(const char *arg)
+{
+	const char *why = "unknown option";
+
+	if (optopt && strchr(arg, '='))
+		why = "no value expected for";
+	else if (optopt)
+		why = "a value is needed for";
+	return cli_error("%s '%s' (try 'ferry migrate --help')", why, arg);
+}
+
 /* Parse "ferry migrate" options; returns 0, or -1 with the exit status in *@status. */
 static int migrate_parse(int argc, char **argv, struct migrate_opts *o, int *status)
 {
-	enum { O_DOWNTIME = 256, O_BANDWIDTH, O_TIMEOUT, O_ON_TIMEOUT };
 	static const struct option longopts[] = {
 	    {"control", required_argument, NULL, 'C'},
 	    {"downtime-limit", required_argument, NULL, O_DOWNTIME},
@@ -180,85 +238,26 @@ static int migrate_parse(int argc, char **argv, struct migrate_opts *o, int *sta
 	int c;
 
 	*o = (struct migrate_opts){.mode = MIGRATE_START};
+	*status = 0;
 	opterr = 0;
 	optind = 0; /* glibc: start over, also when called again (the tests do) */
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'C':
-			o->control = optarg;
-			break;
-		case 'w':
-			o->wait = true;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case O_DOWNTIME:
-			if (migrate_parse_duration(optarg, 1000000, &o->downtime_limit_ms))
-				return *status = migrate_bad_value("downtime-limit", optarg,
-								   "milliseconds such as 300, or "
-								   "500ms, 1s"),
-				       -1;
-			if ((*status =
-				 migrate_check_param("downtime-limit", NULL, o->downtime_limit_ms)))
-				return -1;
-			o->has_downtime_limit = true;
-			break;
-		case O_BANDWIDTH:
-			/* The protocol's integers are signed 64-bit. */
-			if (migrate_parse_rate(optarg, &o->max_bandwidth) ||
-			    o->max_bandwidth > INT64_MAX)
-				return *status = migrate_bad_value("max-bandwidth", optarg,
-								   "bytes per second such as 100M "
-								   "or 1G, or 'unlimited'"),
-				       -1;
-			o->has_max_bandwidth = true;
-			break;
-		case O_TIMEOUT:
-			if (migrate_parse_duration(optarg, 1000000000, &o->timeout_s))
-				return *status = migrate_bad_value("timeout", optarg,
-								   "seconds such as 600, or 10s"),
-				       -1;
-			if ((*status = migrate_check_param("timeout", NULL, o->timeout_s)))
-				return -1;
-			o->has_timeout = true;
-			break;
-		case O_ON_TIMEOUT:
-			if ((*status = migrate_check_param("on-timeout", optarg, 0)))
-				return -1;
-			o->on_timeout = optarg;
-			break;
-		case 'x':
-		case 's':
-			if (o->mode != MIGRATE_START)
-				return *status =
-					   cli_error("--cancel and --status exclude each other"),
-				       -1;
-			o->mode = c == 'x' ? MIGRATE_CANCEL : MIGRATE_STATUS;
-			break;
-		case 'h':
+		if (c == 'h') {
 			cli_migrate_usage();
-			return *status = 0, -1;
-		default:
-			/* No short options: optopt names a known option used wrongly. */
-			*status =
-			    cli_error("%s '%s' (try 'ferry migrate --help')",
-				      !optopt			      ? "unknown option"
-				      : strchr(argv[optind - 1], '=') ? "no value expected for"
-								      : "a value is needed for",
-				      argv[optind - 1]);
 			return -1;
 		}
+		*status =
+		    c == '?' ? migrate_bad_option(argv[optind - 1]) : migrate_option(o, c, optarg);
+		if (*status)
+			return -1;
 	}
 	if (argc - optind > 1)
-		return *status =
-			   cli_error("unexpected argument '%s' (one URI only)", argv[optind + 1]),
-		       -1;
-	if (optind < argc)
+		*status = cli_error("unexpected argument '%s' (one URI only)", argv[optind + 1]);
+	else if (optind < argc)
 		o->uri = argv[optind];
-	if ((*status = migrate_check(o, argc - optind)))
-		return -1;
-	return 0;
+	if (!*status)
+		*status = migrate_check(o, argc - optind);
+	return *status ? -1 : 0;
 }
 
 /* migrate-set-parameters arguments: only the parameters given (NULL: none). */
@@ -904,7 +903,7 @@ static int migrate_follow(struct qmp_conn *c, json_t **final)
 			break;
 		const char *status = json_string_value(json_object_get(info, "status"));
 		if (!status) {
-			/* {}: this ferry has no migration, so someone else's reset it. */
+			/* {} comes only before the first migration: not the one just started. */
 			rc = ferr_set(&err, -ESRCH, "query-migrate reports no migration");
 			break;
 		}

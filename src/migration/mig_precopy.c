@@ -273,16 +273,18 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 
 	s->st.attempts++;
 	s->st.forced = d->forced;
-	t0 = clock_now_ns();
-	s->st.pause_at_ns = t0;
+	t = clock_now_ns();
 	rc = vm_stop(m->vm, err);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&m->lock);
 	m->vm_paused_by_us = true;
 	pthread_mutex_unlock(&m->lock);
+	/* The guest's downtime runs from its first vCPU stopping (t0). */
+	t0 = vm_pause_started_ns(m->vm);
+	s->st.pause_at_ns = t0;
+	ph.pause = clock_now_ns() - t; /* getting every vCPU out: partly still running */
 	t = clock_now_ns();
-	ph.pause = t - t0;
 	deadline = d->forced ? 0 : t0 + pc->pp.downtime_limit_ns - d->margin_ns;
 	mig_set_status(m, MIG_ACTIVE, MIG_DEVICE);
 

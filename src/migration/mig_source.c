@@ -60,8 +60,12 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 			return ferr_set(err, -ECANCELED, "migration cancelled");
 		if (deadline_ns && clock_now_ns() > deadline_ns)
 			return -ETIME; /* the caller decides; not an error message */
-		/* Re-protect before reading: a write after this shows up in a later sync. */
-		if (s->tracking) {
+		/*
+		 * Re-protect before reading: a write after this shows up in a later
+		 * sync.  Not while the guest is paused: it writes nothing, and the
+		 * downtime window has better things to do.
+		 */
+		if (s->tracking && running) {
 			rc = s->tracker.ops->rearm(&s->tracker, todo, first, n, err);
 			if (rc)
 				return rc;

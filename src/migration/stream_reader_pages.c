@@ -138,8 +138,9 @@ int stream_read_page_batch(struct stream_reader *r, const struct stream_page_sin
 	const struct stream_rbuf *b = r->buf;
 	uint8_t *run = NULL;
 	size_t run_len = 0;
-
 	int rc = stream_reader_expect(r, STREAM_KIND_BATCH, err);
+	if (!rc && (!sink || !sink->page))
+		rc = stream_reader_fail(r, err, -EINVAL, "stream reader: no page sink");
 	if (!rc)
 		rc = read_entries(r, err);
 	if (rc)

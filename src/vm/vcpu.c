@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "vm/vm_priv.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
@@ -182,7 +183,8 @@ static void vcpu_park(struct vcpu *vcpu)
 	pthread_mutex_lock(&vm->lock);
 
 	vcpu->paused = true;
-	vm->npaused++;
+	if (vm->npaused++ == 0)
+		vm->first_park_ns = clock_now_ns(); /* the guest's pause starts here */
 	pthread_cond_broadcast(&vm->cond);
 	while (vm->pause_req && !vm->quit)
 		pthread_cond_wait(&vm->cond, &vm->lock);

@@ -273,6 +273,16 @@ int vm_stop(struct vm *vm, struct ferr *err)
 	return 0;
 }
 
+uint64_t vm_pause_started_ns(struct vm *vm)
+{
+	uint64_t t;
+
+	pthread_mutex_lock(&vm->lock);
+	t = vm->first_park_ns;
+	pthread_mutex_unlock(&vm->lock);
+	return t;
+}
+
 int vm_cont(struct vm *vm, struct ferr *err)
 {
 	struct vm_event ev = {.kind = VM_EVENT_RESUME};

@@ -89,6 +89,14 @@ int vm_start(struct vm *vm, struct ferr *err);
  */
 int vm_stop(struct vm *vm, struct ferr *err);
 
+/*
+ * When the guest's pause began in the last vm_stop(): the first vCPU to
+ * stop.  Stopping a busy vCPU takes a signal, which on some hosts takes
+ * milliseconds to land; the guest runs on meanwhile, so downtime counts
+ * from here, not from the vm_stop() call.
+ */
+uint64_t vm_pause_started_ns(struct vm *vm);
+
 /* PAUSED -> RUNNING. */
 int vm_cont(struct vm *vm, struct ferr *err);
 

@@ -70,6 +70,7 @@ struct vm {
 	bool pause_req;	       /* vCPUs must park */
 	bool quit;	       /* vCPUs must exit their threads */
 	unsigned npaused;      /* vCPUs parked */
+	uint64_t first_park_ns; /* CLOCK_MONOTONIC when the first vCPU parked, last stop */
 	int exit_status;       /* for vm_wait() */
 
 	struct vcpu vcpus[VM_MAX_CPUS];

@@ -250,3 +250,84 @@ def wait_migration(q, timeout=60.0):
 def set_params(q, **params):
     if params:
         q.cmd("migrate-set-parameters", **{k.replace("_", "-"): v for k, v in params.items()})
+
+
+# ---- helpers for the migration fault and network-namespace tests ----------
+
+def incoming_argv(uri, memory="256M", cpus=1, serial=None, control=None, debugcon=None,
+                  prefix=()):
+    """argv of a destination ferry waiting for @uri (@prefix: e.g. ip netns exec NS)."""
+    argv = list(prefix) + [str(FERRY), "run", "--incoming", uri, "--memory", str(memory),
+                           "--cpus", str(cpus)]
+    if serial:
+        argv += ["--serial", serial]
+    if control:
+        argv += ["--control", str(control)]
+    if debugcon:
+        argv += ["--debugcon", debugcon]
+    return argv
+
+
+def wait_status(q, wanted, timeout=30.0, interval=0.005):
+    """Poll query-migrate until its status is in @wanted; return the result.
+    Fails at once if the migration ends in a status that is not wanted."""
+    wanted = (wanted,) if isinstance(wanted, str) else tuple(wanted)
+    deadline = time.monotonic() + timeout
+    while True:
+        st = q.cmd("query-migrate")
+        s = st.get("status")
+        if s in wanted:
+            return st
+        if s in ("completed", "failed", "cancelled"):
+            raise AssertionError(f"migration ended ({s}) while waiting for {wanted}: {st}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"migration still {s} after {timeout}s, waiting for {wanted}")
+        time.sleep(interval)
+
+
+def assert_keeps_verifying(vm, cpus=1, lines=3, pages=0, timeout=30.0):
+    """The VM runs on: every vCPU prints @lines more progress lines and
+    verifies at least @pages more pages (its whole slice, so that every page
+    is checked once more), and the verify guest reports no FAIL (wait_for
+    raises on one)."""
+    assert vm.proc.poll() is None, f"VM exited with {vm.proc.returncode}"
+    deadline = time.monotonic() + timeout
+    for cpu in range(cpus):
+        mine = [p for p in vm.progress() if p[0] == cpu]
+        n, total0 = len(mine), (mine[-1][3] if mine else 0)
+        vm.wait_for(rf"^progress cpu={cpu} .*$", count=n + lines,
+                    timeout=max(1.0, deadline - time.monotonic()))
+        while [p for p in vm.progress() if p[0] == cpu][-1][3] < total0 + pages:
+            assert time.monotonic() < deadline, \
+                f"cpu {cpu} verified fewer than {pages} pages within {timeout}s"
+            vm.wait_for(rf"^progress cpu={cpu} .*$",
+                        count=len([p for p in vm.progress() if p[0] == cpu]) + 1,
+                        timeout=max(1.0, deadline - time.monotonic()))
+    out = vm.serial()
+    assert not FAIL_RE.search(out), FAIL_RE.search(out).group(0)
+    assert vm.qmp.cmd("query-status")["status"] == "running"
+
+
+def assert_never_ran(vm):
+    """A destination that did not get the guest: not one line from it."""
+    out = vm.serial()
+    assert "progress" not in out and "ferry-guest" not in out, \
+        f"the destination ran the guest:\n{out[-1000:]}"
+
+
+def read_stderr(vm):
+    """All of @vm's stderr so far (works after kill() too)."""
+    return pathlib.Path(vm.stderr_path).read_text(errors="replace")
+
+
+def assert_one_error(status, err, *words):
+    """Exit status exactly 1, and stderr is one 'ferry: error: ...' line
+    (no sanitizer report, no second line) naming @words."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    assert status == 1, f"exit status {status}, expected 1; stderr:\n{err}"
+    assert len(lines) == 1 and lines[0].startswith("ferry: error: "), \
+        f"expected one 'ferry: error:' line, got:\n{err}"
+    for w in words:
+        assert w in lines[0], f"{w!r} not in {lines[0]!r}"
+    return lines[0]

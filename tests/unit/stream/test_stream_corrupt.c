@@ -355,8 +355,8 @@ static void test_frame_messages(void **state)
 			assert_int_equal(stream_skip_record(&r, &err), 0);
 		}
 		assert_int_equal(stream_next_record(&r, &rec, &err), 0);
-		struct stream_page_sink none = {0};
-		assert_int_equal(stream_read_page_batch(&r, &none, &err), -EPROTO);
+		struct stream_page_sink sink = fake_guest_sink(&dst); /* never reached */
+		assert_int_equal(stream_read_page_batch(&r, &sink, &err), -EPROTO);
 		assert_string_equal(err.msg,
 				    hole ? "record 812 (PAGE_BATCH): frame 0xc0000 lies"
 					   " outside the guest's memory regions"

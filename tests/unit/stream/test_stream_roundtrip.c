@@ -101,6 +101,9 @@ static void msg_equal(const struct stream_msg *got, const struct stream_msg *wan
 	case STREAM_MSG_ABORT:
 		assert_int_equal(got->abort.reason, want->abort.reason);
 		break;
+	case STREAM_MSG_RESUMED:
+		assert_int_equal(got->resumed.resume_ns, want->resumed.resume_ns);
+		break;
 	case STREAM_MSG_ERROR:
 		assert_int_equal(got->error.code, want->error.code);
 		assert_string_equal(got->error.text, want->error.text);
@@ -409,13 +412,14 @@ static void test_messages_migration(void **state)
 
 static void test_messages_return(void **state)
 {
-	struct stream_msg m[6] = {
+	struct stream_msg m[7] = {
 	    {.type = STREAM_MSG_READY, .ready.features = 0},
 	    {.type = STREAM_MSG_ACK, .ack = {STREAM_REC_END, 4242}},
 	    {.type = STREAM_MSG_POSTCOPY_PAGE_REQUEST, .page_request = {3, {1023, 0, 17}}},
 	    {.type = STREAM_MSG_ABORT, .abort.reason = STREAM_ABORT_CANCELLED},
 	    {.type = STREAM_MSG_ERROR, .error = {-EPROTO, "record 3 (PAGE_BATCH): bad"}},
 	    {.type = STREAM_MSG_ACK, .ack = {STREAM_MSG_GO, 1}},
+	    {.type = STREAM_MSG_RESUMED, .resumed.resume_ns = 0xfedcba9876543210ull},
 	};
 	struct pair p;
 
@@ -423,16 +427,77 @@ static void test_messages_return(void **state)
 	m[2].page_request.count = STREAM_BATCH_MAX_PAGES; /* the largest message */
 	for (uint32_t i = 3; i < STREAM_BATCH_MAX_PAGES; i++)
 		m[2].page_request.gfn[i] = i * 3;
-	for (size_t i = 0; i < 6; i++)
+	for (size_t i = 0; i < 7; i++)
 		assert_int_equal(stream_write_msg(&p.w, &m[i], &p.err), 0);
 	pair_flip(&p);
-	for (size_t i = 0; i < 6; i++)
+	for (size_t i = 0; i < 7; i++)
 		expect_msg(&p, &m[i]);
 	assert_int_equal(p.r.stats.bytes, p.w.stats.bytes);
 	assert_int_equal(stream_next_record(&p.r, NULL, &p.err), -EPIPE);
-	assert_string_equal(p.err.msg, "return path ended after record 6 (ACK)");
+	assert_string_equal(p.err.msg, "return path ended after record 7 (RESUMED)");
 	ferr_clear(&p.err);
 	pair_end(&p);
+}
+
+/*
+ * ABORT(RETRY) after END rolls the switchover back: more records follow,
+ * and the second END counts everything since the header.
+ */
+static void test_switchover_retry(void **state)
+{
+	const struct stream_msg end = {.type = STREAM_REC_END},
+				retry = {.type = STREAM_MSG_ABORT,
+					 .abort.reason = STREAM_ABORT_RETRY};
+	struct stream_record rec;
+	struct stream_msg got;
+	struct pair p;
+
+	pair_start(&p, STREAM_MIGRATION);
+	assert_int_equal(stream_batch_zero(&p.w, 1, &p.err), 0);
+	assert_int_equal(stream_write_msg(&p.w, &end, &p.err), 0);
+	assert_int_equal(stream_write_msg(&p.w, &retry, &p.err), 0);
+	assert_false(p.w.ended);
+	assert_int_equal(stream_batch_zero(&p.w, 2, &p.err), 0);
+	assert_int_equal(
+	    stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_REC_PASS_END}, &p.err), 0);
+	assert_int_equal(stream_write_msg(&p.w, &end, &p.err), 0);
+	assert_int_equal(
+	    stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_MSG_GO}, &p.err), 0);
+	pair_flip(&p);
+	expect_record(&p, STREAM_REC_PAGE_BATCH);
+	assert_int_equal(stream_skip_record(&p.r, &p.err), 0);
+	expect_record(&p, STREAM_REC_END);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	assert_true(p.r.ended);
+	expect_msg(&p, &retry);
+	assert_false(p.r.ended);
+	expect_record(&p, STREAM_REC_PAGE_BATCH);
+	assert_int_equal(stream_skip_record(&p.r, &p.err), 0);
+	expect_record(&p, STREAM_REC_PASS_END);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	assert_int_equal(got.pass_end.pages, 2); /* pass 1 spans both attempts */
+	expect_record(&p, STREAM_REC_END);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	assert_int_equal(got.end.records, 5);
+	assert_int_equal(got.end.pages, 2);
+	assert_int_equal(stream_next_record(&p.r, &rec, &p.err), 0);
+	assert_int_equal(rec.type, STREAM_MSG_GO);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	pair_end(&p);
+
+	/* Any other ABORT leaves the stream ended. */
+	pair_start(&p, STREAM_MIGRATION);
+	assert_int_equal(stream_write_msg(&p.w, &end, &p.err), 0);
+	assert_int_equal(
+	    stream_write_msg(
+		&p.w, &(struct stream_msg){.type = STREAM_MSG_ABORT, .abort.reason = 1}, &p.err),
+	    0);
+	assert_int_equal(stream_batch_zero(&p.w, 2, &p.err), -EINVAL);
+	assert_string_equal(p.err.msg, "stream writer: PAGE_BATCH after END");
+	ferr_clear(&p.err);
+	stream_writer_destroy(&p.w);
+	channel_close(p.wch);
+	fake_guest_destroy(&p.g);
 }
 
 static void test_error_text_sanitized(void **state)
@@ -630,6 +695,7 @@ static void test_type_names(void **state)
 	    {STREAM_MSG_ERROR, "ERROR"},
 	    {STREAM_MSG_ACK, "ACK"},
 	    {STREAM_MSG_POSTCOPY_PAGE_REQUEST, "POSTCOPY_PAGE_REQUEST"},
+	    {STREAM_MSG_RESUMED, "RESUMED"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		assert_string_equal(stream_type_name(t[i].type), t[i].name);
@@ -648,6 +714,7 @@ int main(void)
 	    cmocka_unit_test(test_state_records),
 	    cmocka_unit_test(test_messages_migration),
 	    cmocka_unit_test(test_messages_return),
+	    cmocka_unit_test(test_switchover_retry),
 	    cmocka_unit_test(test_error_text_sanitized),
 	    cmocka_unit_test(test_unknown_optional_skipped),
 	    cmocka_unit_test(test_skip_everything),
