@@ -7,17 +7,18 @@ import re
 import sys
 import xml.etree.ElementTree as ET
 
-CMOCKA_PASSED = re.compile(r"\[  PASSED  \] (\d+) test")
-CMOCKA_FAILED = re.compile(r"\[  FAILED  \] (\d+) test")
+# One line per test case: "[       OK ] name" / "[  FAILED  ] name".
+CMOCKA_OK = re.compile(r"^\[       OK \] \S", re.M)
+CMOCKA_FAILED = re.compile(r"^\[  FAILED  \] (?!\d+ test)\S", re.M)
 
 
 def unit_counts(path):
     passed = failed = 0
     for line in path.read_text().splitlines():
         rec = json.loads(line)
-        out = rec.get("stdout", "") or ""
-        p = sum(int(m) for m in CMOCKA_PASSED.findall(out))
-        f = sum(int(m) for m in CMOCKA_FAILED.findall(out))
+        out = (rec.get("stdout") or "") + (rec.get("stderr") or "")
+        p = len(CMOCKA_OK.findall(out))
+        f = len(CMOCKA_FAILED.findall(out))
         if p == 0 and f == 0:
             # a test binary that crashed before reporting counts as one failure
             if rec.get("result") == "OK":
