@@ -23,7 +23,8 @@ int sbuf_put_section(struct sbuf *b, uint32_t tag, const void *data, uint32_t le
 	}
 	memcpy(b->data + b->len, &tag, 4);
 	memcpy(b->data + b->len + 4, &len, 4);
-	memcpy(b->data + b->len + 8, data, len);
+	if (len)
+		memcpy(b->data + b->len + 8, data, len);
 	memset(b->data + b->len + 8 + len, 0, SBUF_ALIGN(len) - len);
 	b->len = need;
 	return 0;

@@ -30,6 +30,8 @@
 #define SRC_CONNECT_TIMEOUT_MS 10000
 #define SRC_IO_TIMEOUT_MS      30000
 #define SRC_CHUNK_PAGES	       4096 /* rearm and publish granularity: 16 MiB */
+/* Bandwidth cap burst: a little over one batch, so short migrations keep the cap too. */
+#define SRC_RATE_BURST (2 * STREAM_BATCH_MAX_DATA)
 
 void mig_sleep_ns(uint64_t ns)
 {
@@ -200,7 +202,7 @@ void *mig_source_thread(void *arg)
 
 	pthread_mutex_lock(&m->lock);
 	memcpy(uri, m->uri, sizeof(uri));
-	ratelimit_init(&s.rl, m->params.max_bandwidth, STREAM_BATCH_MAX_DATA * 16, clock_now_ns());
+	ratelimit_init(&s.rl, m->params.max_bandwidth, SRC_RATE_BURST, clock_now_ns());
 	pthread_mutex_unlock(&m->lock);
 	s.mem = vm_gmem(m->vm);
 	s.npages = s.mem->size / GMEM_PAGE_SIZE;
