@@ -32,6 +32,7 @@ struct run_opts {
 	uint64_t memory;
 	unsigned cpus;
 	bool memory_given, cpus_given;
+	bool prealloc;
 };
 
 void cli_run_usage(void)
@@ -50,6 +51,8 @@ void cli_run_usage(void)
 	       "                       snapshot), tcp:HOST:PORT, unix:PATH, or 'defer' to wait\n"
 	       "                       for migrate-incoming.  Without --memory/--cpus, a file's\n"
 	       "                       own sizes are used\n"
+	       "  --prealloc           populate all guest RAM up front, in the background (an\n"
+	       "                       incoming migration then writes into memory that exists)\n"
 	       "\n"
 	       "BACKEND: stdio | null | file:PATH | unix:PATH (connects to a listening socket)\n"
 	       "\n"
@@ -70,6 +73,7 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 		{"control", required_argument, NULL, 'C'},
 		{"name", required_argument, NULL, 'n'},
 		{"incoming", required_argument, NULL, 'i'},
+		{"prealloc", no_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -89,6 +93,7 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 		case 'C': o->control = optarg; break;
 		case 'n': o->name = optarg; break;
 		case 'i': o->incoming = optarg; break;
+		case 'p': o->prealloc = true; break;
 		case 'm':
 			if (parse_size(optarg, &o->memory))
 				return *status = cli_error("--memory '%s': expected a size such as "
@@ -202,6 +207,19 @@ static int run_incoming_sizes(struct run_opts *o, struct ferr *err)
 	return 0;
 }
 
+/* Boot, or get ready to receive: the VM's first steps. */
+static int run_begin(const struct run_opts *o, struct vm *vm, struct migration *mig,
+		     struct ferr *err)
+{
+	if (o->prealloc && vm_prealloc_start(vm, err))
+		return -1;
+	if (!o->incoming)
+		return vm_start(vm, err);
+	if (strcmp(o->incoming, "defer") == 0)
+		return vm_set_incoming(vm, err);
+	return migration_incoming(mig, o->incoming, err);
+}
+
 int cli_run_main(int argc, char **argv)
 {
 	struct ferr err = FERR_INIT;
@@ -256,14 +274,7 @@ int cli_run_main(int argc, char **argv)
 		status = cli_error("%s", err.msg);
 		goto out;
 	}
-	int r;
-	if (!o.incoming)
-		r = vm_start(vm, &err);
-	else if (strcmp(o.incoming, "defer") == 0)
-		r = vm_set_incoming(vm, &err);
-	else
-		r = migration_incoming(&mig, o.incoming, &err);
-	if (r || (rc.qmp && qmp_server_start(rc.qmp, &err))) {
+	if (run_begin(&o, vm, &mig, &err) || (rc.qmp && qmp_server_start(rc.qmp, &err))) {
 		status = cli_error("%s", err.msg);
 		vm_request_quit(vm, "host-error", false, CLI_EXIT_SETUP);
 	}

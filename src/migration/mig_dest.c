@@ -159,7 +159,7 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 	struct stream_reader r;
 	struct stream_writer w = {0};
 	struct stream_header h;
-	bool live = false;
+	bool live = false, start_paused = false;
 	struct stream_record rec;
 	struct stream_msg msg;
 	bool vcpu_seen[STREAM_MAX_VCPUS] = {0}, vm_seen = false, ended = false;
@@ -220,6 +220,7 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		case STREAM_REC_SWITCHOVER_PREPARE:
 			rc = stream_read_msg(&r, &msg, err);
 			d.st.pause_at_ns = clock_now_ns();
+			start_paused = msg.switchover.flags & STREAM_SWITCHOVER_PAUSED;
 			break;
 		case STREAM_REC_END:
 			rc = stream_read_msg(&r, &msg, err);
@@ -277,7 +278,7 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		res.resumed.resume_ns = clock_now_ns();
 		rc = stream_write_msg(&w, &res, err);
 		if (!rc)
-			rc = vm_start(m->vm, err);
+			rc = start_paused ? vm_start_paused(m->vm, err) : vm_start(m->vm, err);
 		d.st.downtime_ns = d.st.pause_at_ns ? clock_now_ns() - d.st.pause_at_ns : 0;
 	}
 out:

@@ -37,6 +37,8 @@
 /* State size before it has been measured once: generous for x86 vCPUs. */
 #define PC_STATE_GUESS_PER_VCPU (24u << 10)
 #define PC_RESUME_GUESS_NS	 1000000u
+/* Passes that move less than this do not update the bandwidth estimate. */
+#define PC_MIN_MEASURE_BYTES (4u << 20)
 /* Shortest pass: below this, passes would spin on an idle guest. */
 #define PC_MIN_PASS_NS 10000000u
 
@@ -217,7 +219,13 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	uint64_t bytes = s->w.stats.bytes - bytes0;
 	uint64_t dirty = bitmap_count(&pc->todo);
 	pc->last_pass_ns = dur;
-	pc->bandwidth = dur ? (uint64_t)((unsigned __int128)bytes * 1000000000u / dur) : 0;
+	/*
+	 * Bandwidth is what the channel can take; a pass of a few pages says
+	 * nothing about that (its time is fixed costs), so the estimate comes
+	 * from the last pass that moved enough data to measure.
+	 */
+	if (bytes >= PC_MIN_MEASURE_BYTES || !pc->bandwidth)
+		pc->bandwidth = dur ? (uint64_t)((unsigned __int128)bytes * 1000000000u / dur) : 0;
 	pc->dirty_rate =
 		dur ? (uint64_t)((unsigned __int128)dirty * GMEM_PAGE_SIZE * 1000000000u / dur) : 0;
 
@@ -274,14 +282,20 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 	s->st.attempts++;
 	s->st.forced = d->forced;
 	t = clock_now_ns();
-	rc = vm_stop(m->vm, err);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&m->lock);
-	m->vm_paused_by_us = true;
-	pthread_mutex_unlock(&m->lock);
-	/* The guest's downtime runs from its first vCPU stopping (t0). */
-	t0 = vm_pause_started_ns(m->vm);
+	bool guest_running = vm_runstate(m->vm) == VM_RS_RUNNING;
+	if (guest_running) {
+		rc = vm_stop(m->vm, err);
+		if (rc)
+			return rc;
+		pthread_mutex_lock(&m->lock);
+		m->vm_paused_by_us = true;
+		pthread_mutex_unlock(&m->lock);
+		/* The guest's downtime runs from its first vCPU stopping (t0). */
+		t0 = vm_pause_started_ns(m->vm);
+	} else {
+		/* Paused by the operator: it stays so if this attempt is rolled back. */
+		t0 = t;
+	}
 	s->st.pause_at_ns = t0;
 	ph.pause = clock_now_ns() - t; /* getting every vCPU out: partly still running */
 	t = clock_now_ns();
@@ -294,6 +308,7 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 	if (!rc) {
 		struct stream_msg sp = {.type = STREAM_REC_SWITCHOVER_PREPARE};
 		sp.switchover.remaining = bitmap_count(&pc->todo);
+		sp.switchover.flags = guest_running ? 0 : STREAM_SWITCHOVER_PAUSED;
 		rc = stream_write_msg(&s->w, &sp, err);
 	}
 	/* Writes may not outlast the deadline: a stuck channel must not hold the guest. */

@@ -143,6 +143,9 @@ struct stream_wire_device_state {
 _Static_assert(sizeof(struct stream_wire_device_state) == 40, "DEVICE_STATE layout");
 
 #define STREAM_SWITCHOVER_POSTCOPY (1u << 0)
+/* The guest was paused by the operator: the destination keeps it paused. */
+#define STREAM_SWITCHOVER_PAUSED   (1u << 1)
+#define STREAM_SWITCHOVER_KNOWN    (STREAM_SWITCHOVER_POSTCOPY | STREAM_SWITCHOVER_PAUSED)
 struct stream_wire_switchover {
 	uint32_t flags;
 	uint32_t reserved;

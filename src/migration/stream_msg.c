@@ -78,7 +78,7 @@ int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h,
 		return 0;
 	}
 	case STREAM_REC_SWITCHOVER_PREPARE: {
-		if (m->switchover.flags & ~STREAM_SWITCHOVER_POSTCOPY)
+		if (m->switchover.flags & ~STREAM_SWITCHOVER_KNOWN)
 			return why_set(why, whylen, -EINVAL, "unknown flags 0x%" PRIx32,
 				       m->switchover.flags);
 		struct stream_wire_switchover w = {htole32(m->switchover.flags), 0,
@@ -238,7 +238,7 @@ int stream_msg_decode(uint32_t type, const uint8_t *p, size_t len, const struct 
 		memcpy(&w, p, sizeof(w));
 		m->switchover.flags = le32toh(w.flags);
 		m->switchover.remaining = le64toh(w.remaining);
-		if (m->switchover.flags & ~STREAM_SWITCHOVER_POSTCOPY)
+		if (m->switchover.flags & ~STREAM_SWITCHOVER_KNOWN)
 			return why_set(why, whylen, -EPROTO, "unknown flags 0x%" PRIx32,
 				       m->switchover.flags);
 		if (w.reserved)

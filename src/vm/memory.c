@@ -61,6 +61,28 @@ int gmem_init(struct gmem *m, int vm_fd, uint64_t size, struct ferr *err)
 	return rc;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+int gmem_prealloc(struct gmem *m, const volatile bool *stop, struct ferr *err)
+{
+	const uint64_t chunk = 64ull << 20; /* check @stop this often */
+
+	for (uint64_t off = 0; off < m->size && !*stop; off += chunk) {
+		uint64_t n = m->size - off < chunk ? m->size - off : chunk;
+		if (madvise(m->base + off, n, MADV_POPULATE_WRITE) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EINVAL)
+				return ferr_set(err, -EOPNOTSUPP,
+						"--prealloc needs MADV_POPULATE_WRITE (Linux 5.14)");
+			return ferr_errno(err, -errno, "preallocating guest memory");
+		}
+	}
+	return 0;
+}
+
 void gmem_destroy(struct gmem *m)
 {
 	if (m->base)

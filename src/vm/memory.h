@@ -42,6 +42,14 @@ struct gmem {
 int gmem_init(struct gmem *m, int vm_fd, uint64_t size, struct ferr *err);
 void gmem_destroy(struct gmem *m);
 
+/*
+ * Populate every page of RAM now (MADV_POPULATE_WRITE), without changing
+ * contents, so that later first touches (a migration writing pages in)
+ * do not fault.  Stops early when *@stop becomes true.  -EOPNOTSUPP on
+ * kernels older than 5.14.
+ */
+int gmem_prealloc(struct gmem *m, const volatile bool *stop, struct ferr *err);
+
 /* Host pointer for [gpa, gpa+len) if it lies inside one region, else NULL. */
 void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len);
 

@@ -187,6 +187,26 @@ err:
 	return rc;
 }
 
+static void *vm_prealloc_thread(void *arg)
+{
+	struct vm *vm = arg;
+	struct ferr err = FERR_INIT;
+
+	if (gmem_prealloc(&vm->mem, &vm->prealloc_stop, &err))
+		fprintf(stderr, "ferry: warning: %s\n", err.msg); /* a slower migration, no more */
+	return NULL;
+}
+
+int vm_prealloc_start(struct vm *vm, struct ferr *err)
+{
+	int rc = -pthread_create(&vm->prealloc_thread, NULL, vm_prealloc_thread, vm);
+
+	if (rc)
+		return ferr_errno(err, rc, "cannot start the preallocation thread");
+	vm->prealloc_started = true;
+	return 0;
+}
+
 int vm_set_incoming(struct vm *vm, struct ferr *err)
 {
 	int rc = 0;
@@ -200,7 +220,7 @@ int vm_set_incoming(struct vm *vm, struct ferr *err)
 	return rc;
 }
 
-int vm_start(struct vm *vm, struct ferr *err)
+static int vm_start_threads(struct vm *vm, bool paused, struct ferr *err)
 {
 	sigset_t set, old;
 	int rc = 0;
@@ -221,6 +241,7 @@ int vm_start(struct vm *vm, struct ferr *err)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	pthread_mutex_lock(&vm->lock);
+	vm->pause_req = paused; /* the threads park before running guest code */
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];
 		int e = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
@@ -232,10 +253,20 @@ int vm_start(struct vm *vm, struct ferr *err)
 		vcpu->thread_started = true;
 	}
 	if (!rc)
-		vm->state = VM_RS_RUNNING;
+		vm->state = paused ? VM_RS_PAUSED : VM_RS_RUNNING;
 	pthread_mutex_unlock(&vm->lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
+}
+
+int vm_start(struct vm *vm, struct ferr *err)
+{
+	return vm_start_threads(vm, false, err);
+}
+
+int vm_start_paused(struct vm *vm, struct ferr *err)
+{
+	return vm_start_threads(vm, true, err);
 }
 
 /* Park all vCPUs; with vm->lock held. */
@@ -379,6 +410,10 @@ void vm_destroy(struct vm *vm)
 		if (vm->vcpus[i].thread_started)
 			pthread_join(vm->vcpus[i].thread, NULL);
 		vcpu_destroy(&vm->vcpus[i]);
+	}
+	if (vm->prealloc_started) {
+		vm->prealloc_stop = true;
+		pthread_join(vm->prealloc_thread, NULL);
 	}
 	serial_destroy(vm->serial);
 	gmem_destroy(&vm->mem);

@@ -80,8 +80,19 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err);
 /* Mark a fresh VM as waiting for an incoming migration: PRELAUNCH -> INMIGRATE. */
 int vm_set_incoming(struct vm *vm, struct ferr *err);
 
+/*
+ * Populate all guest RAM in a background thread (contents unchanged), so
+ * that an incoming migration writes into memory that is already there:
+ * on hosts where a first touch is expensive this is most of the receive
+ * cost, paid before the migration starts.  Joined by vm_destroy().
+ */
+int vm_prealloc_start(struct vm *vm, struct ferr *err);
+
 /* Start the vCPU threads.  State goes PRELAUNCH or INMIGRATE -> RUNNING. */
 int vm_start(struct vm *vm, struct ferr *err);
+
+/* The same, but the VM starts PAUSED ("cont" runs it): an incoming guest that was paused. */
+int vm_start_paused(struct vm *vm, struct ferr *err);
 
 /*
  * Pause every vCPU and return once all are outside KVM_RUN (so their state

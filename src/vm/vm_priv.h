@@ -73,6 +73,11 @@ struct vm {
 	uint64_t first_park_ns; /* CLOCK_MONOTONIC when the first vCPU parked, last stop */
 	int exit_status;       /* for vm_wait() */
 
+	/* Background preallocation (vm_prealloc_start); stop read by that thread. */
+	pthread_t prealloc_thread;
+	bool prealloc_started;
+	volatile bool prealloc_stop;
+
 	struct vcpu vcpus[VM_MAX_CPUS];
 };
 

@@ -200,3 +200,20 @@ def test_downtime_limit_is_kept_by_rolling_back(pair, tmp_path):
         assert worst < 100 + 50, f"guest paused {worst:.1f} ms with a 100 ms limit"
     finally:
         hb.close()
+
+
+def test_paused_guest_migrates_and_stays_paused(pair):
+    src, dst, uri = pair("workload=verify wss=64M rate=max progress=200ms", memory="256M")
+    src.wait_for(r"^progress cpu=0 .*$", count=3, timeout=60)
+    src.qmp.cmd("stop")
+    st = migrate(src, dst, uri)
+    assert st["status"] == "completed", st
+    assert st["ferry"]["aborted-attempts"] == 0, st
+    assert src.qmp.cmd("query-status")["status"] == "paused"
+    assert dst.qmp.cmd("query-status")["status"] == "paused"
+    n = len(dst.progress())
+    time.sleep(0.5)
+    assert len(dst.progress()) == n, "a guest paused on the source must not run on the destination"
+    dst.qmp.cmd("cont")
+    dst.wait_for(r"^progress cpu=0 .*$", count=n + 3, timeout=30)
+    assert "FAIL" not in dst.serial()
