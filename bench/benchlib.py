@@ -22,7 +22,7 @@ def ferry_pair(tmp, append, memory, cpus=1, hb=False, incoming_extra=()):
     hs = ferrylib.HeartbeatListener(tmp / f"hbs{time.monotonic_ns()}.sock") if hb else None
     hd = ferrylib.HeartbeatListener(tmp / f"hbd{time.monotonic_ns()}.sock") if hb else None
     dctl = tmp / f"d{time.monotonic_ns()}.sock"
-    dargv = [str(ferrylib.FERRY), "run", "--incoming", uri, "--memory", memory, "--cpus",
+    dargv = [str(ferrylib.FERRY), "run", "--incoming", uri, "--prealloc", "--memory", memory, "--cpus",
              str(cpus), "--serial", f"file:{tmp / 'dst.txt'}", "--control", str(dctl),
              *incoming_extra]
     if hd:

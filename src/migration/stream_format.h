@@ -144,8 +144,8 @@ _Static_assert(sizeof(struct stream_wire_device_state) == 40, "DEVICE_STATE layo
 
 #define STREAM_SWITCHOVER_POSTCOPY (1u << 0)
 /* The guest was paused by the operator: the destination keeps it paused. */
-#define STREAM_SWITCHOVER_PAUSED   (1u << 1)
-#define STREAM_SWITCHOVER_KNOWN    (STREAM_SWITCHOVER_POSTCOPY | STREAM_SWITCHOVER_PAUSED)
+#define STREAM_SWITCHOVER_PAUSED (1u << 1)
+#define STREAM_SWITCHOVER_KNOWN	 (STREAM_SWITCHOVER_POSTCOPY | STREAM_SWITCHOVER_PAUSED)
 struct stream_wire_switchover {
 	uint32_t flags;
 	uint32_t reserved;
@@ -171,7 +171,7 @@ _Static_assert(sizeof(struct stream_wire_ready) == 8, "READY layout");
 #define STREAM_ABORT_FAILED    3u
 /* Source -> destination after END: this switchover attempt is rolled back,
  * the source runs the guest again and the stream goes on with more records. */
-#define STREAM_ABORT_RETRY     4u
+#define STREAM_ABORT_RETRY 4u
 struct stream_wire_abort {
 	uint32_t reason;
 	uint32_t reserved;

@@ -320,6 +320,12 @@ def read_stderr(vm):
     return pathlib.Path(vm.stderr_path).read_text(errors="replace")
 
 
+def assert_no_sanitizer_report(vm):
+    """No AddressSanitizer/UBSan report on @vm's stderr (UBSan goes on running)."""
+    err = read_stderr(vm)
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+
+
 def assert_one_error(status, err, *words):
     """Exit status exactly 1, and stderr is one 'ferry: error: ...' line
     (no sanitizer report, no second line) naming @words."""

@@ -15,6 +15,7 @@ an error, never a skip."""
 import ipaddress
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -38,6 +39,23 @@ def require_tools():
                                  "iproute2 (apt-get install iproute2)")
     if os.geteuid() != 0:
         raise AssertionError("the network namespace tests need root")
+
+
+STALE_RE = re.compile(r"^ferry-[ab]-(\d+)-[0-9a-f]{6}$")
+
+
+def remove_stale():
+    """Delete namespaces this helper made in runs that died without cleaning
+    up (their pid is gone) and in which nothing runs any more."""
+    out = _run("ip", "netns", "list", check=False).stdout
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = STALE_RE.match(name)
+        if not m or os.path.exists(f"/proc/{m.group(1)}"):
+            continue
+        if _run("ip", "netns", "pids", name, check=False).stdout.strip():
+            continue
+        _run("ip", "netns", "del", name, check=False)
 
 
 class HostPair:
@@ -64,6 +82,7 @@ class HostPair:
 
     def __enter__(self):
         require_tools()
+        remove_stale()
         try:
             for side in ("a", "b"):
                 _run("ip", "netns", "add", self.ns[side])
@@ -122,51 +141,50 @@ class HostPair:
 
     def shape(self, side, rate=None, burst=None, latency="50ms", delay=None):
         """Put (or change) the shaper on @side's egress: tbf at @rate (tc syntax,
-        e.g. "200mbit"), and netem @delay (e.g. "5ms") in front of it if asked."""
+        e.g. "200mbit"), with netem @delay (e.g. "5ms") in front of it if asked.
+        Changing a tbf's rate is a "tc qdisc change": it takes effect at once
+        (and drops what was queued, as a collapsing link would)."""
         ns, dev = self.ns[side], self.dev[side]
         if burst is None and rate:
-            burst = "256kb" if _bits(rate) >= 50e6 else "32kb"
+            burst = "256kb" if bits_per_second(rate) >= 50e6 else "32kb"
         tbf = ["tbf", "rate", rate, "burst", burst, "latency", latency] if rate else None
+        kind = "netem" if delay else ("tbf" if rate else None)
         have = self.qdisc.get(side)
-        want = ("netem" if delay else "tbf") if (rate or delay) else None
-        if have and have[0] == want and have[1] == bool(delay):
-            if delay:
-                _run("tc", "-n", ns, "qdisc", "change", "dev", dev, "root", "handle", "1:",
-                     "netem", "delay", delay)
-                if tbf:
-                    _run("tc", "-n", ns, "qdisc", "change", "dev", dev, "parent", "1:1",
-                         "handle", "10:", *tbf)
-            else:
-                _run("tc", "-n", ns, "qdisc", "change", "dev", dev, "root", *tbf)
-        else:
-            if have:
-                _run("tc", "-n", ns, "qdisc", "del", "dev", dev, "root")
-            if delay:
-                p = _run("tc", "-n", ns, "qdisc", "add", "dev", dev, "root", "handle", "1:",
-                         "netem", "delay", delay, check=False)
-                if p.returncode != 0:
-                    raise AssertionError(f"netem is not available in this kernel "
-                                         f"(sch_netem): {p.stderr.strip()}")
-                if tbf:
-                    _run("tc", "-n", ns, "qdisc", "add", "dev", dev, "parent", "1:1",
-                         "handle", "10:", *tbf)
-            elif tbf:
-                _run("tc", "-n", ns, "qdisc", "add", "dev", dev, "root", *tbf)
-        self.qdisc[side] = (want, bool(delay)) if want else None
+        if kind == "tbf" and have == "tbf":
+            _run("tc", "-n", ns, "qdisc", "change", "dev", dev, "root", *tbf)
+            return
+        if have:
+            _run("tc", "-n", ns, "qdisc", "del", "dev", dev, "root")
+            self.qdisc[side] = None
+        if kind == "netem":
+            p = _run("tc", "-n", ns, "qdisc", "add", "dev", dev, "root", "handle", "1:",
+                     "netem", "delay", delay, check=False)
+            if p.returncode != 0:
+                raise AssertionError("netem is not available in this kernel (sch_netem): "
+                                     f"{p.stderr.strip()}")
+            if tbf:
+                _run("tc", "-n", ns, "qdisc", "add", "dev", dev, "parent", "1:1",
+                     "handle", "10:", *tbf)
+        elif kind == "tbf":
+            _run("tc", "-n", ns, "qdisc", "add", "dev", dev, "root", *tbf)
+        self.qdisc[side] = kind
 
     def qdisc_stats(self, side):
         return _run("tc", "-n", self.ns[side], "-s", "qdisc", "show", "dev",
                     self.dev[side]).stdout
 
+    def sent_bytes(self, side):
+        """Bytes the root qdisc of @side has sent since it was put there."""
+        m = re.search(r"Sent (\d+) bytes", self.qdisc_stats(side))
+        if not m:
+            raise AssertionError(f"no qdisc statistics on {self.dev[side]}")
+        return int(m.group(1))
 
-def _bits(rate):
+
+def bits_per_second(rate):
     """tc rate syntax to bit/s: 200mbit, 1gbit, 500kbit, 8000bit."""
     r = rate.lower()
     for suffix, mult in (("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1)):
         if r.endswith(suffix):
             return float(r[:-len(suffix)]) * mult
     raise ValueError(f"rate {rate!r}: use NNNbit, kbit, mbit or gbit")
-
-
-def bits_per_second(rate):
-    return _bits(rate)

@@ -546,12 +546,16 @@ static void test_bad_return_messages(void **state)
 
 static void test_bad_switchover(void **state)
 {
-	uint32_t sw[4] = {2, 0, 0, 0};
+	uint32_t sw[4] = {4, 0, 0, 0};
 
 	expect_raw(STREAM_REC_SWITCHOVER_PREPARE, sw, sizeof(sw), -EPROTO,
-		   "=record 1 (SWITCHOVER_PREPARE): unknown flags 0x2");
-	sw[0] = 1;
+		   "=record 1 (SWITCHOVER_PREPARE): unknown flags 0x4");
+	sw[0] = STREAM_SWITCHOVER_POSTCOPY | STREAM_SWITCHOVER_PAUSED;
 	expect_raw(STREAM_REC_SWITCHOVER_PREPARE, sw, sizeof(sw), ACCEPTED);
+	sw[0] = 0;
+	sw[1] = 1;
+	expect_raw(STREAM_REC_SWITCHOVER_PREPARE, sw, sizeof(sw), -EPROTO,
+		   "=record 1 (SWITCHOVER_PREPARE): reserved field is not 0");
 }
 
 static void *no_page(void *opaque, uint64_t gfn)
@@ -732,6 +736,11 @@ static void test_writer_refuses(void **state)
 	raw_start(&s, &dst.hdr, STREAM_RETURN);
 	m = (struct stream_msg){.type = STREAM_MSG_ACK, .ack = {0x1234, 1}};
 	assert_int_equal(stream_write_msg(&s.w, &m, &s.err), -EINVAL);
+	free(raw_done(&s, &len));
+	raw_start(&s, &dst.hdr, STREAM_MIGRATION);
+	m = (struct stream_msg){.type = STREAM_REC_SWITCHOVER_PREPARE, .switchover.flags = 4};
+	assert_int_equal(stream_write_msg(&s.w, &m, &s.err), -EINVAL);
+	assert_string_equal(s.err.msg, "stream writer: SWITCHOVER_PREPARE: unknown flags 0x4");
 	free(raw_done(&s, &len));
 }
 

@@ -375,8 +375,9 @@ static void test_messages_migration(void **state)
 	assert_int_equal(stream_write_msg(&p.w, &m, &p.err), 0);
 	m = (struct stream_msg){.type = STREAM_REC_PASS_END, .pass_end.remaining = 0};
 	assert_int_equal(stream_write_msg(&p.w, &m, &p.err), 0);
-	m = (struct stream_msg){.type = STREAM_REC_SWITCHOVER_PREPARE,
-				.switchover = {STREAM_SWITCHOVER_POSTCOPY, 77}};
+	m = (struct stream_msg){
+	    .type = STREAM_REC_SWITCHOVER_PREPARE,
+	    .switchover = {STREAM_SWITCHOVER_POSTCOPY | STREAM_SWITCHOVER_PAUSED, 77}};
 	assert_int_equal(stream_write_msg(&p.w, &m, &p.err), 0);
 	uint64_t end_bytes = p.w.stats.bytes;
 	assert_int_equal(
@@ -396,8 +397,10 @@ static void test_messages_migration(void **state)
 					    .pass_end = {1, 2, 1, pass1_bytes, 12, 345}});
 	expect_msg(
 	    &p, &(struct stream_msg){.type = STREAM_REC_PASS_END, .pass_end = {2, 0, 0, 0, 0, 0}});
-	expect_msg(&p, &(struct stream_msg){.type = STREAM_REC_SWITCHOVER_PREPARE,
-					    .switchover = {STREAM_SWITCHOVER_POSTCOPY, 77}});
+	expect_msg(&p,
+		   &(struct stream_msg){
+		       .type = STREAM_REC_SWITCHOVER_PREPARE,
+		       .switchover = {STREAM_SWITCHOVER_POSTCOPY | STREAM_SWITCHOVER_PAUSED, 77}});
 	expect_msg(&p, &(struct stream_msg){.type = STREAM_REC_END, .end = {4, 2, 1, end_bytes}});
 	assert_true(p.r.ended);
 	expect_msg(&p, &(struct stream_msg){.type = STREAM_MSG_GO});
