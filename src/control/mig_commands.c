@@ -87,6 +87,9 @@ static int qmp_migrate_set_parameters(void *opaque, json_t *args, json_t **ret,
 		if (rc)
 			return rc;
 	}
+	rc = mig_params_check(&p, &qerr->err);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&m->lock);
 	m->params = p;
 	pthread_mutex_unlock(&m->lock);

@@ -268,7 +268,10 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		}
 	if (!vm_seen)
 		rc = ferr_set(err, -EPROTO, "the stream ended without the VM state");
-	if (!rc && live) {
+	if (!rc && !live) {
+		/* No return path (a file, or a socket fed a saved stream): END hands it over. */
+		rc = vm_start(m->vm, err);
+	} else if (!rc && live) {
 		/*
 		 * GO: the guest is ours.  Confirm first, then start the vCPUs: a
 		 * source that sees the connection die without this confirmation
@@ -282,7 +285,8 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		d.st.downtime_ns = d.st.pause_at_ns ? clock_now_ns() - d.st.pause_at_ns : 0;
 	}
 out:
-	if (rc && live && rc != -ECANCELED)
+	/* Our own failures go back to the source; its abandonment needs no echo. */
+	if (rc && live && rc != -ECANCELED && rc != -ECONNABORTED)
 		dest_report_error(&w, err);
 	if (w.ch)
 		stream_writer_destroy(&w);
@@ -335,9 +339,6 @@ void *mig_dest_thread(void *arg)
 	pthread_mutex_unlock(&m->lock);
 
 	rc = mig_dest_load(m, ch, total, &err);
-	/* A file has no GO: the load alone hands the guest over. */
-	if (!rc && dest_is_file(uri))
-		rc = vm_start(m->vm, &err);
 out:
 	pthread_mutex_lock(&m->lock);
 	m->ch = NULL;

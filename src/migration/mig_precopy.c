@@ -53,6 +53,7 @@ struct pc {
 	uint64_t bandwidth;  /* B/s over the last pass */
 	uint64_t dirty_rate; /* B/s over the last pass */
 	uint64_t last_pass_ns;
+	uint64_t last_sync_ns;
 	uint32_t failed_attempts;
 	uint64_t last_attempt_ns;
 	bool not_converging_reported;
@@ -218,6 +219,10 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 		return wrc;
 	uint64_t bytes = s->w.stats.bytes - bytes0;
 	uint64_t dirty = bitmap_count(&pc->todo);
+	uint64_t pass_bw = dur ? (uint64_t)((unsigned __int128)bytes * 1000000000u / dur) : 0;
+	/* Dirtied since the previous harvest, which includes any pause between passes. */
+	uint64_t now = clock_now_ns(), since = now - (pc->last_sync_ns ? pc->last_sync_ns : t0);
+	pc->last_sync_ns = now;
 	pc->last_pass_ns = dur;
 	/*
 	 * Bandwidth is what the channel can take; a pass of a few pages says
@@ -227,7 +232,8 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	if (bytes >= PC_MIN_MEASURE_BYTES || !pc->bandwidth)
 		pc->bandwidth = dur ? (uint64_t)((unsigned __int128)bytes * 1000000000u / dur) : 0;
 	pc->dirty_rate =
-		dur ? (uint64_t)((unsigned __int128)dirty * GMEM_PAGE_SIZE * 1000000000u / dur) : 0;
+		since ? (uint64_t)((unsigned __int128)dirty * GMEM_PAGE_SIZE * 1000000000u / since)
+		      : 0;
 
 	s->st.passes = n;
 	s->st.dirty_sync_count++;
@@ -245,7 +251,7 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 			.bytes = bytes,
 			.duration_ns = dur,
 			.dirty_pages = dirty,
-			.bandwidth = pc->bandwidth,
+			.bandwidth = pass_bw,
 			.dirty_rate = pc->dirty_rate,
 		};
 	return 0;
@@ -353,12 +359,15 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 	if (rc == -ETIME || rc == -ETIMEDOUT) {
 		/* Over the deadline.  Between records the stream can go on. */
 		bool clean = rc == -ETIME;
+		char why[FERR_MSG_MAX];
+		snprintf(why, sizeof(why), "%s", err->msg);
+		/* The guest first: the ABORT may wait on a full socket. */
+		pc_resume_source(pc);
 		if (clean) {
 			struct stream_msg ab = {.type = STREAM_MSG_ABORT};
 			ab.abort.reason = STREAM_ABORT_RETRY;
 			clean = stream_write_msg(&s->w, &ab, err) == 0;
 		}
-		pc_resume_source(pc);
 		mig_set_status(m, MIG_DEVICE, MIG_ACTIVE);
 		pc->failed_attempts++;
 		s->st.aborted_attempts++;
@@ -374,11 +383,12 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 		pc_note(pc, "MIGRATION_SWITCHOVER_ABORTED", "deadline", detail);
 		if (clean)
 			return -EAGAIN;
+		ferr_clear(err);
 		return ferr_set(err, -ETIMEDOUT,
 				"switchover abandoned: the channel could not take the final state "
 				"within the %.0f ms downtime limit, and the stream cannot continue "
-				"mid-record (%s)",
-				pc->pp.downtime_limit_ns / 1e6, detail);
+				"mid-record (%s; %s)",
+				pc->pp.downtime_limit_ns / 1e6, detail, why);
 	}
 	pc_resume_source(pc);
 	return rc;
@@ -443,6 +453,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 	struct policy_decision d;
 	struct policy_input in;
 	uint32_t n = 0;
+	bool own_decision = false;
 	int rc;
 
 	policy_history_init(&pc.hist);
@@ -487,6 +498,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		stream_write_msg(&s->w, &ab, NULL);
 		rc = ferr_set(err, -ETIMEDOUT, "migration abandoned (%s): %s",
 			      policy_reason_name(d.reason), s->st.policy_detail);
+		own_decision = true;
 		break;
 	}
 	if (rc == 0) {
@@ -520,7 +532,8 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		struct stream_msg ab = {.type = STREAM_MSG_ABORT};
 		ab.abort.reason = STREAM_ABORT_CANCELLED;
 		stream_write_msg(&s->w, &ab, NULL);
-	} else {
+	} else if (!own_decision && rc != -ETIMEDOUT) {
+		/* A transport error: the destination may have said why it left. */
 		pc_peer_reason(&pc, err);
 	}
 out:

@@ -205,6 +205,11 @@ int migration_start(struct migration *m, const char *uri, struct ferr *err)
 	if (rs != VM_RS_RUNNING && rs != VM_RS_PAUSED)
 		return ferr_set(err, -EBUSY, "the VM is %s: nothing to migrate",
 				vm_runstate_name(rs));
+	pthread_mutex_lock(&m->lock);
+	struct mig_params p = m->params;
+	pthread_mutex_unlock(&m->lock);
+	if (mig_params_check(&p, err))
+		return -EOPNOTSUPP;
 	return mig_begin(m, uri, MIG_ROLE_SOURCE, mig_source_thread, err);
 }
 

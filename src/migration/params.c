@@ -73,3 +73,12 @@ int mig_param_enum_value(const struct mig_param_desc *d, const char *name, uint6
 	return ferr_set(err, -EINVAL, "parameter '%s' takes one of: %s (got '%s')", d->name, list,
 			name);
 }
+
+int mig_params_check(const struct mig_params *p, struct ferr *err)
+{
+	if (p->on_timeout == MIG_ON_TIMEOUT_POSTCOPY)
+		return ferr_set(err, -EOPNOTSUPP,
+				"on-timeout postcopy needs post-copy, which this ferry does not "
+				"implement yet (use abort or force)");
+	return 0;
+}

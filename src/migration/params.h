@@ -51,6 +51,9 @@ uint64_t mig_param_get(const struct mig_params *p, const struct mig_param_desc *
 /* Checks bounds; @value for enums is an index into d->names. */
 int mig_param_set(struct mig_params *p, const struct mig_param_desc *d, uint64_t value,
 		  struct ferr *err);
+/* Combinations this ferry cannot honour (on-timeout postcopy without post-copy). */
+int mig_params_check(const struct mig_params *p, struct ferr *err);
+
 /* Enum by name; -EINVAL with the accepted names in @err. */
 int mig_param_enum_value(const struct mig_param_desc *d, const char *name, uint64_t *value,
 			 struct ferr *err);

@@ -469,8 +469,10 @@ def test_timeout_postcopy_fails_cleanly(pair):
     """on-timeout postcopy, while post-copy is not implemented: no crash, the
     migration fails (or is refused) with a reason that names post-copy."""
     src, dst, uri = pair(HEAVY)
-    set_params(src.qmp, on_timeout="postcopy", **NO_CONVERGENCE)
-    r = src.qmp.execute("migrate", uri=uri)
+    set_params(src.qmp, **NO_CONVERGENCE)
+    r = src.qmp.execute("migrate-set-parameters", **{"on-timeout": "postcopy"})
+    if "error" not in r:
+        r = src.qmp.execute("migrate", uri=uri)
     if "error" in r:
         reason = r["error"]["desc"]
         st = src.qmp.cmd("query-migrate")
