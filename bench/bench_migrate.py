@@ -10,6 +10,7 @@
     /usr/bin/python3 bench/bench_migrate.py [--build build] [--runs 5] [--bulk-mem 4G]
 """
 import argparse
+import re
 import os
 import pathlib
 import sys
@@ -84,9 +85,10 @@ def main():
 
             def written(vm):
                 # idle once every page is written: progress work drops to wakeups
-                vm.wait_for(r"^ferry-guest: start .*$", timeout=120)
+                start = vm.wait_for(r"^ferry-guest: start .*$", timeout=120)[0]
                 deadline = time.monotonic() + 600
-                npages = (gib * 1024 - 64) * 256
+                # the guest clamps wss to its contiguous RAM (below the 3-4 GiB hole)
+                npages = int(re.search(r"wss=(\d+)", start).group(1)) // 4096
                 while time.monotonic() < deadline:
                     p = vm.progress()
                     if p and p[-1][3] >= npages:

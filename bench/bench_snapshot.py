@@ -5,6 +5,7 @@ idle (memory never touched) and with all memory written.
     /usr/bin/python3 bench/bench_snapshot.py [--build build] [--sizes 1G,4G]
 """
 import argparse
+import re
 import os
 import pathlib
 import sys
@@ -40,9 +41,10 @@ def main():
                                  tmp, serial, ctl)
                 snap = tmp / "vm.snap"
                 try:
-                    vm.wait_for(r"^ferry-guest: start .*$", timeout=120)
+                    start = vm.wait_for(r"^ferry-guest: start .*$", timeout=120)[0]
                     if kind == "written":
-                        npages = (gib * 1024 - 64) * 256
+                        # the guest clamps wss to its contiguous RAM (below the 3-4 GiB hole)
+                        npages = int(re.search(r"wss=(\d+)", start).group(1)) // 4096
                         deadline = time.monotonic() + 900
                         while time.monotonic() < deadline:
                             p = vm.progress()

@@ -14,8 +14,8 @@
 #define BOOT_IMAGE_MAX (512u << 20)
 
 static const struct boot_loader *const boot_loaders[] = {
-	&boot_multiboot_loader,
-	&boot_bootsector_loader,
+    &boot_multiboot_loader,
+    &boot_bootsector_loader,
 };
 
 const struct boot_loader *boot_probe(const uint8_t *image, size_t size)
@@ -42,8 +42,8 @@ static int boot_read_file(const char *path, uint8_t **out, size_t *size, struct 
 	}
 	if (st.st_size == 0 || (uint64_t)st.st_size > BOOT_IMAGE_MAX) {
 		close(fd);
-		return ferr_set(err, -EINVAL, "kernel %s: size %lld is not a plausible kernel", path,
-				(long long)st.st_size);
+		return ferr_set(err, -EINVAL, "kernel %s: size %lld is not a plausible kernel",
+				path, (long long)st.st_size);
 	}
 	buf = malloc(st.st_size);
 	if (!buf) {
@@ -75,11 +75,11 @@ int boot_load(struct vm *vm, struct gmem *mem, int bsp_fd, const char *path, con
 {
 	const struct boot_loader *loader;
 	struct boot_ctx ctx = {
-		.mem = mem,
-		.bsp_fd = bsp_fd,
-		.ncpus = vm_ncpus(vm),
-		.path = path,
-		.cmdline = cmdline ? cmdline : "",
+	    .mem = mem,
+	    .bsp_fd = bsp_fd,
+	    .ncpus = vm_ncpus(vm),
+	    .path = path,
+	    .cmdline = cmdline ? cmdline : "",
 	};
 	uint8_t *image = NULL;
 	int rc;

@@ -24,7 +24,7 @@ struct vm;
 
 struct boot_ctx {
 	struct gmem *mem;
-	int bsp_fd;	     /* boot vCPU */
+	int bsp_fd; /* boot vCPU */
 	unsigned ncpus;
 	const char *path;    /* for messages */
 	const char *cmdline; /* never NULL */

@@ -14,18 +14,18 @@
 #include "boot/boot.h"
 #include "vm/memory.h"
 
-#define BOOTSECT_SIZE	512
-#define BOOTSECT_LOAD	0x7c00
-#define BIOS_SEG	(BOOT_BIOS_BASE >> 4)
-#define BIOS_IRET_OFF	0x0000
-#define BIOS_INT10_OFF	0x0010
+#define BOOTSECT_SIZE  512
+#define BOOTSECT_LOAD  0x7c00
+#define BIOS_SEG       (BOOT_BIOS_BASE >> 4)
+#define BIOS_IRET_OFF  0x0000
+#define BIOS_INT10_OFF 0x0010
 
 /*
  * INT 10h:  cmp ah,0x0e ; jne done ; push dx ; push ax ; mov dx,0x3f8 ;
  *           out dx,al ; pop ax ; pop dx ; done: iret
  */
 static const uint8_t bios_int10[] = {
-	0x80, 0xfc, 0x0e, 0x75, 0x08, 0x52, 0x50, 0xba, 0xf8, 0x03, 0xee, 0x58, 0x5a, 0xcf,
+    0x80, 0xfc, 0x0e, 0x75, 0x08, 0x52, 0x50, 0xba, 0xf8, 0x03, 0xee, 0x58, 0x5a, 0xcf,
 };
 
 static bool bootsector_probe(const uint8_t *image, size_t size)
@@ -73,7 +73,7 @@ static int bootsector_load(const struct boot_ctx *ctx, struct ferr *err)
 }
 
 const struct boot_loader boot_bootsector_loader = {
-	.name = "bootsector",
-	.probe = bootsector_probe,
-	.load = bootsector_load,
+    .name = "bootsector",
+    .probe = bootsector_probe,
+    .load = bootsector_load,
 };

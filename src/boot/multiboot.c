@@ -34,9 +34,9 @@ struct mb_info {
 } __attribute__((packed));
 _Static_assert(sizeof(struct mb_info) == 88, "multiboot info layout");
 
-#define MBI_MEM		 (1u << 0)
-#define MBI_CMDLINE	 (1u << 2)
-#define MBI_MMAP	 (1u << 6)
+#define MBI_MEM		(1u << 0)
+#define MBI_CMDLINE	(1u << 2)
+#define MBI_MMAP	(1u << 6)
 #define MBI_LOADER_NAME (1u << 9)
 
 struct mb_mmap_entry {
@@ -57,8 +57,8 @@ static unsigned mb_build_mmap(const struct gmem *mem, struct mb_mmap_entry *e)
 
 	e[n++] = (struct mb_mmap_entry){20, 0, 0x9fc00, MB_MEM_AVAILABLE};
 	e[n++] = (struct mb_mmap_entry){20, 0x9fc00, 0x400, MB_MEM_RESERVED};
-	e[n++] = (struct mb_mmap_entry){20, BOOT_ACPI_BASE, 0x100000 - BOOT_ACPI_BASE,
-					MB_MEM_RESERVED};
+	e[n++] =
+	    (struct mb_mmap_entry){20, BOOT_ACPI_BASE, 0x100000 - BOOT_ACPI_BASE, MB_MEM_RESERVED};
 	e[n++] = (struct mb_mmap_entry){20, 0x100000, low - 0x100000, MB_MEM_AVAILABLE};
 	if (mem->nregions > 1)
 		e[n++] = (struct mb_mmap_entry){20, mem->regions[1].gpa, mem->regions[1].size,
@@ -71,8 +71,16 @@ static int mb_set_entry_state(int fd, uint32_t entry, uint32_t mbi, struct ferr 
 	struct kvm_sregs s;
 	struct kvm_regs r = {.rax = MB_BOOTLOADER_MAGIC, .rbx = mbi, .rip = entry, .rflags = 2};
 	struct kvm_segment code = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
-		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
+	    .base = 0,
+	    .limit = 0xffffffff,
+	    .selector = 0x08,
+	    .type = 0xb,
+	    .present = 1,
+	    .dpl = 0,
+	    .db = 1,
+	    .s = 1,
+	    .l = 0,
+	    .g = 1,
 	};
 	struct kvm_segment data = code;
 
@@ -116,8 +124,7 @@ static int mb_load(const struct boot_ctx *ctx, struct ferr *err)
 	if (mbi + sizeof(info) + sizeof(mmap) + cmdlen + sizeof(loader_name) > low)
 		return ferr_set(err, -ENOMEM,
 				"kernel %s needs %#llx bytes of low memory; the guest has %#llx",
-				ctx->path, (unsigned long long)mbi + 4096,
-				(unsigned long long)low);
+				ctx->path, (unsigned long long)mbi + 4096, (unsigned long long)low);
 	for (unsigned i = 0; i < mb.nsegments; i++) {
 		const struct mb_segment *sg = &mb.segments[i];
 		dst = gmem_ptr(ctx->mem, sg->paddr, sg->mem_size);
@@ -155,7 +162,7 @@ static bool mb_probe(const uint8_t *image, size_t size)
 }
 
 const struct boot_loader boot_multiboot_loader = {
-	.name = "multiboot",
-	.probe = mb_probe,
-	.load = mb_load,
+    .name = "multiboot",
+    .probe = mb_probe,
+    .load = mb_load,
 };

@@ -73,34 +73,33 @@ static int mb_parse_aout(const uint8_t *image, size_t size, struct mb_image *mb,
 	return mb_add_segment(mb, f[1], off, filesz, memsz, size, err);
 }
 
-#define MB_DEFINE_ELF_PARSER(name, Ehdr, Phdr)                                                   \
-	static int name(const uint8_t *image, size_t size, struct mb_image *mb,                  \
-			struct ferr *err)                                                        \
-	{                                                                                        \
-		Ehdr eh;                                                                         \
-		if (size < sizeof(eh))                                                           \
-			return ferr_set(err, -ENOEXEC, "ELF header truncated");                  \
-		memcpy(&eh, image, sizeof(eh));                                                  \
-		if (eh.e_phentsize != sizeof(Phdr) || eh.e_phoff > size ||                       \
-		    (uint64_t)eh.e_phnum * sizeof(Phdr) > size - eh.e_phoff)                     \
-			return ferr_set(err, -ENOEXEC, "ELF program headers outside the file");  \
-		if (eh.e_entry > UINT32_MAX)                                                     \
-			return ferr_set(err, -ENOEXEC,                                           \
-					"ELF entry %#llx is above 4 GiB: multiboot enters in "   \
-					"32-bit mode",                                           \
-					(unsigned long long)eh.e_entry);                         \
-		mb->entry = eh.e_entry;                                                          \
-		for (unsigned i = 0; i < eh.e_phnum; i++) {                                      \
-			Phdr ph;                                                                 \
-			memcpy(&ph, image + eh.e_phoff + i * sizeof(Phdr), sizeof(ph));          \
-			if (ph.p_type != PT_LOAD || ph.p_memsz == 0)                             \
-				continue;                                                        \
-			int rc = mb_add_segment(mb, ph.p_paddr, ph.p_offset, ph.p_filesz,        \
-						ph.p_memsz, size, err);                          \
-			if (rc)                                                                  \
-				return rc;                                                       \
-		}                                                                                \
-		return 0;                                                                        \
+#define MB_DEFINE_ELF_PARSER(name, Ehdr, Phdr)                                                    \
+	static int name(const uint8_t *image, size_t size, struct mb_image *mb, struct ferr *err) \
+	{                                                                                         \
+		Ehdr eh;                                                                          \
+		if (size < sizeof(eh))                                                            \
+			return ferr_set(err, -ENOEXEC, "ELF header truncated");                   \
+		memcpy(&eh, image, sizeof(eh));                                                   \
+		if (eh.e_phentsize != sizeof(Phdr) || eh.e_phoff > size ||                        \
+		    (uint64_t)eh.e_phnum * sizeof(Phdr) > size - eh.e_phoff)                      \
+			return ferr_set(err, -ENOEXEC, "ELF program headers outside the file");   \
+		if (eh.e_entry > UINT32_MAX)                                                      \
+			return ferr_set(err, -ENOEXEC,                                            \
+					"ELF entry %#llx is above 4 GiB: multiboot enters in "    \
+					"32-bit mode",                                            \
+					(unsigned long long)eh.e_entry);                          \
+		mb->entry = eh.e_entry;                                                           \
+		for (unsigned i = 0; i < eh.e_phnum; i++) {                                       \
+			Phdr ph;                                                                  \
+			memcpy(&ph, image + eh.e_phoff + i * sizeof(Phdr), sizeof(ph));           \
+			if (ph.p_type != PT_LOAD || ph.p_memsz == 0)                              \
+				continue;                                                         \
+			int rc = mb_add_segment(mb, ph.p_paddr, ph.p_offset, ph.p_filesz,         \
+						ph.p_memsz, size, err);                           \
+			if (rc)                                                                   \
+				return rc;                                                        \
+		}                                                                                 \
+		return 0;                                                                         \
 	}
 
 MB_DEFINE_ELF_PARSER(mb_parse_elf32, Elf32_Ehdr, Elf32_Phdr)
@@ -143,4 +142,3 @@ int mb_parse(const uint8_t *image, size_t size, struct mb_image *mb, struct ferr
 				mb->entry);
 	return 0;
 }
-

@@ -7,8 +7,8 @@
 #include "cli/cli.h"
 
 static const struct cli_command cli_commands[] = {
-	{"run", "boot a VM", cli_run_main, cli_run_usage},
-	{"migrate", "migrate or save a running VM", cli_migrate_main, cli_migrate_usage},
+    {"run", "boot a VM", cli_run_main, cli_run_usage},
+    {"migrate", "migrate or save a running VM", cli_migrate_main, cli_migrate_usage},
 };
 
 #define NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))

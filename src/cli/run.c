@@ -63,6 +63,8 @@ void cli_run_usage(void)
 /* Parse "ferry run" options; returns 0, or an exit status to return at once. */
 static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 {
+	/* One option per line reads better than packed columns. */
+	/* clang-format off */
 	static const struct option longopts[] = {
 		{"kernel", required_argument, NULL, 'k'},
 		{"append", required_argument, NULL, 'a'},
@@ -77,33 +79,53 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	/* clang-format on */
 	uint64_t v;
 	int c;
 
-	*o = (struct run_opts){.memory = 256ull << 20, .cpus = 1, .serial = "stdio",
-			       .debugcon = "null", .append = ""};
+	*o = (struct run_opts){
+	    .memory = 256ull << 20, .cpus = 1, .serial = "stdio", .debugcon = "null", .append = ""};
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'k': o->kernel = optarg; break;
-		case 'a': o->append = optarg; break;
-		case 's': o->serial = optarg; break;
-		case 'd': o->debugcon = optarg; break;
-		case 'C': o->control = optarg; break;
-		case 'n': o->name = optarg; break;
-		case 'i': o->incoming = optarg; break;
-		case 'p': o->prealloc = true; break;
+		case 'k':
+			o->kernel = optarg;
+			break;
+		case 'a':
+			o->append = optarg;
+			break;
+		case 's':
+			o->serial = optarg;
+			break;
+		case 'd':
+			o->debugcon = optarg;
+			break;
+		case 'C':
+			o->control = optarg;
+			break;
+		case 'n':
+			o->name = optarg;
+			break;
+		case 'i':
+			o->incoming = optarg;
+			break;
+		case 'p':
+			o->prealloc = true;
+			break;
 		case 'm':
 			if (parse_size(optarg, &o->memory))
 				return *status = cli_error("--memory '%s': expected a size such as "
-							   "512M or 2G", optarg), -1;
+							   "512M or 2G",
+							   optarg),
+				       -1;
 			o->memory_given = true;
 			break;
 		case 'c':
 			if (parse_u64(optarg, &v) || v > 4096)
-				return *status = cli_error("--cpus '%s': expected a number of vCPUs",
-							   optarg), -1;
+				return *status = cli_error(
+					   "--cpus '%s': expected a number of vCPUs", optarg),
+				       -1;
 			o->cpus = v;
 			o->cpus_given = true;
 			break;
@@ -112,11 +134,14 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 			return *status = 0, -1;
 		default:
 			if (optopt)
-				return *status = cli_error("option '%s' needs a value or is unknown "
-							   "(try 'ferry run --help')",
-							   argv[optind - 1]), -1;
+				return *status =
+					   cli_error("option '%s' needs a value or is unknown "
+						     "(try 'ferry run --help')",
+						     argv[optind - 1]),
+				       -1;
 			return *status = cli_error("unknown option '%s' (try 'ferry run --help')",
-						   argv[optind - 1]), -1;
+						   argv[optind - 1]),
+			       -1;
 		}
 	}
 	if (optind < argc)
@@ -240,12 +265,12 @@ int cli_run_main(int argc, char **argv)
 	}
 
 	struct vm_config cfg = {
-		.name = o.name,
-		.mem_size = o.memory,
-		.ncpus = o.cpus,
-		.kernel = o.kernel,
-		.cmdline = o.append,
-		.listener = {run_vm_event, &rc},
+	    .name = o.name,
+	    .mem_size = o.memory,
+	    .ncpus = o.cpus,
+	    .kernel = o.kernel,
+	    .cmdline = o.append,
+	    .listener = {run_vm_event, &rc},
 	};
 	if (chardev_open(o.serial, &serial, &err) || chardev_open(o.debugcon, &debugcon, &err)) {
 		status = cli_error("%s", err.msg);
@@ -260,12 +285,12 @@ int cli_run_main(int argc, char **argv)
 	rc.vm = vm;
 	rc.mig = &mig;
 	struct migration_events mev = {
-		.status = run_mig_status,
-		.pass = run_mig_pass,
-		.note = run_mig_note,
-		.opaque = &rc,
-		.progress = progress_update,
-		.progress_opaque = &rc.progress,
+	    .status = run_mig_status,
+	    .pass = run_mig_pass,
+	    .note = run_mig_note,
+	    .opaque = &rc,
+	    .progress = progress_update,
+	    .progress_opaque = &rc.progress,
 	};
 	migration_init(&mig, vm, &mev);
 	mig_ready = true;

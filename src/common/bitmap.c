@@ -40,7 +40,8 @@ void bitmap_or_words(struct bitmap *dst, uint64_t at, const uint64_t *src, uint6
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t w = src[i];
 		if (i == n - 1 && nbits % 64)
-			w &= (1ull << (nbits % 64)) - 1; /* bits past the source's end are no pages */
+			w &= (1ull << (nbits % 64)) -
+			     1; /* bits past the source's end are no pages */
 		dst->words[base + i] |= w;
 	}
 }

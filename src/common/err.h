@@ -19,18 +19,21 @@ struct ferr {
 	char msg[FERR_MSG_MAX]; /* its message */
 };
 
-#define FERR_INIT {0, ""}
+#define FERR_INIT     \
+	{             \
+		0, "" \
+	}
 
 /*
  * Record a failure.  Returns @code (a negative errno) so that callers can
  * write "return ferr_set(err, -EINVAL, "...")".  @err may be NULL.
  */
 int ferr_set(struct ferr *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Like ferr_set(), appending ": strerror(-code)". */
 int ferr_errno(struct ferr *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Prefix an existing message with context ("restore: " + msg). */
 void ferr_prefix(struct ferr *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

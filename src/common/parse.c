@@ -79,12 +79,23 @@ int parse_size(const char *s, uint64_t *out)
 		return rc;
 	if (*suf) {
 		switch (toupper((unsigned char)*suf)) {
-		case 'K': shift = 10; break;
-		case 'M': shift = 20; break;
-		case 'G': shift = 30; break;
-		case 'T': shift = 40; break;
-		case 'B': shift = 0; break;
-		default: return -EINVAL;
+		case 'K':
+			shift = 10;
+			break;
+		case 'M':
+			shift = 20;
+			break;
+		case 'G':
+			shift = 30;
+			break;
+		case 'T':
+			shift = 40;
+			break;
+		case 'B':
+			shift = 0;
+			break;
+		default:
+			return -EINVAL;
 		}
 		if (toupper((unsigned char)*suf) != 'B') {
 			suf++;
@@ -108,7 +119,7 @@ int parse_duration_ns(const char *s, uint64_t *out)
 		const char *unit;
 		uint64_t ns;
 	} units[] = {
-		{"ns", 1}, {"us", 1000}, {"ms", 1000000}, {"s", 1000000000}, {"", 1000000},
+	    {"ns", 1}, {"us", 1000}, {"ms", 1000000}, {"s", 1000000000}, {"", 1000000},
 	};
 	char num[32];
 	const char *suf;

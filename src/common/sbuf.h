@@ -20,7 +20,10 @@ struct sbuf {
 	size_t cap;
 };
 
-#define SBUF_INIT {NULL, 0, 0}
+#define SBUF_INIT          \
+	{                  \
+		NULL, 0, 0 \
+	}
 
 int sbuf_put_section(struct sbuf *b, uint32_t tag, const void *data, uint32_t len);
 void sbuf_reset(struct sbuf *b); /* len = 0, keep memory */

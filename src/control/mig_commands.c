@@ -104,8 +104,8 @@ static const struct qmp_arg dirty_log_args[] = {
 
 static json_t *probe_json(const struct dirty_probe_stats *st)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "syncs", (json_int_t)st->syncs,
-			 "dirty-pages", (json_int_t)st->dirty_pages, "last-dirty-pages",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "syncs", (json_int_t)st->syncs, "dirty-pages",
+			 (json_int_t)st->dirty_pages, "last-dirty-pages",
 			 (json_int_t)st->last_dirty_pages, "sync-ns", (json_int_t)st->sync_ns,
 			 "rearm-ns", (json_int_t)st->rearm_ns);
 }
@@ -146,8 +146,7 @@ static int qmp_x_dirty_log(void *opaque, json_t *args, json_t **ret, struct qmp_
 	return reply(ret, probe_json(&st), qerr);
 }
 
-static int qmp_x_query_dirty_log(void *opaque, json_t *args, json_t **ret,
-				 struct qmp_error *qerr)
+static int qmp_x_query_dirty_log(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
 {
 	struct migration *m = opaque;
 	struct dirty_probe_stats st = {0};
@@ -201,26 +200,26 @@ static json_t *ferry_json(enum mig_role role, const struct mig_stats *st)
 		if (!p->pass)
 			continue;
 		json_array_append_new(
-			passes, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pass",
-					  (json_int_t)p->pass, "pages", (json_int_t)p->pages,
-					  "zero-pages", (json_int_t)p->zero_pages, "bytes",
-					  (json_int_t)p->bytes, "duration-ns", (json_int_t)p->duration_ns,
-					  "dirty-pages", (json_int_t)p->dirty_pages, "bandwidth",
-					  (json_int_t)p->bandwidth, "dirty-rate",
-					  (json_int_t)p->dirty_rate));
+		    passes,
+		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pass",
+			      (json_int_t)p->pass, "pages", (json_int_t)p->pages, "zero-pages",
+			      (json_int_t)p->zero_pages, "bytes", (json_int_t)p->bytes,
+			      "duration-ns", (json_int_t)p->duration_ns, "dirty-pages",
+			      (json_int_t)p->dirty_pages, "bandwidth", (json_int_t)p->bandwidth,
+			      "dirty-rate", (json_int_t)p->dirty_rate));
 	}
-	json_object_set_new(f, "role", json_string(role == MIG_ROLE_DEST ? "destination" : "source"));
+	json_object_set_new(f, "role",
+			    json_string(role == MIG_ROLE_DEST ? "destination" : "source"));
 	json_object_set_new(f, "passes", json_integer((json_int_t)st->passes));
 	json_object_set_new(f, "pass-table", passes);
 	json_object_set_new(f, "skipped-pages", json_integer((json_int_t)st->skipped));
 	json_object_set_new(f, "state-bytes", json_integer((json_int_t)st->state_bytes));
 	json_object_set_new(f, "downtime-ns", json_integer((json_int_t)st->downtime_ns));
-	json_object_set_new(f, "downtime-phases-ns",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I}", "pause",
-				      (json_int_t)st->phases.pause, "harvest",
-				      (json_int_t)st->phases.harvest, "send",
-				      (json_int_t)st->phases.send, "destination",
-				      (json_int_t)st->phases.dest, "go", (json_int_t)st->phases.go));
+	json_object_set_new(
+	    f, "downtime-phases-ns",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I}", "pause", (json_int_t)st->phases.pause, "harvest",
+		      (json_int_t)st->phases.harvest, "send", (json_int_t)st->phases.send,
+		      "destination", (json_int_t)st->phases.dest, "go", (json_int_t)st->phases.go));
 	if (st->dest_resume_ns)
 		json_object_set_new(f, "destination-resume-ns",
 				    json_integer((json_int_t)st->dest_resume_ns));
@@ -260,19 +259,19 @@ static int qmp_query_migrate(void *opaque, json_t *args, json_t **ret, struct qm
 	if (status == MIG_COMPLETED && role == MIG_ROLE_SOURCE)
 		json_object_set_new(o, "downtime", json_integer(ms(st.downtime_ns)));
 	json_object_set_new(
-		o, "ram",
-		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I}", "transferred",
-			  (json_int_t)st.transferred, "remaining", (json_int_t)st.remaining,
-			  "total", (json_int_t)st.total_bytes, "duplicate",
-			  (json_int_t)st.duplicate, "normal", (json_int_t)st.normal,
-			  "normal-bytes", (json_int_t)st.normal_bytes, "dirty-pages-rate",
-			  (json_int_t)st.dirty_pages_rate, "mbps", st.mbps_x1000 / 1000.0,
-			  "dirty-sync-count", (json_int_t)st.dirty_sync_count,
-			  "pages-per-second", (json_int_t)st.pages_per_second));
+	    o, "ram",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I}", "transferred",
+		      (json_int_t)st.transferred, "remaining", (json_int_t)st.remaining, "total",
+		      (json_int_t)st.total_bytes, "duplicate", (json_int_t)st.duplicate, "normal",
+		      (json_int_t)st.normal, "normal-bytes", (json_int_t)st.normal_bytes,
+		      "dirty-pages-rate", (json_int_t)st.dirty_pages_rate, "mbps",
+		      st.mbps_x1000 / 1000.0, "dirty-sync-count", (json_int_t)st.dirty_sync_count,
+		      "pages-per-second", (json_int_t)st.pages_per_second));
 	if (ferr_is_set(&error))
 		json_object_set_new(o, "error-desc", qmp_json_string(error.msg));
 	if (st.expected_downtime_ns && role == MIG_ROLE_SOURCE)
-		json_object_set_new(o, "expected-downtime", json_integer(ms(st.expected_downtime_ns)));
+		json_object_set_new(o, "expected-downtime",
+				    json_integer(ms(st.expected_downtime_ns)));
 	json_object_set_new(o, "ferry", ferry_json(role, &st));
 	return reply(ret, o, qerr);
 }

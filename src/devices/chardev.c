@@ -64,10 +64,10 @@ static void cd_fd_close(struct chardev *cd)
 }
 
 static const struct chardev_ops chardev_backends[] = {
-	{"stdio", cd_stdio_open, cd_fd_close},
-	{"null", cd_null_open, cd_fd_close},
-	{"file:", cd_file_open, cd_fd_close},
-	{"unix:", cd_unix_open, cd_fd_close},
+    {"stdio", cd_stdio_open, cd_fd_close},
+    {"null", cd_null_open, cd_fd_close},
+    {"file:", cd_file_open, cd_fd_close},
+    {"unix:", cd_unix_open, cd_fd_close},
 };
 
 int chardev_open(const char *spec, struct chardev **out, struct ferr *err)
@@ -80,7 +80,8 @@ int chardev_open(const char *spec, struct chardev **out, struct ferr *err)
 		size_t plen = strlen(ops->prefix);
 		bool has_arg = ops->prefix[plen - 1] == ':';
 
-		if (has_arg ? strncmp(spec, ops->prefix, plen) != 0 : strcmp(spec, ops->prefix) != 0)
+		if (has_arg ? strncmp(spec, ops->prefix, plen) != 0
+			    : strcmp(spec, ops->prefix) != 0)
 			continue;
 		cd = calloc(1, sizeof(*cd));
 		if (!cd)
@@ -97,7 +98,8 @@ int chardev_open(const char *spec, struct chardev **out, struct ferr *err)
 		return 0;
 	}
 	return ferr_set(err, -EINVAL,
-			"unknown backend '%s' (expected stdio, null, file:PATH or unix:PATH)", spec);
+			"unknown backend '%s' (expected stdio, null, file:PATH or unix:PATH)",
+			spec);
 }
 
 void chardev_write(struct chardev *cd, const void *buf, size_t len)

@@ -17,9 +17,9 @@ static void debugcon_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 }
 
 static const struct io_ops debugcon_ops = {
-	.name = "debugcon",
-	.in = debugcon_in,
-	.out = debugcon_out,
+    .name = "debugcon",
+    .in = debugcon_in,
+    .out = debugcon_out,
 };
 
 static void debugexit_out(void *dev, uint16_t port, unsigned size, uint32_t val)
@@ -28,8 +28,8 @@ static void debugexit_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 }
 
 static const struct io_ops debugexit_ops = {
-	.name = "debug-exit",
-	.out = debugexit_out,
+    .name = "debug-exit",
+    .out = debugexit_out,
 };
 
 static uint32_t sysctl_a_in(void *dev, uint16_t port, unsigned size)
@@ -44,13 +44,12 @@ static void sysctl_a_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 }
 
 static const struct io_ops sysctl_a_ops = {
-	.name = "port92",
-	.in = sysctl_a_in,
-	.out = sysctl_a_out,
+    .name = "port92",
+    .in = sysctl_a_in,
+    .out = sysctl_a_out,
 };
 
-int misc_devices_init(struct vm *vm, struct iobus *bus, struct chardev *debugcon,
-		      struct ferr *err)
+int misc_devices_init(struct vm *vm, struct iobus *bus, struct chardev *debugcon, struct ferr *err)
 {
 	int rc;
 

@@ -21,7 +21,6 @@ struct chardev;
 #define DEBUGEXIT_PORT 0xf4
 #define SYSCTL_A_PORT  0x92
 
-int misc_devices_init(struct vm *vm, struct iobus *bus, struct chardev *debugcon,
-		      struct ferr *err);
+int misc_devices_init(struct vm *vm, struct iobus *bus, struct chardev *debugcon, struct ferr *err);
 
 #endif

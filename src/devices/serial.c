@@ -26,17 +26,17 @@ enum {
 	UART_SCR = 7,
 };
 
-#define UART_LCR_DLAB  0x80
-#define UART_IER_THRI  0x02
-#define UART_IIR_NONE  0x01
-#define UART_IIR_THRI  0x02
-#define UART_IIR_FIFO  0xc0
+#define UART_LCR_DLAB	0x80
+#define UART_IER_THRI	0x02
+#define UART_IIR_NONE	0x01
+#define UART_IIR_THRI	0x02
+#define UART_IIR_FIFO	0xc0
 #define UART_FCR_ENABLE 0x01
-#define UART_MCR_OUT2  0x08
-#define UART_MCR_LOOP  0x10
-#define UART_LSR_THRE  0x20
-#define UART_LSR_TEMT  0x40
-#define UART_MSR_IDLE  0xb0 /* DCD, DSR, CTS asserted */
+#define UART_MCR_OUT2	0x08
+#define UART_MCR_LOOP	0x10
+#define UART_LSR_THRE	0x20
+#define UART_LSR_TEMT	0x40
+#define UART_MSR_IDLE	0xb0 /* DCD, DSR, CTS asserted */
 
 /* Guest-visible register state: what a snapshot must carry. */
 struct serial_regs {
@@ -182,8 +182,7 @@ static int serial_save(void *dev, struct sbuf *out, struct ferr *err)
 	return 0;
 }
 
-static int serial_load(void *dev, uint32_t version, const void *blob, size_t len,
-		       struct ferr *err)
+static int serial_load(void *dev, uint32_t version, const void *blob, size_t len, struct ferr *err)
 {
 	struct serial *s = dev;
 	struct serial_regs *r = &s->regs;
@@ -218,15 +217,15 @@ static int serial_load(void *dev, uint32_t version, const void *blob, size_t len
 }
 
 const struct device_state_ops serial_state_ops = {
-	.version = 1,
-	.save = serial_save,
-	.load = serial_load,
+    .version = 1,
+    .save = serial_save,
+    .load = serial_load,
 };
 
 static const struct io_ops serial_io_ops = {
-	.name = "serial",
-	.in = serial_in,
-	.out = serial_out,
+    .name = "serial",
+    .in = serial_in,
+    .out = serial_out,
 };
 
 int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,

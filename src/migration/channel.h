@@ -35,7 +35,8 @@ struct channel_ops {
 	/* Up to @len bytes: > 0 read, 0 at end of stream, < 0 -errno.  */
 	ssize_t (*read)(struct channel *ch, void *buf, size_t len, struct ferr *err);
 	/* Some of @iov: > 0 written, < 0 -errno. */
-	ssize_t (*writev)(struct channel *ch, const struct iovec *iov, int iovcnt, struct ferr *err);
+	ssize_t (*writev)(struct channel *ch, const struct iovec *iov, int iovcnt,
+			  struct ferr *err);
 	/* Stop both directions so that the peer sees end of stream (sockets). */
 	void (*shutdown)(struct channel *ch);
 	void (*close)(struct channel *ch);

@@ -45,8 +45,8 @@ struct dirty_tracker {
 	uint64_t *scratch;   /* one slot's worth of dirty-log bits */
 	/* statistics, owner thread only */
 	uint64_t syncs;
-	uint64_t sync_ns;    /* time spent in sync */
-	uint64_t rearm_ns;   /* time spent in rearm */
+	uint64_t sync_ns;  /* time spent in sync */
+	uint64_t rearm_ns; /* time spent in rearm */
 };
 
 /* The KVM dirty log tracker (KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG). */

@@ -74,10 +74,10 @@ static int dkvm_rearm(struct dirty_tracker *t, const struct bitmap *pages, uint6
 			return ferr_set(err, -EINVAL, "rearm: %llu pages is not a multiple of 64",
 					(unsigned long long)(hi - lo));
 		struct kvm_clear_dirty_log c = {
-			.slot = r->slot,
-			.num_pages = (uint32_t)(hi - lo),
-			.first_page = lo - rfirst,
-			.dirty_bitmap = (void *)&pages->words[lo / 64],
+		    .slot = r->slot,
+		    .num_pages = (uint32_t)(hi - lo),
+		    .first_page = lo - rfirst,
+		    .dirty_bitmap = (void *)&pages->words[lo / 64],
 		};
 		if (ioctl(vm_kvm_vm_fd(t->vm), KVM_CLEAR_DIRTY_LOG, &c) < 0)
 			return ferr_errno(err, -errno, "KVM_CLEAR_DIRTY_LOG slot %u pages %llu+%u",
@@ -93,11 +93,11 @@ static void dkvm_stop(struct dirty_tracker *t)
 }
 
 static const struct dirty_ops dirty_kvm_ops = {
-	.name = "kvm-dirty-log",
-	.start = dkvm_start,
-	.sync = dkvm_sync,
-	.rearm = dkvm_rearm,
-	.stop = dkvm_stop,
+    .name = "kvm-dirty-log",
+    .start = dkvm_start,
+    .sync = dkvm_sync,
+    .rearm = dkvm_rearm,
+    .stop = dkvm_stop,
 };
 
 int dirty_tracker_init(struct dirty_tracker *t, struct vm *vm, struct ferr *err)

@@ -143,7 +143,7 @@ static int dest_switchover(struct mig_dest *d, struct stream_reader *r, struct s
 		return ferr_set(err, -ECONNABORTED, "the source abandoned the migration (%s)",
 				msg.abort.reason == STREAM_ABORT_CANCELLED ? "cancelled"
 				: msg.abort.reason == STREAM_ABORT_TIMEOUT ? "timed out"
-									    : "failed");
+									   : "failed");
 	case STREAM_MSG_ERROR:
 		return ferr_set(err, msg.error.code, "the source failed: %s", msg.error.text);
 	default:
@@ -239,7 +239,8 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 			rc = stream_read_msg(&r, &msg, err);
 			if (!rc && (msg.type == STREAM_MSG_ERROR ||
 				    msg.abort.reason != STREAM_ABORT_RETRY))
-				rc = ferr_set(err, -ECONNABORTED, "the source abandoned the migration%s%s",
+				rc = ferr_set(err, -ECONNABORTED,
+					      "the source abandoned the migration%s%s",
 					      msg.type == STREAM_MSG_ERROR ? ": " : "",
 					      msg.type == STREAM_MSG_ERROR ? msg.error.text : "");
 			break;
@@ -263,7 +264,8 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		goto out;
 	for (unsigned i = 0; i < h.vcpu_count; i++)
 		if (!vcpu_seen[i]) {
-			rc = ferr_set(err, -EPROTO, "the stream ended without state for vCPU %u", i);
+			rc =
+			    ferr_set(err, -EPROTO, "the stream ended without state for vCPU %u", i);
 			goto out;
 		}
 	if (!vm_seen)

@@ -31,12 +31,12 @@
 #include "vm/memory.h"
 #include "vm/vm.h"
 
-#define PC_READY_TIMEOUT_NS  (10 * 1000000000ull)
+#define PC_READY_TIMEOUT_NS   (10 * 1000000000ull)
 #define PC_RESUMED_TIMEOUT_NS (2 * 1000000000ull)
 #define PC_IO_TIMEOUT_MS      30000
 /* State size before it has been measured once: generous for x86 vCPUs. */
 #define PC_STATE_GUESS_PER_VCPU (24u << 10)
-#define PC_RESUME_GUESS_NS	 1000000u
+#define PC_RESUME_GUESS_NS	1000000u
 /* Passes that move less than this do not update the bandwidth estimate. */
 #define PC_MIN_MEASURE_BYTES (4u << 20)
 /* Shortest pass: below this, passes would spin on an idle guest. */
@@ -99,8 +99,9 @@ static int pc_wait_msg(struct pc *pc, uint32_t type, uint64_t deadline_ns, struc
 		if (rc == 0) {
 			if (deadline_ns)
 				return -ETIME;
-			return ferr_set(err, -ETIMEDOUT, "%s: no answer from the destination for %d ms",
-					s->ch->name, PC_IO_TIMEOUT_MS);
+			return ferr_set(err, -ETIMEDOUT,
+					"%s: no answer from the destination for %d ms", s->ch->name,
+					PC_IO_TIMEOUT_MS);
 		}
 		rc = stream_next_record(&s->rp, &rec, err);
 		if (!rc)
@@ -131,8 +132,9 @@ static void pc_peer_reason(struct pc *pc, struct ferr *err)
 
 	if (!pc->s->have_rp)
 		return;
-	if (pc_wait_msg(pc, STREAM_MSG_GO /* never sent to us */, clock_now_ns() + 200000000u,
-			&msg, &peer) && ferr_is_set(&peer) && peer.code != -ECANCELED) {
+	if (pc_wait_msg(pc, STREAM_MSG_GO /* never sent to us */, clock_now_ns() + 200000000u, &msg,
+			&peer) &&
+	    ferr_is_set(&peer) && peer.code != -ECANCELED) {
 		ferr_clear(err);
 		*err = peer;
 	}
@@ -232,8 +234,7 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	if (bytes >= PC_MIN_MEASURE_BYTES || !pc->bandwidth)
 		pc->bandwidth = dur ? (uint64_t)((unsigned __int128)bytes * 1000000000u / dur) : 0;
 	pc->dirty_rate =
-		since ? (uint64_t)((unsigned __int128)dirty * GMEM_PAGE_SIZE * 1000000000u / since)
-		      : 0;
+	    since ? (uint64_t)((unsigned __int128)dirty * GMEM_PAGE_SIZE * 1000000000u / since) : 0;
 
 	s->st.passes = n;
 	s->st.dirty_sync_count++;
@@ -242,17 +243,17 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	s->st.mbps_x1000 = pc->bandwidth * 8 / 1000;
 	s->st.dirty_pages_rate = pc->dirty_rate / GMEM_PAGE_SIZE;
 	s->st.pages_per_second =
-		dur ? (s->st.normal - normal0 + s->st.duplicate - zero0) * 1000000000u / dur : 0;
+	    dur ? (s->st.normal - normal0 + s->st.duplicate - zero0) * 1000000000u / dur : 0;
 	if (n <= MIG_PASS_HISTORY)
 		s->st.pass[n - 1] = (struct mig_pass_stats){
-			.pass = n,
-			.pages = s->st.normal - normal0,
-			.zero_pages = s->st.duplicate - zero0,
-			.bytes = bytes,
-			.duration_ns = dur,
-			.dirty_pages = dirty,
-			.bandwidth = pass_bw,
-			.dirty_rate = pc->dirty_rate,
+		    .pass = n,
+		    .pages = s->st.normal - normal0,
+		    .zero_pages = s->st.duplicate - zero0,
+		    .bytes = bytes,
+		    .duration_ns = dur,
+		    .dirty_pages = dirty,
+		    .bandwidth = pass_bw,
+		    .dirty_rate = pc->dirty_rate,
 		};
 	return 0;
 }
@@ -344,7 +345,8 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 		go_delay = m->params.x_go_delay_ms;
 		pthread_mutex_unlock(&m->lock);
 		if (go_delay)
-			mig_sleep_ns(go_delay * 1000000u); /* test only: a window to lose the peer */
+			mig_sleep_ns(go_delay *
+				     1000000u); /* test only: a window to lose the peer */
 		t = clock_now_ns();
 		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_MSG_GO}, err);
 		ph.go = clock_now_ns() - t;
@@ -493,8 +495,8 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		}
 		/* ABORT, or POSTCOPY which this engine cannot do yet. */
 		struct stream_msg ab = {.type = STREAM_MSG_ABORT};
-		ab.abort.reason = d.reason == POLICY_R_TIMEOUT_ABORT ? STREAM_ABORT_TIMEOUT
-								      : STREAM_ABORT_FAILED;
+		ab.abort.reason =
+		    d.reason == POLICY_R_TIMEOUT_ABORT ? STREAM_ABORT_TIMEOUT : STREAM_ABORT_FAILED;
 		stream_write_msg(&s->w, &ab, NULL);
 		rc = ferr_set(err, -ETIMEDOUT, "migration abandoned (%s): %s",
 			      policy_reason_name(d.reason), s->st.policy_detail);
@@ -511,8 +513,8 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		 */
 		struct stream_msg msg;
 		struct ferr e2 = FERR_INIT;
-		int wrc = pc_wait_msg(&pc, STREAM_MSG_RESUMED, clock_now_ns() + PC_RESUMED_TIMEOUT_NS,
-				      &msg, &e2);
+		int wrc = pc_wait_msg(&pc, STREAM_MSG_RESUMED,
+				      clock_now_ns() + PC_RESUMED_TIMEOUT_NS, &msg, &e2);
 		if (wrc == 0) {
 			/* CLOCK_MONOTONIC is one clock only on one host: across hosts the
 			 * difference means nothing and is not reported. */
@@ -528,7 +530,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 				      "(%s); the guest resumes on the source",
 				      e2.msg);
 		}
-		} else if (rc == -ECANCELED || mig_cancelled(m)) {
+	} else if (rc == -ECANCELED || mig_cancelled(m)) {
 		struct stream_msg ab = {.type = STREAM_MSG_ABORT};
 		ab.abort.reason = STREAM_ABORT_CANCELLED;
 		stream_write_msg(&s->w, &ab, NULL);

@@ -32,7 +32,7 @@ struct mig_src {
 	/* live migration only */
 	struct stream_reader rp; /* the return path */
 	bool have_rp;
-	uint64_t end_record;	 /* number of the END awaiting its ACK */
+	uint64_t end_record; /* number of the END awaiting its ACK */
 };
 
 void mig_sleep_ns(uint64_t ns);
@@ -43,8 +43,8 @@ void mig_sleep_ns(uint64_t ns);
  * (the guest may write them).  @deadline_ns: stop with -ETIME once passed
  * (0: none).
  */
-int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouched,
-		       bool running, uint64_t deadline_ns, struct ferr *err);
+int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouched, bool running,
+		       uint64_t deadline_ns, struct ferr *err);
 int mig_src_send_state(struct mig_src *s, struct ferr *err);
 /* Live pre-copy to a peer: passes, switchover, GO. */
 int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *err);
@@ -54,8 +54,7 @@ void *mig_source_thread(void *arg);
 void *mig_dest_thread(void *arg);
 
 /* Receive a whole stream into the (not running) VM: header to END. */
-int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint,
-		  struct ferr *err);
+int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, struct ferr *err);
 
 /* Peek at a file stream's header (for ferry run --incoming file: without sizes). */
 int mig_read_file_header(const char *path, struct stream_header *h, struct ferr *err);

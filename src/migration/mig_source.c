@@ -44,8 +44,8 @@ void mig_sleep_ns(uint64_t ns)
  * Send the pages set in @todo, clearing them.  @only_resident skips pages
  * never populated; @running selects copy mode.
  */
-int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouched,
-		       bool running, uint64_t deadline_ns, struct ferr *err)
+int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouched, bool running,
+		       uint64_t deadline_ns, struct ferr *err)
 {
 	uint64_t total = bitmap_count(todo), done = 0;
 	unsigned char resident[SRC_CHUNK_PAGES];
@@ -53,7 +53,8 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 
 	_Static_assert(SRC_CHUNK_PAGES <= RAM_RESIDENT_CHUNK, "one mincore call per chunk");
 	for (uint64_t first = 0; first < s->npages; first += SRC_CHUNK_PAGES) {
-		uint64_t n = s->npages - first < SRC_CHUNK_PAGES ? s->npages - first : SRC_CHUNK_PAGES;
+		uint64_t n =
+		    s->npages - first < SRC_CHUNK_PAGES ? s->npages - first : SRC_CHUNK_PAGES;
 		uint64_t bytes0 = s->w.stats.bytes;
 
 		if (bitmap_next_set(todo, first) >= first + n)
@@ -109,7 +110,8 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 		mig_publish(s->m, &s->st);
 		if (!s->tracking)
 			mig_progress(s->m, "saving", done, total);
-		uint64_t wait = ratelimit_consume(&s->rl, s->w.stats.bytes - bytes0, clock_now_ns());
+		uint64_t wait =
+		    ratelimit_consume(&s->rl, s->w.stats.bytes - bytes0, clock_now_ns());
 		if (wait)
 			mig_sleep_ns(wait);
 	}
@@ -178,7 +180,8 @@ static int src_save(struct mig_src *s, struct ferr *err)
 	bitmap_fill(&todo);
 	rc = mig_src_send_pages(s, &todo, true, false, 0, err);
 	if (!rc)
-		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_REC_PASS_END}, err);
+		rc =
+		    stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_REC_PASS_END}, err);
 	s->st.passes = 1;
 	if (!rc)
 		rc = mig_src_send_state(s, err);

@@ -12,15 +12,15 @@
 #include "vm/vm.h"
 
 static const char *const mig_status_names[MIG__COUNT] = {
-	[MIG_NONE] = "none",
-	[MIG_SETUP] = "setup",
-	[MIG_ACTIVE] = "active",
-	[MIG_DEVICE] = "device",
-	[MIG_POSTCOPY_ACTIVE] = "postcopy-active",
-	[MIG_COMPLETED] = "completed",
-	[MIG_FAILED] = "failed",
-	[MIG_CANCELLING] = "cancelling",
-	[MIG_CANCELLED] = "cancelled",
+    [MIG_NONE] = "none",
+    [MIG_SETUP] = "setup",
+    [MIG_ACTIVE] = "active",
+    [MIG_DEVICE] = "device",
+    [MIG_POSTCOPY_ACTIVE] = "postcopy-active",
+    [MIG_COMPLETED] = "completed",
+    [MIG_FAILED] = "failed",
+    [MIG_CANCELLING] = "cancelling",
+    [MIG_CANCELLED] = "cancelled",
 };
 
 const char *mig_status_name(enum mig_status s)
@@ -144,8 +144,8 @@ void mig_fail(struct migration *m, const struct ferr *err)
 
 /* ---- starting ----------------------------------------------------------- */
 
-static int mig_begin(struct migration *m, const char *uri, enum mig_role role,
-		     void *(*fn)(void *), struct ferr *err)
+static int mig_begin(struct migration *m, const char *uri, enum mig_role role, void *(*fn)(void *),
+		     struct ferr *err)
 {
 	bool join = false;
 	pthread_t old;
@@ -245,8 +245,7 @@ int migration_incoming(struct migration *m, const char *uri, struct ferr *err)
 	return rc;
 }
 
-int migration_peek_file(const char *path, uint64_t *mem_size, unsigned *ncpus,
-			struct ferr *err)
+int migration_peek_file(const char *path, uint64_t *mem_size, unsigned *ncpus, struct ferr *err)
 {
 	struct stream_header h;
 	int rc = mig_read_file_header(path, &h, err);

@@ -53,33 +53,33 @@ enum mig_role { MIG_ROLE_NONE, MIG_ROLE_SOURCE, MIG_ROLE_DEST };
 /* One pre-copy pass, for the per-pass table in query-migrate. */
 struct mig_pass_stats {
 	uint32_t pass;
-	uint64_t pages;	       /* sent with data */
-	uint64_t zero_pages;   /* sent as flags */
-	uint64_t bytes;	       /* on the stream */
+	uint64_t pages;	     /* sent with data */
+	uint64_t zero_pages; /* sent as flags */
+	uint64_t bytes;	     /* on the stream */
 	uint64_t duration_ns;
-	uint64_t dirty_pages;  /* found dirty at its end: the next pass */
-	uint64_t bandwidth;    /* bytes/s over the pass */
-	uint64_t dirty_rate;   /* bytes/s dirtied over the pass */
+	uint64_t dirty_pages; /* found dirty at its end: the next pass */
+	uint64_t bandwidth;   /* bytes/s over the pass */
+	uint64_t dirty_rate;  /* bytes/s dirtied over the pass */
 };
 
 /* Where the downtime went (the last switchover attempt), in ns. */
 struct mig_downtime_phases {
-	uint64_t pause;	   /* stopping the vCPUs */
-	uint64_t harvest;  /* final dirty-log sync */
-	uint64_t send;	   /* remaining pages and all state */
-	uint64_t dest;	   /* END sent -> destination's ACK (its load, plus a round trip) */
-	uint64_t go;	   /* sending GO */
+	uint64_t pause;	  /* stopping the vCPUs */
+	uint64_t harvest; /* final dirty-log sync */
+	uint64_t send;	  /* remaining pages and all state */
+	uint64_t dest;	  /* END sent -> destination's ACK (its load, plus a round trip) */
+	uint64_t go;	  /* sending GO */
 };
 
 /* Published statistics (under lock). Field names mirror query-migrate. */
 struct mig_stats {
 	uint64_t start_ns, setup_done_ns, end_ns;
-	uint64_t total_bytes;	   /* ram.total: guest RAM */
-	uint64_t transferred;	   /* ram.transferred: bytes on the channel */
-	uint64_t remaining;	   /* ram.remaining: dirty bytes not yet sent */
-	uint64_t duplicate;	   /* ram.duplicate: zero pages sent as flags */
-	uint64_t skipped;	   /* pages never touched, not sent at all */
-	uint64_t normal;	   /* ram.normal: pages sent with data */
+	uint64_t total_bytes; /* ram.total: guest RAM */
+	uint64_t transferred; /* ram.transferred: bytes on the channel */
+	uint64_t remaining;   /* ram.remaining: dirty bytes not yet sent */
+	uint64_t duplicate;   /* ram.duplicate: zero pages sent as flags */
+	uint64_t skipped;     /* pages never touched, not sent at all */
+	uint64_t normal;      /* ram.normal: pages sent with data */
 	uint64_t normal_bytes;
 	uint64_t dirty_sync_count; /* ram.dirty-sync-count */
 	uint64_t passes;
@@ -98,8 +98,8 @@ struct mig_stats {
 	uint32_t aborted_attempts; /* ... rolled back because the limit would be missed */
 	bool forced;		   /* switched over regardless of the limit (on-timeout force) */
 	bool not_converging;
-	char policy_reason[48];	   /* why the policy did what it did last */
-	char policy_detail[256];   /* policy_describe() of that decision */
+	char policy_reason[48];	 /* why the policy did what it did last */
+	char policy_detail[256]; /* policy_describe() of that decision */
 };
 
 struct migration_events {
@@ -125,15 +125,15 @@ struct migration {
 	struct mig_params params;
 	struct mig_stats stats;
 	char uri[256];
-	struct ferr error; /* why the last migration failed */
-	bool cancel;	   /* cancel requested */
+	struct ferr error;    /* why the last migration failed */
+	bool cancel;	      /* cancel requested */
 	bool vm_was_running;  /* when the migration started */
 	bool vm_paused_by_us; /* the engine paused it: resume on failure */
 
 	/* The one migration thread (under lock). */
 	pthread_t thread;
 	bool thread_joinable;
-	struct channel *ch;		/* while the thread runs */
+	struct channel *ch;		   /* while the thread runs */
 	struct channel_listener *listener; /* destination, while waiting */
 
 	/* Test-only dirty-log harvester (x-ferry-dirty-log), control thread only. */
@@ -151,8 +151,7 @@ int migration_start(struct migration *m, const char *uri, struct ferr *err);
 /* Start receiving from @uri (already listening: see ferry run --incoming). */
 int migration_incoming(struct migration *m, const char *uri, struct ferr *err);
 /* Memory size and vCPU count recorded in a saved file's header. */
-int migration_peek_file(const char *path, uint64_t *mem_size, unsigned *ncpus,
-			struct ferr *err);
+int migration_peek_file(const char *path, uint64_t *mem_size, unsigned *ncpus, struct ferr *err);
 /* A consistent copy of the status, role, statistics, parameters and error. */
 void migration_query(struct migration *m, enum mig_status *status, enum mig_role *role,
 		     struct mig_stats *st, struct ferr *error);

@@ -11,7 +11,7 @@
 
 #include "vm/vm_priv.h"
 
-#define CPUID_MAX_ENTRIES 256
+#define CPUID_MAX_ENTRIES      256
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 
 int cpuid_init(struct vm *vm, struct ferr *err)

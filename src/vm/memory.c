@@ -15,10 +15,10 @@ static int gmem_add_region(struct gmem *m, int vm_fd, uint64_t gpa, uint64_t siz
 {
 	struct gmem_region *r = &m->regions[m->nregions];
 	struct kvm_userspace_memory_region kr = {
-		.slot = m->nregions,
-		.guest_phys_addr = gpa,
-		.memory_size = size,
-		.userspace_addr = (uintptr_t)hva,
+	    .slot = m->nregions,
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = (uintptr_t)hva,
 	};
 
 	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0)
@@ -75,8 +75,9 @@ int gmem_prealloc(struct gmem *m, const volatile bool *stop, struct ferr *err)
 			if (errno == EINTR)
 				continue;
 			if (errno == EINVAL)
-				return ferr_set(err, -EOPNOTSUPP,
-						"--prealloc needs MADV_POPULATE_WRITE (Linux 5.14)");
+				return ferr_set(
+				    err, -EOPNOTSUPP,
+				    "--prealloc needs MADV_POPULATE_WRITE (Linux 5.14)");
 			return ferr_errno(err, -errno, "preallocating guest memory");
 		}
 	}

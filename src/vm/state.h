@@ -21,8 +21,7 @@ struct vm;
 
 /* One vCPU: regs, sregs2, xsave, xcrs, MSRs, LAPIC, events, mp_state, debugregs. */
 int vcpu_state_save(struct vm *vm, unsigned index, struct sbuf *out, struct ferr *err);
-int vcpu_state_load(struct vm *vm, unsigned index, const void *blob, size_t len,
-		    struct ferr *err);
+int vcpu_state_load(struct vm *vm, unsigned index, const void *blob, size_t len, struct ferr *err);
 
 /* The VM: PIC master/slave, IOAPIC, PIT, kvmclock. */
 int vm_state_save(struct vm *vm, struct sbuf *out, struct ferr *err);
@@ -32,8 +31,8 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len, struct ferr *err)
 unsigned vm_device_count(const struct vm *vm);
 int vm_device_save(struct vm *vm, unsigned i, const char **name, uint32_t *version,
 		   struct sbuf *out, struct ferr *err);
-int vm_device_load(struct vm *vm, const char *name, uint32_t version, const void *blob,
-		   size_t len, struct ferr *err);
+int vm_device_load(struct vm *vm, const char *name, uint32_t version, const void *blob, size_t len,
+		   struct ferr *err);
 
 /* A digest of the CPUID table the guest was given: equal digests, same CPU model. */
 uint64_t vm_cpuid_digest(const struct vm *vm);

@@ -87,10 +87,10 @@ void vcpu_dump_regs(struct vcpu *vcpu, char *buf, size_t len)
 		 "  CS=%04x(base %llx) SS=%04x DS=%04x\n"
 		 "  CR0=%08llx CR2=%016llx CR3=%016llx CR4=%08llx EFER=%08llx\n"
 		 "  GDT=%016llx/%x IDT=%016llx/%x",
-		 vcpu->index, r.rip, r.rflags, s.cs.dpl, r.rax, r.rbx, r.rcx, r.rdx, r.rsi,
-		 r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15,
-		 s.cs.selector, s.cs.base, s.ss.selector, s.ds.selector, s.cr0, s.cr2, s.cr3,
-		 s.cr4, s.efer, s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
+		 vcpu->index, r.rip, r.rflags, s.cs.dpl, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi,
+		 r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, s.cs.selector,
+		 s.cs.base, s.ss.selector, s.ds.selector, s.cr0, s.cr2, s.cr3, s.cr4, s.efer,
+		 s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
 }
 
 static void vcpu_handle_io(struct vcpu *vcpu)
@@ -113,8 +113,7 @@ static void vcpu_handle_io(struct vcpu *vcpu)
 }
 
 /* Report the vCPU's state and stop the VM: the operator gets registers, not a hang. */
-static void vcpu_fatal(struct vcpu *vcpu, enum vm_runstate rs, const char *reason,
-		       const char *what)
+static void vcpu_fatal(struct vcpu *vcpu, enum vm_runstate rs, const char *reason, const char *what)
 {
 	char regs[2048], report[2560];
 
@@ -151,8 +150,8 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 		snprintf(what, sizeof(what), "KVM internal error, suberror %u%s",
 			 run->internal.suberror,
 			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
-				 ? " (instruction KVM cannot emulate)"
-				 : "");
+			     ? " (instruction KVM cannot emulate)"
+			     : "");
 		vcpu_fatal(vcpu, VM_RS_INTERNAL_ERROR, "internal-error", what);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:

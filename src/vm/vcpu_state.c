@@ -48,7 +48,8 @@ int vcpu_state_probe(struct vm *vm, struct ferr *err)
 
 	vm->has_sregs2 = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SREGS2) > 0;
 	xs = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
-	vm->xsave_size = xs > (int)sizeof(struct kvm_xsave) ? (uint32_t)xs : sizeof(struct kvm_xsave);
+	vm->xsave_size =
+	    xs > (int)sizeof(struct kvm_xsave) ? (uint32_t)xs : sizeof(struct kvm_xsave);
 
 	list = calloc(1, sizeof(*list) + VCPU_MAX_MSRS * sizeof(uint32_t));
 	vm->msr_index = calloc(VCPU_MAX_MSRS, sizeof(uint32_t));
@@ -74,16 +75,16 @@ int vcpu_state_probe(struct vm *vm, struct ferr *err)
 	return 0;
 }
 
-#define PUT(tag, ptr, size)                                                                      \
-	do {                                                                                     \
-		if (sbuf_put_section(out, (tag), (ptr), (size)))                                 \
-			return ferr_set(err, -ENOMEM, "out of memory");                          \
+#define PUT(tag, ptr, size)                                             \
+	do {                                                            \
+		if (sbuf_put_section(out, (tag), (ptr), (size)))        \
+			return ferr_set(err, -ENOMEM, "out of memory"); \
 	} while (0)
 
-#define GET(fd, req, ptr, what)                                                                  \
-	do {                                                                                     \
-		if (ioctl((fd), (req), (ptr)) < 0)                                               \
-			return ferr_errno(err, -errno, "vCPU %u: " what, index);                 \
+#define GET(fd, req, ptr, what)                                                  \
+	do {                                                                     \
+		if (ioctl((fd), (req), (ptr)) < 0)                               \
+			return ferr_errno(err, -errno, "vCPU %u: " what, index); \
 	} while (0)
 
 int vcpu_state_save(struct vm *vm, unsigned index, struct sbuf *out, struct ferr *err)
@@ -158,14 +159,14 @@ static int vcpu_blob_parse(struct vm *vm, unsigned index, const void *blob, size
 			   struct vcpu_blob *b, struct ferr *err)
 {
 	static const uint32_t fixed[VCPU_SEC_DEBUGREGS + 1] = {
-		[VCPU_SEC_REGS] = sizeof(struct kvm_regs),
-		[VCPU_SEC_SREGS] = sizeof(struct kvm_sregs),
-		[VCPU_SEC_SREGS2] = sizeof(struct kvm_sregs2),
-		[VCPU_SEC_XCRS] = sizeof(struct kvm_xcrs),
-		[VCPU_SEC_LAPIC] = sizeof(struct kvm_lapic_state),
-		[VCPU_SEC_EVENTS] = sizeof(struct kvm_vcpu_events),
-		[VCPU_SEC_MP_STATE] = sizeof(struct kvm_mp_state),
-		[VCPU_SEC_DEBUGREGS] = sizeof(struct kvm_debugregs),
+	    [VCPU_SEC_REGS] = sizeof(struct kvm_regs),
+	    [VCPU_SEC_SREGS] = sizeof(struct kvm_sregs),
+	    [VCPU_SEC_SREGS2] = sizeof(struct kvm_sregs2),
+	    [VCPU_SEC_XCRS] = sizeof(struct kvm_xcrs),
+	    [VCPU_SEC_LAPIC] = sizeof(struct kvm_lapic_state),
+	    [VCPU_SEC_EVENTS] = sizeof(struct kvm_vcpu_events),
+	    [VCPU_SEC_MP_STATE] = sizeof(struct kvm_mp_state),
+	    [VCPU_SEC_DEBUGREGS] = sizeof(struct kvm_debugregs),
 	};
 	struct sbuf_reader rd;
 	struct sbuf_section s;
@@ -199,17 +200,19 @@ static int vcpu_blob_parse(struct vm *vm, unsigned index, const void *blob, size
 	if (b->sec[VCPU_SEC_MSRS]) {
 		struct kvm_msrs h;
 		if (b->len[VCPU_SEC_MSRS] < sizeof(h))
-			return ferr_set(err, -EBADMSG, "vCPU %u state: MSR section too short", index);
+			return ferr_set(err, -EBADMSG, "vCPU %u state: MSR section too short",
+					index);
 		memcpy(&h, b->sec[VCPU_SEC_MSRS], sizeof(h));
 		if (h.nmsrs > VCPU_MAX_MSRS ||
 		    b->len[VCPU_SEC_MSRS] != sizeof(h) + h.nmsrs * sizeof(struct kvm_msr_entry))
-			return ferr_set(err, -EBADMSG, "vCPU %u state: MSR count %u does not match "
-						       "the section size",
+			return ferr_set(err, -EBADMSG,
+					"vCPU %u state: MSR count %u does not match "
+					"the section size",
 					index, h.nmsrs);
 	}
 	static const enum vcpu_section required[] = {
-		VCPU_SEC_REGS, VCPU_SEC_XSAVE, VCPU_SEC_XCRS, VCPU_SEC_MSRS, VCPU_SEC_LAPIC,
-		VCPU_SEC_EVENTS, VCPU_SEC_MP_STATE, VCPU_SEC_DEBUGREGS,
+	    VCPU_SEC_REGS,  VCPU_SEC_XSAVE,  VCPU_SEC_XCRS,	VCPU_SEC_MSRS,
+	    VCPU_SEC_LAPIC, VCPU_SEC_EVENTS, VCPU_SEC_MP_STATE, VCPU_SEC_DEBUGREGS,
 	};
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (!b->sec[required[i]])
@@ -218,21 +221,21 @@ static int vcpu_blob_parse(struct vm *vm, unsigned index, const void *blob, size
 	if (!b->sec[VCPU_SEC_SREGS] && !b->sec[VCPU_SEC_SREGS2])
 		return ferr_set(err, -EBADMSG, "vCPU %u state: no segment registers", index);
 	if (b->sec[VCPU_SEC_SREGS2] && !vm->has_sregs2)
-		return ferr_set(err, -ENOTSUP, "vCPU %u state needs KVM_SET_SREGS2, which this "
-					       "host lacks",
+		return ferr_set(err, -ENOTSUP,
+				"vCPU %u state needs KVM_SET_SREGS2, which this "
+				"host lacks",
 				index);
 	return 0;
 }
 
-#define SET(req, ptr, what)                                                                      \
-	do {                                                                                     \
-		memcpy(&tmp, (ptr), sizeof(tmp));                                                \
-		if (ioctl(fd, (req), &tmp) < 0)                                                  \
-			return ferr_errno(err, -errno, "vCPU %u: " what, index);                 \
+#define SET(req, ptr, what)                                                      \
+	do {                                                                     \
+		memcpy(&tmp, (ptr), sizeof(tmp));                                \
+		if (ioctl(fd, (req), &tmp) < 0)                                  \
+			return ferr_errno(err, -errno, "vCPU %u: " what, index); \
 	} while (0)
 
-int vcpu_state_load(struct vm *vm, unsigned index, const void *blob, size_t len,
-		    struct ferr *err)
+int vcpu_state_load(struct vm *vm, unsigned index, const void *blob, size_t len, struct ferr *err)
 {
 	struct vcpu_blob b;
 	int fd, n, rc;
@@ -275,8 +278,8 @@ int vcpu_state_load(struct vm *vm, unsigned index, const void *blob, size_t len,
 		n = ioctl(fd, KVM_SET_MSRS, &m);
 		if (n != (int)m.hdr.nmsrs)
 			return ferr_set(err, n < 0 ? -errno : -EINVAL,
-					"vCPU %u: KVM_SET_MSRS refused MSR %#x (%d of %u set)", index,
-					n >= 0 && n < (int)m.hdr.nmsrs ? m.e[n].index : 0, n,
+					"vCPU %u: KVM_SET_MSRS refused MSR %#x (%d of %u set)",
+					index, n >= 0 && n < (int)m.hdr.nmsrs ? m.e[n].index : 0, n,
 					m.hdr.nmsrs);
 	}
 	{

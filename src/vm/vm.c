@@ -20,20 +20,20 @@
 #include "devices/serial.h"
 #include "vm/vm_priv.h"
 
-#define KVM_TSS_ADDR	     0xfffbd000ull
+#define KVM_TSS_ADDR	      0xfffbd000ull
 #define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
 
 /* Exit status when the guest crashed ferry's ability to run it (documented in docs/cli.md). */
 #define VM_EXIT_STATUS_FAILED 2
 
 static const char *const vm_runstate_names[VM_RS__COUNT] = {
-	[VM_RS_PRELAUNCH] = "prelaunch",
-	[VM_RS_INMIGRATE] = "inmigrate",
-	[VM_RS_RUNNING] = "running",
-	[VM_RS_PAUSED] = "paused",
-	[VM_RS_SHUTDOWN] = "shutdown",
-	[VM_RS_INTERNAL_ERROR] = "internal-error",
-	[VM_RS_GUEST_PANICKED] = "guest-panicked",
+    [VM_RS_PRELAUNCH] = "prelaunch",
+    [VM_RS_INMIGRATE] = "inmigrate",
+    [VM_RS_RUNNING] = "running",
+    [VM_RS_PAUSED] = "paused",
+    [VM_RS_SHUTDOWN] = "shutdown",
+    [VM_RS_INTERNAL_ERROR] = "internal-error",
+    [VM_RS_GUEST_PANICKED] = "guest-panicked",
 };
 
 const char *vm_runstate_name(enum vm_runstate rs)
@@ -55,11 +55,13 @@ static int vm_open_kvm(struct vm *vm, struct ferr *err)
 	if (vm->kvm_fd < 0) {
 		int rc = -errno;
 		if (rc == -ENOENT)
-			return ferr_set(err, rc, "/dev/kvm does not exist: KVM is not available on "
-						 "this host (is the kvm module loaded?)");
+			return ferr_set(err, rc,
+					"/dev/kvm does not exist: KVM is not available on "
+					"this host (is the kvm module loaded?)");
 		if (rc == -EACCES || rc == -EPERM)
-			return ferr_set(err, rc, "/dev/kvm: permission denied (run as root or join "
-						 "the kvm group)");
+			return ferr_set(err, rc,
+					"/dev/kvm: permission denied (run as root or join "
+					"the kvm group)");
 		return ferr_errno(err, rc, "cannot open /dev/kvm");
 	}
 	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
@@ -86,16 +88,16 @@ static int vm_check_config(struct vm *vm, const struct vm_config *cfg, struct fe
 		return ferr_set(err, -EINVAL, "--cpus %u is more than the %d this host supports",
 				cfg->ncpus, max_cpus);
 	if (cfg->mem_size < 2 * 1024 * 1024 || cfg->mem_size % GMEM_PAGE_SIZE)
-		return ferr_set(err, -EINVAL,
-				"--memory must be at least 2M and a multiple of 4K (got %llu bytes)",
-				(unsigned long long)cfg->mem_size);
+		return ferr_set(
+		    err, -EINVAL,
+		    "--memory must be at least 2M and a multiple of 4K (got %llu bytes)",
+		    (unsigned long long)cfg->mem_size);
 	if (sysinfo(&si) == 0) {
 		uint64_t host = (uint64_t)si.totalram * si.mem_unit;
 		if (cfg->mem_size > host)
-			return ferr_set(err, -ENOMEM,
-					"--memory %s is more than this host's %s of RAM",
-					fmt_size(cfg->mem_size, a, sizeof(a)),
-					fmt_size(host, b, sizeof(b)));
+			return ferr_set(
+			    err, -ENOMEM, "--memory %s is more than this host's %s of RAM",
+			    fmt_size(cfg->mem_size, a, sizeof(a)), fmt_size(host, b, sizeof(b)));
 	}
 	return 0;
 }
@@ -155,8 +157,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err)
 	rc = gmem_init(&vm->mem, vm->vm_fd, cfg->mem_size, err);
 	if (rc)
 		goto err;
-	rc = serial_create(vm, &vm->io, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, cfg->serial,
-			   &vm->serial, err);
+	rc = serial_create(vm, &vm->io, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, cfg->serial, &vm->serial,
+			   err);
 	if (rc)
 		goto err;
 	vm->devices[vm->ndevices++] = (struct vm_device){"serial0", &serial_state_ops, vm->serial};
@@ -358,10 +360,10 @@ static bool vm_end(struct vm *vm, enum vm_runstate rs, int exit_status)
 void vm_request_quit(struct vm *vm, const char *reason, bool guest, int exit_status)
 {
 	struct vm_event ev = {
-		.kind = VM_EVENT_SHUTDOWN,
-		.reason = reason,
-		.guest = guest,
-		.exit_status = exit_status,
+	    .kind = VM_EVENT_SHUTDOWN,
+	    .reason = reason,
+	    .guest = guest,
+	    .exit_status = exit_status,
 	};
 
 	if (vm_end(vm, VM_RS_SHUTDOWN, exit_status))
@@ -371,10 +373,10 @@ void vm_request_quit(struct vm *vm, const char *reason, bool guest, int exit_sta
 void vm_fail(struct vm *vm, enum vm_runstate rs, const char *reason, const char *report)
 {
 	struct vm_event ev = {
-		.kind = VM_EVENT_SHUTDOWN,
-		.reason = reason,
-		.guest = rs == VM_RS_GUEST_PANICKED,
-		.exit_status = VM_EXIT_STATUS_FAILED,
+	    .kind = VM_EVENT_SHUTDOWN,
+	    .reason = reason,
+	    .guest = rs == VM_RS_GUEST_PANICKED,
+	    .exit_status = VM_EXIT_STATUS_FAILED,
 	};
 
 	if (!vm_end(vm, rs, VM_EXIT_STATUS_FAILED))

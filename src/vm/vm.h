@@ -27,8 +27,8 @@ struct chardev;
 
 /* QEMU's RunState names where the meaning is the same. */
 enum vm_runstate {
-	VM_RS_PRELAUNCH,      /* created, vCPUs not started yet */
-	VM_RS_INMIGRATE,      /* created to receive an incoming migration */
+	VM_RS_PRELAUNCH, /* created, vCPUs not started yet */
+	VM_RS_INMIGRATE, /* created to receive an incoming migration */
 	VM_RS_RUNNING,
 	VM_RS_PAUSED,	      /* stopped by the operator ("stop") */
 	VM_RS_SHUTDOWN,	      /* guest exited (debug-exit) or quit */
@@ -63,10 +63,10 @@ struct vm_listener {
 
 struct vm_config {
 	const char *name;
-	uint64_t mem_size;     /* bytes, multiple of 4 KiB */
-	unsigned ncpus;	       /* 1..VM_MAX_CPUS */
-	const char *kernel;    /* path: multiboot ELF or 512-byte boot sector */
-	const char *cmdline;   /* multiboot command line, may be NULL */
+	uint64_t mem_size;	  /* bytes, multiple of 4 KiB */
+	unsigned ncpus;		  /* 1..VM_MAX_CPUS */
+	const char *kernel;	  /* path: multiboot ELF or 512-byte boot sector */
+	const char *cmdline;	  /* multiboot command line, may be NULL */
 	struct chardev *serial;	  /* 16550 at 0x3f8; owned by the caller */
 	struct chardev *debugcon; /* port 0xe9; owned by the caller */
 	struct vm_listener listener;

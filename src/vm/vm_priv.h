@@ -65,13 +65,13 @@ struct vm {
 
 	/* Run state, under lock. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;   /* signalled on any change below */
+	pthread_cond_t cond; /* signalled on any change below */
 	enum vm_runstate state;
-	bool pause_req;	       /* vCPUs must park */
-	bool quit;	       /* vCPUs must exit their threads */
-	unsigned npaused;      /* vCPUs parked */
+	bool pause_req;		/* vCPUs must park */
+	bool quit;		/* vCPUs must exit their threads */
+	unsigned npaused;	/* vCPUs parked */
 	uint64_t first_park_ns; /* CLOCK_MONOTONIC when the first vCPU parked, last stop */
-	int exit_status;       /* for vm_wait() */
+	int exit_status;	/* for vm_wait() */
 
 	/* Background preallocation (vm_prealloc_start); stop read by that thread. */
 	pthread_t prealloc_thread;

@@ -31,9 +31,9 @@ static const struct {
 	uint32_t chip_id;
 	const char *name;
 } vm_irqchips[] = {
-	{VM_SEC_PIC_MASTER, KVM_IRQCHIP_PIC_MASTER, "PIC master"},
-	{VM_SEC_PIC_SLAVE, KVM_IRQCHIP_PIC_SLAVE, "PIC slave"},
-	{VM_SEC_IOAPIC, KVM_IRQCHIP_IOAPIC, "IOAPIC"},
+    {VM_SEC_PIC_MASTER, KVM_IRQCHIP_PIC_MASTER, "PIC master"},
+    {VM_SEC_PIC_SLAVE, KVM_IRQCHIP_PIC_SLAVE, "PIC slave"},
+    {VM_SEC_IOAPIC, KVM_IRQCHIP_IOAPIC, "IOAPIC"},
 };
 
 int vm_state_save(struct vm *vm, struct sbuf *out, struct ferr *err)
@@ -62,11 +62,11 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len, struct ferr *err)
 {
 	const void *sec[VM_SEC_CLOCK + 1] = {0};
 	static const uint32_t size[VM_SEC_CLOCK + 1] = {
-		[VM_SEC_PIC_MASTER] = sizeof(struct kvm_irqchip),
-		[VM_SEC_PIC_SLAVE] = sizeof(struct kvm_irqchip),
-		[VM_SEC_IOAPIC] = sizeof(struct kvm_irqchip),
-		[VM_SEC_PIT] = sizeof(struct kvm_pit_state2),
-		[VM_SEC_CLOCK] = sizeof(struct kvm_clock_data),
+	    [VM_SEC_PIC_MASTER] = sizeof(struct kvm_irqchip),
+	    [VM_SEC_PIC_SLAVE] = sizeof(struct kvm_irqchip),
+	    [VM_SEC_IOAPIC] = sizeof(struct kvm_irqchip),
+	    [VM_SEC_PIT] = sizeof(struct kvm_pit_state2),
+	    [VM_SEC_CLOCK] = sizeof(struct kvm_clock_data),
 	};
 	struct sbuf_reader rd;
 	struct sbuf_section s;
@@ -76,7 +76,8 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len, struct ferr *err)
 	while ((rc = sbuf_next_section(&rd, &s, err)) > 0) {
 		if (s.tag == 0 || s.tag > VM_SEC_CLOCK || sec[s.tag] || s.len != size[s.tag])
 			return ferr_set(err, -EBADMSG,
-					"VM state: unexpected section %u of %u bytes", s.tag, s.len);
+					"VM state: unexpected section %u of %u bytes", s.tag,
+					s.len);
 		sec[s.tag] = s.data;
 	}
 	if (rc < 0)
@@ -124,8 +125,8 @@ int vm_device_save(struct vm *vm, unsigned i, const char **name, uint32_t *versi
 	return d->ops->save(d->dev, out, err);
 }
 
-int vm_device_load(struct vm *vm, const char *name, uint32_t version, const void *blob,
-		   size_t len, struct ferr *err)
+int vm_device_load(struct vm *vm, const char *name, uint32_t version, const void *blob, size_t len,
+		   struct ferr *err)
 {
 	for (unsigned i = 0; i < vm->ndevices; i++) {
 		const struct vm_device *d = &vm->devices[i];

@@ -18,8 +18,8 @@
 
 static void test_specs_rejected(void **state)
 {
-	static const char *const bad[] = {"", "file", "file:", "unix:", "tcp:1", "stdio:x",
-					  "nul", "unix:/nonexistent/dir/sock"};
+	static const char *const bad[] = {
+	    "", "file", "file:", "unix:", "tcp:1", "stdio:x", "nul", "unix:/nonexistent/dir/sock"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct ferr err = FERR_INIT;
 		struct chardev *cd = NULL;
@@ -93,10 +93,10 @@ static void test_null_backend(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_specs_rejected),
-		cmocka_unit_test(test_file_backend),
-		cmocka_unit_test(test_unix_backend),
-		cmocka_unit_test(test_null_backend),
+	    cmocka_unit_test(test_specs_rejected),
+	    cmocka_unit_test(test_file_backend),
+	    cmocka_unit_test(test_unix_backend),
+	    cmocka_unit_test(test_null_backend),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,7 +58,7 @@ static void test_unclaimed(void **state)
 	assert_int_equal(iobus_in(&bus, 0x80, 4), 0xffffffff);
 	assert_int_equal(iobus_register(&bus, 0xf4, 2, &wo_ops, &d, &err), 0);
 	assert_int_equal(iobus_in(&bus, 0xf4, 1), 0xff); /* no in handler */
-	iobus_out(&bus, 0x3f8, 1, 1);			  /* unclaimed: dropped */
+	iobus_out(&bus, 0x3f8, 1, 1);			 /* unclaimed: dropped */
 	assert_int_equal(d.last_size, 0);
 }
 
@@ -82,9 +82,9 @@ static void test_register_rejects(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dispatch),
-		cmocka_unit_test(test_unclaimed),
-		cmocka_unit_test(test_register_rejects),
+	    cmocka_unit_test(test_dispatch),
+	    cmocka_unit_test(test_unclaimed),
+	    cmocka_unit_test(test_register_rejects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

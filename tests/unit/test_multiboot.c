@@ -123,8 +123,11 @@ static void make_elf32(unsigned n, uint32_t entry)
 	eh.e_phnum = n;
 	memcpy(img, &eh, sizeof(eh));
 	for (unsigned i = 0; i < n; i++) {
-		Elf32_Phdr ph = {.p_type = PT_LOAD, .p_offset = 0x1000, .p_paddr = 0x100000 + i * 0x1000,
-				 .p_filesz = 0x100, .p_memsz = 0x1000};
+		Elf32_Phdr ph = {.p_type = PT_LOAD,
+				 .p_offset = 0x1000,
+				 .p_paddr = 0x100000 + i * 0x1000,
+				 .p_filesz = 0x100,
+				 .p_memsz = 0x1000};
 		memcpy(img + sizeof(eh) + i * sizeof(ph), &ph, sizeof(ph));
 	}
 	put32(0x1000, MB_HEADER_MAGIC);
@@ -222,13 +225,13 @@ static void test_elf64_entry_above_4g(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_aout_kludge),
-		cmocka_unit_test(test_no_header_or_bad_checksum),
-		cmocka_unit_test(test_unsupported_flags),
-		cmocka_unit_test(test_aout_bad_fields),
-		cmocka_unit_test(test_elf32),
-		cmocka_unit_test(test_elf_rejections),
-		cmocka_unit_test(test_elf64_entry_above_4g),
+	    cmocka_unit_test(test_aout_kludge),
+	    cmocka_unit_test(test_no_header_or_bad_checksum),
+	    cmocka_unit_test(test_unsupported_flags),
+	    cmocka_unit_test(test_aout_bad_fields),
+	    cmocka_unit_test(test_elf32),
+	    cmocka_unit_test(test_elf_rejections),
+	    cmocka_unit_test(test_elf64_entry_above_4g),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

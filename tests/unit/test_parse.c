@@ -20,30 +20,30 @@ struct size_case {
 static void test_parse_size_table(void **state)
 {
 	static const struct size_case cases[] = {
-		{"0", 0, 0},
-		{"4096", 0, 4096},
-		{"4k", 0, 4096},
-		{"4K", 0, 4096},
-		{"256M", 0, 256ull << 20},
-		{"256MiB", 0, 256ull << 20},
-		{"256MB", 0, 256ull << 20},
-		{"1G", 0, 1ull << 30},
-		{"2T", 0, 2ull << 40},
-		{"100B", 0, 100},
-		{"0x1000", 0, 0x1000},
-		{"", -EINVAL, 0},
-		{"M", -EINVAL, 0},
-		{"-1", -EINVAL, 0},
-		{"+1", -EINVAL, 0},
-		{"1.5G", -EINVAL, 0},
-		{"12Q", -EINVAL, 0},
-		{"1GG", -EINVAL, 0},
-		{"1 G", -EINVAL, 0},
-		{"0x", -EINVAL, 0},
-		{"18446744073709551615", 0, UINT64_MAX},
-		{"18446744073709551616", -ERANGE, 0},
-		{"17179869184G", -ERANGE, 0},
-		{"99999999999999999999999999999999999", -ERANGE, 0},
+	    {"0", 0, 0},
+	    {"4096", 0, 4096},
+	    {"4k", 0, 4096},
+	    {"4K", 0, 4096},
+	    {"256M", 0, 256ull << 20},
+	    {"256MiB", 0, 256ull << 20},
+	    {"256MB", 0, 256ull << 20},
+	    {"1G", 0, 1ull << 30},
+	    {"2T", 0, 2ull << 40},
+	    {"100B", 0, 100},
+	    {"0x1000", 0, 0x1000},
+	    {"", -EINVAL, 0},
+	    {"M", -EINVAL, 0},
+	    {"-1", -EINVAL, 0},
+	    {"+1", -EINVAL, 0},
+	    {"1.5G", -EINVAL, 0},
+	    {"12Q", -EINVAL, 0},
+	    {"1GG", -EINVAL, 0},
+	    {"1 G", -EINVAL, 0},
+	    {"0x", -EINVAL, 0},
+	    {"18446744073709551615", 0, UINT64_MAX},
+	    {"18446744073709551616", -ERANGE, 0},
+	    {"17179869184G", -ERANGE, 0},
+	    {"99999999999999999999999999999999999", -ERANGE, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -62,17 +62,17 @@ static void test_parse_size_table(void **state)
 static void test_parse_duration_table(void **state)
 {
 	static const struct size_case cases[] = {
-		{"10ms", 0, 10000000},
-		{"10", 0, 10000000},
-		{"250us", 0, 250000},
-		{"7ns", 0, 7},
-		{"2s", 0, 2000000000},
-		{"", -EINVAL, 0},
-		{"ms", -EINVAL, 0},
-		{"5min", -EINVAL, 0},
-		{"1.5s", -EINVAL, 0},
-		{"-5ms", -EINVAL, 0},
-		{"18446744073709551615s", -ERANGE, 0},
+	    {"10ms", 0, 10000000},
+	    {"10", 0, 10000000},
+	    {"250us", 0, 250000},
+	    {"7ns", 0, 7},
+	    {"2s", 0, 2000000000},
+	    {"", -EINVAL, 0},
+	    {"ms", -EINVAL, 0},
+	    {"5min", -EINVAL, 0},
+	    {"1.5s", -EINVAL, 0},
+	    {"-5ms", -EINVAL, 0},
+	    {"18446744073709551615s", -ERANGE, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -148,12 +148,12 @@ static void test_ferr_prefix_truncates_tail(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_size_table),
-		cmocka_unit_test(test_parse_duration_table),
-		cmocka_unit_test(test_parse_u64),
-		cmocka_unit_test(test_fmt_size),
-		cmocka_unit_test(test_ferr_first_message_sticks),
-		cmocka_unit_test(test_ferr_prefix_truncates_tail),
+	    cmocka_unit_test(test_parse_size_table),
+	    cmocka_unit_test(test_parse_duration_table),
+	    cmocka_unit_test(test_parse_u64),
+	    cmocka_unit_test(test_fmt_size),
+	    cmocka_unit_test(test_ferr_first_message_sticks),
+	    cmocka_unit_test(test_ferr_prefix_truncates_tail),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,11 +79,11 @@ static void test_huge_values_do_not_overflow(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unlimited_never_waits),
-		cmocka_unit_test(test_average_holds_the_rate),
-		cmocka_unit_test(test_idle_time_does_not_accumulate_beyond_burst),
-		cmocka_unit_test(test_rate_change_applies),
-		cmocka_unit_test(test_huge_values_do_not_overflow),
+	    cmocka_unit_test(test_unlimited_never_waits),
+	    cmocka_unit_test(test_average_holds_the_rate),
+	    cmocka_unit_test(test_idle_time_does_not_accumulate_beyond_burst),
+	    cmocka_unit_test(test_rate_change_applies),
+	    cmocka_unit_test(test_huge_values_do_not_overflow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

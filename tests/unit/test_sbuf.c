@@ -95,9 +95,9 @@ static void test_every_truncation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_hostile_lengths),
-		cmocka_unit_test(test_every_truncation),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_hostile_lengths),
+	    cmocka_unit_test(test_every_truncation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
