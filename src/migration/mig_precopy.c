@@ -258,19 +258,6 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	return 0;
 }
 
-/* Put the guest back to work on the source after a rolled-back attempt. */
-static void pc_resume_source(struct pc *pc)
-{
-	struct migration *m = pc->s->m;
-
-	pthread_mutex_lock(&m->lock);
-	bool resume = m->vm_paused_by_us;
-	m->vm_paused_by_us = false;
-	pthread_mutex_unlock(&m->lock);
-	if (resume)
-		vm_cont(m->vm, NULL);
-}
-
 /*
  * One switchover attempt.  0: GO sent, the destination owns the guest.
  * -EAGAIN: rolled back in time, the guest runs on the source again and
@@ -364,7 +351,7 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 		char why[FERR_MSG_MAX];
 		snprintf(why, sizeof(why), "%s", err->msg);
 		/* The guest first: the ABORT may wait on a full socket. */
-		pc_resume_source(pc);
+		mig_resume_source(pc->s->m);
 		if (clean) {
 			struct stream_msg ab = {.type = STREAM_MSG_ABORT};
 			ab.abort.reason = STREAM_ABORT_RETRY;
@@ -392,7 +379,7 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 				"mid-record (%s; %s)",
 				pc->pp.downtime_limit_ns / 1e6, detail, why);
 	}
-	pc_resume_source(pc);
+	mig_resume_source(pc->s->m);
 	return rc;
 }
 
@@ -540,7 +527,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 	}
 out:
 	if (rc)
-		pc_resume_source(&pc);
+		mig_resume_source(m);
 	pc_teardown(&pc);
 	return rc;
 }

@@ -15,6 +15,9 @@ void mig_fail(struct migration *m, const struct ferr *err);
 
 bool mig_cancelled(struct migration *m);
 
+/* Resume the guest if (and only if) the engine paused it: failures and rollbacks. */
+void mig_resume_source(struct migration *m);
+
 #include "migration/dirty.h"
 #include "migration/ratelimit.h"
 

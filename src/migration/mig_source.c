@@ -252,13 +252,8 @@ out:
 	if (rc) {
 		if (src_is_file(uri))
 			unlink(uri + 5); /* no half-written snapshot that looks like one */
-		pthread_mutex_lock(&m->lock);
-		bool resume = m->vm_paused_by_us;
-		m->vm_paused_by_us = false;
-		pthread_mutex_unlock(&m->lock);
 		/* A failed migration leaves the VM running where it was. */
-		if (resume)
-			vm_cont(m->vm, NULL);
+		mig_resume_source(m);
 		mig_fail(m, &err);
 	} else {
 		mig_progress(m, "saving", 1, 1);

@@ -130,6 +130,18 @@ bool mig_cancelled(struct migration *m)
 	return c;
 }
 
+void mig_resume_source(struct migration *m)
+{
+	bool resume;
+
+	pthread_mutex_lock(&m->lock);
+	resume = m->vm_paused_by_us;
+	m->vm_paused_by_us = false;
+	pthread_mutex_unlock(&m->lock);
+	if (resume)
+		vm_cont(m->vm, NULL);
+}
+
 void mig_fail(struct migration *m, const struct ferr *err)
 {
 	bool cancelled;

@@ -201,16 +201,21 @@ def find(data, typ):
     return next(r for r in streamlib.records(data) if r[2] == typ)
 
 
-def test_good_snapshot_restores(tmp_path, good_snapshot):
+def assert_restores(tmp_path, data):
     f = tmp_path / "ok.snap"
-    f.write_bytes(good_snapshot)
+    f.write_bytes(data)
     serial = tmp_path / "s.txt"
     vm = ferrylib.Vm([str(ferrylib.FERRY), "run", "--incoming", f"file:{f}",
                       "--serial", f"file:{serial}"], tmp_path, serial)
     try:
         vm.wait_for(r"^progress cpu=1 .*$", count=3, timeout=60)
+        assert "FAIL" not in vm.serial()
     finally:
         vm.kill()
+
+
+def test_good_snapshot_restores(tmp_path, good_snapshot):
+    assert_restores(tmp_path, good_snapshot)
 
 
 def test_empty_file(tmp_path):
@@ -274,15 +279,7 @@ def test_unknown_optional_record_is_skipped(tmp_path, good_snapshot):
     data = streamlib.insert_record(good_snapshot, vcpu, 0x42, b"\1" * 8,
                                    flags=streamlib.OPTIONAL)
     data = streamlib.patch_end(data, extra_records=1, extra_bytes=16 + 8 + 8)
-    f = tmp_path / "opt.snap"
-    f.write_bytes(data)
-    serial = tmp_path / "s.txt"
-    vm = ferrylib.Vm([str(ferrylib.FERRY), "run", "--incoming", f"file:{f}",
-                      "--serial", f"file:{serial}"], tmp_path, serial)
-    try:
-        vm.wait_for(r"^progress cpu=1 .*$", count=3, timeout=60)
-    finally:
-        vm.kill()
+    assert_restores(tmp_path, data)
 
 
 def test_memory_mismatch(tmp_path, good_snapshot):
