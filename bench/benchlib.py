@@ -16,15 +16,16 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def ferry_pair(tmp, append, memory, cpus=1, hb=False, incoming_extra=()):
+def ferry_pair(tmp, append, memory, cpus=1, hb=False, prealloc=False):
     """Source and destination ferry over loopback TCP; returns (src, dst, uri, hb_src, hb_dst)."""
     uri = f"tcp:127.0.0.1:{ferrylib.free_tcp_port()}"
     hs = ferrylib.HeartbeatListener(tmp / f"hbs{time.monotonic_ns()}.sock") if hb else None
     hd = ferrylib.HeartbeatListener(tmp / f"hbd{time.monotonic_ns()}.sock") if hb else None
     dctl = tmp / f"d{time.monotonic_ns()}.sock"
-    dargv = [str(ferrylib.FERRY), "run", "--incoming", uri, "--prealloc", "--memory", memory, "--cpus",
-             str(cpus), "--serial", f"file:{tmp / 'dst.txt'}", "--control", str(dctl),
-             *incoming_extra]
+    dargv = [str(ferrylib.FERRY), "run", "--incoming", uri, "--memory", memory, "--cpus",
+             str(cpus), "--serial", f"file:{tmp / 'dst.txt'}", "--control", str(dctl)]
+    if prealloc:
+        dargv.append("--prealloc")
     if hd:
         dargv += ["--debugcon", f"unix:{hd.path}"]
     dst = ferrylib.Vm(dargv, tmp, tmp / "dst.txt", dctl)
@@ -36,8 +37,9 @@ def ferry_pair(tmp, append, memory, cpus=1, hb=False, incoming_extra=()):
     return src, dst, uri, hs, hd
 
 
-def qemu_pair(tmp, append, memory, cpus=1, hb=False):
-    """The same guest under QEMU -accel kvm, migrating over loopback TCP."""
+def qemu_pair(tmp, append, memory, cpus=1, hb=False, prealloc=False):
+    """The same guest under QEMU -accel kvm, migrating over loopback TCP.
+    @prealloc: -mem-prealloc on the destination, as ferry's --prealloc."""
     port = ferrylib.free_tcp_port()
     hs = ferrylib.HeartbeatListener(tmp / f"qhbs{time.monotonic_ns()}.sock") if hb else None
     hd = ferrylib.HeartbeatListener(tmp / f"qhbd{time.monotonic_ns()}.sock") if hb else None
@@ -53,6 +55,8 @@ def qemu_pair(tmp, append, memory, cpus=1, hb=False):
                   "-device", "isa-debugcon,iobase=0xe9,chardev=hb"]
         if incoming:
             a += ["-incoming", incoming]
+            if prealloc:
+                a.append("-mem-prealloc")
         return a
 
     dq, sq = tmp / f"qd{port}.sock", tmp / f"qs{port}.sock"
