@@ -35,7 +35,8 @@ def main():
                     append = "workload=idle"
                 else:
                     append = f"workload=dirty wss={gib * 1024 - 64}M rate=max sweeps=1 progress=500ms"
-                serial, ctl = tmp / "s.txt", tmp / "c.sock"
+                # fresh names: a stale file from the previous run must not be read
+                serial, ctl = tmp / f"s-{size}-{kind}.txt", tmp / f"c-{size}-{kind}.sock"
                 vm = ferrylib.Vm(ferrylib.ferry_argv(append=append, memory=size, cpus=1,
                                                      serial=f"file:{serial}", control=ctl),
                                  tmp, serial, ctl)

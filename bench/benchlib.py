@@ -19,21 +19,23 @@ def med(xs):
 def ferry_pair(tmp, append, memory, cpus=1, hb=False, prealloc=False):
     """Source and destination ferry over loopback TCP; returns (src, dst, uri, hb_src, hb_dst)."""
     uri = f"tcp:127.0.0.1:{ferrylib.free_tcp_port()}"
+    # fresh names per pair: a stale serial file from an earlier run must not be read
+    tag = time.monotonic_ns()
     hs = ferrylib.HeartbeatListener(tmp / f"hbs{time.monotonic_ns()}.sock") if hb else None
     hd = ferrylib.HeartbeatListener(tmp / f"hbd{time.monotonic_ns()}.sock") if hb else None
     dctl = tmp / f"d{time.monotonic_ns()}.sock"
     dargv = [str(ferrylib.FERRY), "run", "--incoming", uri, "--memory", memory, "--cpus",
-             str(cpus), "--serial", f"file:{tmp / 'dst.txt'}", "--control", str(dctl)]
+             str(cpus), "--serial", f"file:{tmp / f'dst{tag}.txt'}", "--control", str(dctl)]
     if prealloc:
         dargv.append("--prealloc")
     if hd:
         dargv += ["--debugcon", f"unix:{hd.path}"]
-    dst = ferrylib.Vm(dargv, tmp, tmp / "dst.txt", dctl)
+    dst = ferrylib.Vm(dargv, tmp, tmp / f"dst{tag}.txt", dctl)
     sctl = tmp / f"s{time.monotonic_ns()}.sock"
     src = ferrylib.Vm(ferrylib.ferry_argv(append=append, memory=memory, cpus=cpus,
-                                          serial=f"file:{tmp / 'src.txt'}", control=sctl,
+                                          serial=f"file:{tmp / f'src{tag}.txt'}", control=sctl,
                                           debugcon=f"unix:{hs.path}" if hs else None),
-                      tmp, tmp / "src.txt", sctl)
+                      tmp, tmp / f"src{tag}.txt", sctl)
     return src, dst, uri, hs, hd
 
 
@@ -60,9 +62,9 @@ def qemu_pair(tmp, append, memory, cpus=1, hb=False, prealloc=False):
         return a
 
     dq, sq = tmp / f"qd{port}.sock", tmp / f"qs{port}.sock"
-    dst = ferrylib.Vm(argv(tmp / "qdst.txt", dq, hd, f"tcp:127.0.0.1:{port}"), tmp,
-                      tmp / "qdst.txt", dq)
-    src = ferrylib.Vm(argv(tmp / "qsrc.txt", sq, hs), tmp, tmp / "qsrc.txt", sq)
+    dst = ferrylib.Vm(argv(tmp / f"qdst{port}.txt", dq, hd, f"tcp:127.0.0.1:{port}"), tmp,
+                      tmp / f"qdst{port}.txt", dq)
+    src = ferrylib.Vm(argv(tmp / f"qsrc{port}.txt", sq, hs), tmp, tmp / f"qsrc{port}.txt", sq)
     return src, dst, f"tcp:127.0.0.1:{port}", hs, hd
 
 
