@@ -13,6 +13,8 @@
 #include "migration/channel.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -73,6 +75,15 @@ int channel_write_full(struct channel *ch, const void *buf, size_t len, struct f
 	struct iovec iov = {(void *)buf, len};
 
 	return channel_writev_full(ch, &iov, 1, err);
+}
+
+uint64_t channel_unsent(struct channel *ch)
+{
+	int n = 0;
+
+	if (ch->fd < 0 || ioctl(ch->fd, SIOCOUTQ, &n) < 0 || n < 0)
+		return 0; /* not a socket: nothing queued that could be mistaken for sent */
+	return (uint64_t)n;
 }
 
 void channel_cancel(struct channel *ch)

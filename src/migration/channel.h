@@ -84,6 +84,13 @@ int channel_read_full(struct channel *ch, void *buf, size_t len, struct ferr *er
 int channel_writev_full(struct channel *ch, struct iovec *iov, int iovcnt, struct ferr *err);
 int channel_write_full(struct channel *ch, const void *buf, size_t len, struct ferr *err);
 
+/*
+ * Bytes written but not yet taken by the peer (the socket's send queue,
+ * SIOCOUTQ), so that a sender can tell what left the host from what the
+ * kernel merely buffered.  0 for channels without a queue.
+ */
+uint64_t channel_unsent(struct channel *ch);
+
 void channel_cancel(struct channel *ch); /* thread-safe, idempotent */
 void channel_shutdown(struct channel *ch);
 void channel_close(struct channel *ch);

@@ -200,7 +200,7 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 {
 	struct mig_src *s = pc->s;
 	struct stream_msg pe = {.type = STREAM_REC_PASS_END};
-	uint64_t t0 = clock_now_ns(), bytes0 = s->w.stats.bytes;
+	uint64_t t0 = clock_now_ns(), bytes0 = s->w.stats.bytes, queued0 = channel_unsent(s->ch);
 	uint64_t normal0 = s->st.normal, zero0 = s->st.duplicate;
 	uint64_t deadline = pc->pp.timeout_ns ? pc->start_ns + pc->pp.timeout_ns : 0;
 	int rc;
@@ -220,8 +220,11 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	if (wrc)
 		return wrc;
 	uint64_t bytes = s->w.stats.bytes - bytes0;
+	/* What left the host: written, less what still sits in the socket's queue. */
+	uint64_t queued = channel_unsent(s->ch);
+	uint64_t sent = bytes + queued0 > queued ? bytes + queued0 - queued : 0;
 	uint64_t dirty = bitmap_count(&pc->todo);
-	uint64_t pass_bw = dur ? (uint64_t)((unsigned __int128)bytes * 1000000000u / dur) : 0;
+	uint64_t pass_bw = dur ? (uint64_t)((unsigned __int128)sent * 1000000000u / dur) : 0;
 	/* Dirtied since the previous harvest, which includes any pause between passes. */
 	uint64_t now = clock_now_ns(), since = now - (pc->last_sync_ns ? pc->last_sync_ns : t0);
 	pc->last_sync_ns = now;
@@ -231,8 +234,8 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	 * nothing about that (its time is fixed costs), so the estimate comes
 	 * from the last pass that moved enough data to measure.
 	 */
-	if (bytes >= PC_MIN_MEASURE_BYTES || !pc->bandwidth)
-		pc->bandwidth = dur ? (uint64_t)((unsigned __int128)bytes * 1000000000u / dur) : 0;
+	if (sent >= PC_MIN_MEASURE_BYTES || !pc->bandwidth)
+		pc->bandwidth = pass_bw;
 	pc->dirty_rate =
 	    since ? (uint64_t)((unsigned __int128)dirty * GMEM_PAGE_SIZE * 1000000000u / since) : 0;
 
