@@ -236,6 +236,11 @@ int migration_incoming(struct migration *m, const char *uri, struct ferr *err)
 				vm_runstate_name(rs));
 	if (vm_set_incoming(m->vm, err))
 		return -EBUSY;
+	pthread_mutex_lock(&m->lock);
+	bool busy = !mig_status_final(m->status);
+	pthread_mutex_unlock(&m->lock);
+	if (busy)
+		return ferr_set(err, -EBUSY, "an incoming migration is already in progress");
 	/*
 	 * Listen here, not in the thread: when this returns the source can
 	 * connect, and a bad URI or an address in use is this call's error.

@@ -297,3 +297,15 @@ def test_frame_out_of_range(tmp_path, good_snapshot):
     payload = struct.pack("<IIQ", 1, 0, (1 << 63) | ((1 << 30) >> 12))
     data = streamlib.insert_record(good_snapshot, 2, streamlib.REC_PAGE_BATCH, payload)
     assert_refused(*run_restore(tmp_path, data), "frame")
+
+
+def test_second_migrate_incoming_is_refused(rvms, tmp_path):
+    dst = rvms(incoming="defer", memory="64M", cpus=1)
+    uri = f"unix:{tmp_path / 'in.sock'}"
+    dst.qmp.cmd("migrate-incoming", uri=uri)
+    r = dst.qmp.execute("migrate-incoming", uri=f"unix:{tmp_path / 'in2.sock'}")
+    assert "in progress" in r["error"]["desc"], r
+    # the first one still listens, and cancelling it ends this ferry cleanly
+    assert (tmp_path / "in.sock").exists()
+    dst.qmp.cmd("migrate-cancel")
+    assert dst.wait_exit(10) == 1
