@@ -5,10 +5,10 @@
  */
 #include "kernel.h"
 
-#define RSDP_SIG	0x2052545020445352ULL	/* "RSD PTR " */
-#define MADT_SIG	0x43495041		/* "APIC" */
-#define MADT_LAPIC	0
-#define MADT_ENABLED	0x1
+#define RSDP_SIG     0x2052545020445352ULL /* "RSD PTR " */
+#define MADT_SIG     0x43495041		   /* "APIC" */
+#define MADT_LAPIC   0
+#define MADT_ENABLED 0x1
 
 struct rsdp {
 	u64 signature;
@@ -16,7 +16,7 @@ struct rsdp {
 	char oem[6];
 	u8 revision;
 	u32 rsdt;
-	u32 length;		/* revision >= 2 from here on */
+	u32 length; /* revision >= 2 from here on */
 	u64 xsdt;
 	u8 xchecksum;
 	u8 reserved[3];
@@ -62,10 +62,7 @@ static const struct rsdp *scan(u64 start, u64 len)
 	u64 n = len / 8;
 
 	while (n) {
-		asm volatile("repne scasq"
-			     : "+D"(p), "+c"(n)
-			     : "a"(RSDP_SIG)
-			     : "cc", "memory");
+		asm volatile("repne scasq" : "+D"(p), "+c"(n) : "a"(RSDP_SIG) : "cc", "memory");
 		if (p[-1] != RSDP_SIG)
 			break;
 		if (!((u64)(p - 1) & 15) && !sum(p - 1, 20))
@@ -81,7 +78,7 @@ static const struct rsdp *scan(u64 start, u64 len)
  */
 static const struct rsdp *find_rsdp(void)
 {
-	u64 ebda = (u64)*(const u16 *)0x40e << 4;
+	u64 ebda = (u64) * (const u16 *)0x40e << 4;
 	const struct rsdp *r = scan(0xe0000, 16);
 
 	if (!r && ebda >= 0x80000 && ebda < 0xa0000)

@@ -6,7 +6,7 @@
 #include "kernel.h"
 #include "x86.h"
 
-#define ICR_BUSY	(1u << 12)
+#define ICR_BUSY (1u << 12)
 
 void pic_disable(void)
 {
@@ -28,9 +28,9 @@ void pic_disable(void)
 void lapic_init(void)
 {
 	lapic_write(LAPIC_TPR, 0);
-	lapic_write(LAPIC_LVT_LINT0, LVT_MASKED);	/* no ExtINT from PIC */
+	lapic_write(LAPIC_LVT_LINT0, LVT_MASKED); /* no ExtINT from PIC */
 	lapic_write(LAPIC_LVT_ERROR, LVT_MASKED);
-	lapic_write(LAPIC_SVR, 0x100 | VEC_SPURIOUS);	/* software enable */
+	lapic_write(LAPIC_SVR, 0x100 | VEC_SPURIOUS); /* software enable */
 }
 
 /* Periodic tick of guest.tick_us, calibrated by time_calibrate(). */

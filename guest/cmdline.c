@@ -5,17 +5,21 @@
  */
 #include "guest.h"
 
-#define HEARTBEAT_MIN_US	100
-#define PERIOD_MAX_US		(3600ULL * 1000000)
-#define RATE_MAX		1000000000ULL
+#define HEARTBEAT_MIN_US 100
+#define PERIOD_MAX_US	 (3600ULL * 1000000)
+#define RATE_MAX	 1000000000ULL
 
 const char *const workload_names[] = {
-	[WL_IDLE] = "idle", [WL_SPIN] = "spin",
-	[WL_DIRTY] = "dirty", [WL_VERIFY] = "verify",
+    [WL_IDLE] = "idle",
+    [WL_SPIN] = "spin",
+    [WL_DIRTY] = "dirty",
+    [WL_VERIFY] = "verify",
 };
 
 const char *const pattern_names[] = {
-	[PAT_SEQ] = "seq", [PAT_RANDOM] = "random", [PAT_HOTCOLD] = "hotcold",
+    [PAT_SEQ] = "seq",
+    [PAT_RANDOM] = "random",
+    [PAT_HOTCOLD] = "hotcold",
 };
 
 /* Decimal, or hex with 0x; stops at the first non-digit. */
@@ -58,9 +62,21 @@ static int parse_size(const char *s, u64 *out)
 	if (!s)
 		return -1;
 	switch (*s) {
-	case 'k': case 'K': mul = 1ULL << 10; s++; break;
-	case 'm': case 'M': mul = 1ULL << 20; s++; break;
-	case 'g': case 'G': mul = 1ULL << 30; s++; break;
+	case 'k':
+	case 'K':
+		mul = 1ULL << 10;
+		s++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ULL << 20;
+		s++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ULL << 30;
+		s++;
+		break;
 	}
 	if (*s || v == 0 || v > UINT64_MAX / mul)
 		return -1;
@@ -100,8 +116,7 @@ static int lookup(const char *v, const char *const *names, unsigned n)
 	return -1;
 }
 
-static int parse_word(char *word, struct config *cfg, char *err,
-		      size_t errlen)
+static int parse_word(char *word, struct config *cfg, char *err, size_t errlen)
 {
 	char *key = word, *val = word;
 	int i;
@@ -141,8 +156,7 @@ static int parse_word(char *word, struct config *cfg, char *err,
 		    (cfg->heartbeat_us && cfg->heartbeat_us < HEARTBEAT_MIN_US))
 			goto bad;
 	} else if (!strcmp(key, "progress")) {
-		if (parse_period(val, &cfg->progress_us) ||
-		    cfg->progress_us % 1000)
+		if (parse_period(val, &cfg->progress_us) || cfg->progress_us % 1000)
 			goto bad;
 	} else if (!strcmp(key, "sweeps")) {
 		const char *end = parse_u64(val, &cfg->sweeps);
@@ -163,32 +177,29 @@ static int parse_word(char *word, struct config *cfg, char *err,
 
 bad:
 	fmt(err, errlen, "bad value \"%s\" for %s (%s)", val, key,
-	    !strcmp(key, "workload") ? "expected idle|spin|dirty|verify" :
-	    !strcmp(key, "pattern") ? "expected seq|random|hotcold" :
-	    !strcmp(key, "wss") ? "expected N, NK, NM or NG, N > 0" :
-	    !strcmp(key, "rate") ? "expected max or 1..1000000000 pages/s" :
-	    !strcmp(key, "heartbeat") ?
-		"expected 0 or 100us..3600s with suffix us|ms|s" :
-	    !strcmp(key, "progress") ?
-		"expected 0 or whole ms up to 3600s with suffix ms|s" :
-	    "expected a decimal or 0x-prefixed number");
+	    !strcmp(key, "workload")	? "expected idle|spin|dirty|verify"
+	    : !strcmp(key, "pattern")	? "expected seq|random|hotcold"
+	    : !strcmp(key, "wss")	? "expected N, NK, NM or NG, N > 0"
+	    : !strcmp(key, "rate")	? "expected max or 1..1000000000 pages/s"
+	    : !strcmp(key, "heartbeat") ? "expected 0 or 100us..3600s with suffix us|ms|s"
+	    : !strcmp(key, "progress")	? "expected 0 or whole ms up to 3600s with suffix ms|s"
+					: "expected a decimal or 0x-prefixed number");
 	return -1;
 }
 
-int cmdline_parse(const char *cmdline, struct config *cfg, char *err,
-		  size_t errlen)
+int cmdline_parse(const char *cmdline, struct config *cfg, char *err, size_t errlen)
 {
 	char word[CMDLINE_MAX];
 	bool first = true;
 	const char *s = cmdline;
 
 	*cfg = (struct config){
-		.workload = WL_IDLE,
-		.wss = 64ULL << 20,
-		.rate = 0,
-		.pattern = PAT_SEQ,
-		.heartbeat_us = 0,
-		.progress_us = 1000000,
+	    .workload = WL_IDLE,
+	    .wss = 64ULL << 20,
+	    .rate = 0,
+	    .pattern = PAT_SEQ,
+	    .heartbeat_us = 0,
+	    .progress_us = 1000000,
 	};
 
 	for (;;) {

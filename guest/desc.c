@@ -31,18 +31,18 @@ struct desc_ptr {
 	u64 base;
 } __packed;
 
-#define GATE_INTR	0x8e	/* present, DPL 0, 64-bit interrupt gate */
-#define GATE_USER	0x60	/* DPL 3: reachable with int from ring 3 */
+#define GATE_INTR 0x8e /* present, DPL 0, 64-bit interrupt gate */
+#define GATE_USER 0x60 /* DPL 3: reachable with int from ring 3 */
 
 u64 gdt[GDT_FIXED_ENTRIES + 2 * MAX_CPUS] __aligned(16) = {
-	[SEL_KCODE / 8] = 0x00af9a000000ffff,	/* 64-bit code, DPL 0 */
-	[SEL_KDATA / 8] = 0x00cf92000000ffff,
-	[SEL_UDATA / 8] = 0x00cff2000000ffff,	/* DPL 3 */
-	[SEL_UCODE / 8] = 0x00affa000000ffff,	/* 64-bit code, DPL 3 */
+    [SEL_KCODE / 8] = 0x00af9a000000ffff, /* 64-bit code, DPL 0 */
+    [SEL_KDATA / 8] = 0x00cf92000000ffff,
+    [SEL_UDATA / 8] = 0x00cff2000000ffff, /* DPL 3 */
+    [SEL_UCODE / 8] = 0x00affa000000ffff, /* 64-bit code, DPL 3 */
 };
 
 /* Also loaded by boot.S in 32-bit mode, which reads limit + base[31:0]. */
-struct desc_ptr gdt_ptr = { sizeof(gdt) - 1, (u64)gdt };
+struct desc_ptr gdt_ptr = {sizeof(gdt) - 1, (u64)gdt};
 
 static struct idt_gate idt[256] __aligned(16);
 static struct tss tss[MAX_CPUS] __aligned(16);
@@ -54,11 +54,11 @@ static void set_gate(unsigned vec, const void *handler, u8 type)
 	u64 a = (u64)handler;
 
 	idt[vec] = (struct idt_gate){
-		.off_lo = (u16)a,
-		.sel = SEL_KCODE,
-		.type = type,
-		.off_mid = (u16)(a >> 16),
-		.off_hi = (u32)(a >> 32),
+	    .off_lo = (u16)a,
+	    .sel = SEL_KCODE,
+	    .type = type,
+	    .off_mid = (u16)(a >> 16),
+	    .off_hi = (u32)(a >> 32),
 	};
 }
 
@@ -77,14 +77,14 @@ void desc_init(void)
 /* Per CPU: fill in and load this CPU's TSS, load the shared IDT. */
 void desc_load(unsigned cpu)
 {
-	struct desc_ptr idt_ptr = { sizeof(idt) - 1, (u64)idt };
+	struct desc_ptr idt_ptr = {sizeof(idt) - 1, (u64)idt};
 	u64 base = (u64)&tss[cpu], limit = sizeof(struct tss) - 1;
 	unsigned slot = GDT_FIXED_ENTRIES + 2 * cpu;
 
 	tss[cpu].rsp[0] = kstack_top(cpu);
-	tss[cpu].iomap_base = sizeof(struct tss);	/* no I/O bitmap */
+	tss[cpu].iomap_base = sizeof(struct tss); /* no I/O bitmap */
 	gdt[slot] = (limit & 0xffff) | (base & 0xffffff) << 16 |
-		    0x89ULL << 40 |		/* present, 64-bit TSS */
+		    0x89ULL << 40 | /* present, 64-bit TSS */
 		    ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
 	gdt[slot + 1] = base >> 32;
 

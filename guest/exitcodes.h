@@ -5,10 +5,10 @@
 #ifndef FERRY_GUEST_EXITCODES_H
 #define FERRY_GUEST_EXITCODES_H
 
-#define DEBUG_EXIT_PORT		0xf4
+#define DEBUG_EXIT_PORT 0xf4
 
-#define FERRY_EXIT_VERIFY	0x10	/* verify workload found a bad page: 33 */
-#define FERRY_EXIT_ERROR	0x20	/* bad cmdline, exception, boot error: 65 */
-#define FERRY_EXIT_CLOCK	0x30	/* TSC went backwards on a CPU: 97 */
+#define FERRY_EXIT_VERIFY 0x10 /* verify workload found a bad page: 33 */
+#define FERRY_EXIT_ERROR  0x20 /* bad cmdline, exception, boot error: 65 */
+#define FERRY_EXIT_CLOCK  0x30 /* TSC went backwards on a CPU: 97 */
 
 #endif

@@ -18,8 +18,7 @@ static void put(struct out *o, char c)
 	o->len++;
 }
 
-static void put_num(struct out *o, u64 v, unsigned base, unsigned width,
-		    char pad, bool neg)
+static void put_num(struct out *o, u64 v, unsigned base, unsigned width, char pad, bool neg)
 {
 	char tmp[24];
 	unsigned n = 0;
@@ -40,7 +39,7 @@ static void put_num(struct out *o, u64 v, unsigned base, unsigned width,
 
 size_t vfmt(char *buf, size_t size, const char *f, va_list ap)
 {
-	struct out o = { .buf = buf, .size = size, .len = 0 };
+	struct out o = {.buf = buf, .size = size, .len = 0};
 
 	for (; *f; f++) {
 		unsigned width = 0, longs = 0;
@@ -72,8 +71,7 @@ size_t vfmt(char *buf, size_t size, const char *f, va_list ap)
 			break;
 		case 'u':
 		case 'x':
-			u = longs ? va_arg(ap, unsigned long)
-				  : va_arg(ap, unsigned);
+			u = longs ? va_arg(ap, unsigned long) : va_arg(ap, unsigned);
 			put_num(&o, u, *f == 'u' ? 10 : 16, width, pad, false);
 			break;
 		case 's':

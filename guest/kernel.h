@@ -8,22 +8,22 @@
 #include "guest.h"
 
 /* LAPIC registers (xAPIC MMIO offsets). */
-#define LAPIC_ID		0x020
-#define LAPIC_TPR		0x080
-#define LAPIC_EOI		0x0b0
-#define LAPIC_SVR		0x0f0
-#define LAPIC_ICR_LO		0x300
-#define LAPIC_ICR_HI		0x310
-#define LAPIC_LVT_TIMER		0x320
-#define LAPIC_LVT_LINT0		0x350
-#define LAPIC_LVT_ERROR		0x370
-#define LAPIC_TIMER_INIT	0x380
-#define LAPIC_TIMER_CUR		0x390
-#define LAPIC_TIMER_DIV		0x3e0
+#define LAPIC_ID	 0x020
+#define LAPIC_TPR	 0x080
+#define LAPIC_EOI	 0x0b0
+#define LAPIC_SVR	 0x0f0
+#define LAPIC_ICR_LO	 0x300
+#define LAPIC_ICR_HI	 0x310
+#define LAPIC_LVT_TIMER	 0x320
+#define LAPIC_LVT_LINT0	 0x350
+#define LAPIC_LVT_ERROR	 0x370
+#define LAPIC_TIMER_INIT 0x380
+#define LAPIC_TIMER_CUR	 0x390
+#define LAPIC_TIMER_DIV	 0x3e0
 
-#define LVT_MASKED		(1u << 16)
-#define LVT_PERIODIC		(1u << 17)
-#define TIMER_DIV_16		0x3
+#define LVT_MASKED   (1u << 16)
+#define LVT_PERIODIC (1u << 17)
+#define TIMER_DIV_16 0x3
 
 static inline u32 lapic_read(u32 reg)
 {
@@ -37,8 +37,8 @@ static inline void lapic_write(u32 reg, u32 v)
 
 /* Boot-time state: which APIC ID runs as which CPU index. */
 extern u8 cpu_apic_id[MAX_CPUS];
-extern u32 cpu_started[MAX_CPUS];	/* set by each AP on arrival */
-extern u32 cpus_online;			/* APs done with ring-0 setup */
+extern u32 cpu_started[MAX_CPUS]; /* set by each AP on arrival */
+extern u32 cpus_online;		  /* APs done with ring-0 setup */
 extern char kstacks[], ustacks[], extra_pds[];
 extern u64 pml4[512], pdpt[512];
 

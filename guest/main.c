@@ -47,7 +47,7 @@ __noreturn void kmain(u32 magic, u32 mbi)
 
 	guest.boot_tsc = rdtsc();
 	serial_init();
-	desc_init();		/* from here on, faults are reported */
+	desc_init(); /* from here on, faults are reported */
 	desc_load(0);
 	multiboot_parse(magic, mbi);
 	if (cmdline_parse(guest.cmdline, &guest.cfg, err, sizeof(err)))

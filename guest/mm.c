@@ -5,21 +5,21 @@
 #include "kernel.h"
 #include "x86.h"
 
-#define MB_BOOTLOADER_MAGIC	0x2BADB002
-#define MB_INFO_MEMORY		0x001
-#define MB_INFO_CMDLINE		0x004
-#define MB_INFO_MMAP		0x040
-#define MB_MMAP_RAM		1
+#define MB_BOOTLOADER_MAGIC 0x2BADB002
+#define MB_INFO_MEMORY	    0x001
+#define MB_INFO_CMDLINE	    0x004
+#define MB_INFO_MMAP	    0x040
+#define MB_MMAP_RAM	    1
 
-#define PTE_TABLE		0x27	/* as in pagetable.S */
-#define PTE_LARGE		0xe7
-#define GIB			(1ULL << 30)
-#define MAX_RAM_RANGES		32
+#define PTE_TABLE      0x27 /* as in pagetable.S */
+#define PTE_LARGE      0xe7
+#define GIB	       (1ULL << 30)
+#define MAX_RAM_RANGES 32
 
 struct mb_info {
 	u32 flags;
-	u32 mem_lower;		/* KiB below 1 MiB */
-	u32 mem_upper;		/* KiB above 1 MiB */
+	u32 mem_lower; /* KiB below 1 MiB */
+	u32 mem_upper; /* KiB above 1 MiB */
 	u32 boot_device;
 	u32 cmdline;
 	u32 mods_count;
@@ -30,7 +30,7 @@ struct mb_info {
 } __packed;
 
 struct mb_mmap_entry {
-	u32 size;		/* of the rest of the entry */
+	u32 size; /* of the rest of the entry */
 	u64 addr;
 	u64 len;
 	u32 type;
@@ -67,8 +67,7 @@ void multiboot_parse(u32 magic, u32 info)
 		size_t n = strlen(s);
 
 		if (n >= CMDLINE_MAX)
-			kfatal("command line longer than %u bytes",
-			       CMDLINE_MAX - 1);
+			kfatal("command line longer than %u bytes", CMDLINE_MAX - 1);
 		memcpy(guest.cmdline, s, n + 1);
 	}
 
@@ -170,8 +169,8 @@ void workset_layout(void)
 	wss = MIN(guest.cfg.wss, limit - WS_BASE);
 	slice = (wss / guest.ncpus) & ~(u64)(PAGE_SIZE - 1);
 	if (!slice)
-		kfatal("wss=%lu is less than one page per CPU (%u CPUs)",
-		       guest.cfg.wss, guest.ncpus);
+		kfatal("wss=%lu is less than one page per CPU (%u CPUs)", guest.cfg.wss,
+		       guest.ncpus);
 	guest.slice_bytes = slice;
 	guest.seed = guest.cfg.seed_given ? guest.cfg.seed : guest.boot_tsc;
 }

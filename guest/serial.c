@@ -8,27 +8,27 @@
 #include "syscall.h"
 #include "x86.h"
 
-#define UART_THR	0
-#define UART_IER	1
-#define UART_DLL	0
-#define UART_DLM	1
-#define UART_FCR	2
-#define UART_LCR	3
-#define UART_MCR	4
-#define UART_LSR	5
-#define LSR_THRE	0x20
+#define UART_THR 0
+#define UART_IER 1
+#define UART_DLL 0
+#define UART_DLM 1
+#define UART_FCR 2
+#define UART_LCR 3
+#define UART_MCR 4
+#define UART_LSR 5
+#define LSR_THRE 0x20
 
 static u32 serial_lock;
 
 void serial_init(void)
 {
-	outb(COM1_PORT + UART_IER, 0x00);	/* polled: no interrupts */
-	outb(COM1_PORT + UART_LCR, 0x80);	/* DLAB on */
-	outb(COM1_PORT + UART_DLL, 0x01);	/* divisor 1: 115200 baud */
+	outb(COM1_PORT + UART_IER, 0x00); /* polled: no interrupts */
+	outb(COM1_PORT + UART_LCR, 0x80); /* DLAB on */
+	outb(COM1_PORT + UART_DLL, 0x01); /* divisor 1: 115200 baud */
 	outb(COM1_PORT + UART_DLM, 0x00);
-	outb(COM1_PORT + UART_LCR, 0x03);	/* 8N1, DLAB off */
-	outb(COM1_PORT + UART_FCR, 0xc7);	/* FIFOs on and cleared */
-	outb(COM1_PORT + UART_MCR, 0x03);	/* DTR, RTS; OUT2 off */
+	outb(COM1_PORT + UART_LCR, 0x03); /* 8N1, DLAB off */
+	outb(COM1_PORT + UART_FCR, 0xc7); /* FIFOs on and cleared */
+	outb(COM1_PORT + UART_MCR, 0x03); /* DTR, RTS; OUT2 off */
 }
 
 void serial_write(const char *s, size_t n)

@@ -8,9 +8,9 @@
 
 #include "guest.h"
 
-#define COM1_PORT	0x3f8
-#define HEARTBEAT_PORT	0xe9
-#define LINE_MAX	(CMDLINE_MAX + 256)
+#define COM1_PORT      0x3f8
+#define HEARTBEAT_PORT 0xe9
+#define LINE_MAX       (CMDLINE_MAX + 256)
 
 void serial_init(void);
 /* Raw output, ring 0 or IOPL only: no lock, no newline. */

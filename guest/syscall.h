@@ -10,16 +10,13 @@
 
 #include "common.h"
 
-#define SYS_HALT	0	/* sti; hlt: sleep until the next interrupt */
-#define SYS_OUTB	1	/* outb(port = rdi, value = rsi) */
-#define SYS_SERIAL	2	/* write rsi bytes at rdi to COM1 */
+#define SYS_HALT   0 /* sti; hlt: sleep until the next interrupt */
+#define SYS_OUTB   1 /* outb(port = rdi, value = rsi) */
+#define SYS_SERIAL 2 /* write rsi bytes at rdi to COM1 */
 
 static inline void syscall2(u64 nr, u64 a0, u64 a1)
 {
-	asm volatile("int %3"
-		     : "+a"(nr)
-		     : "D"(a0), "S"(a1), "i"(VEC_SYSCALL)
-		     : "memory");
+	asm volatile("int %3" : "+a"(nr) : "D"(a0), "S"(a1), "i"(VEC_SYSCALL) : "memory");
 }
 
 static inline void sys_halt(void)

@@ -11,30 +11,30 @@
 #include "syscall.h"
 #include "x86.h"
 
-#define BURST_MAX	64	/* pages between clock checks at rate=max */
-#define BURST_MAX_HB	16	/* the same on the heartbeat CPU */
+#define BURST_MAX    64 /* pages between clock checks at rate=max */
+#define BURST_MAX_HB 16 /* the same on the heartbeat CPU */
 
 struct task {
 	unsigned cpu;
-	u8 *slice;		/* first byte of this CPU's slice */
+	u8 *slice; /* first byte of this CPU's slice */
 	u64 npages;
 
 	u64 last_tsc;		/* clock check: must never decrease */
 	u64 next_event;		/* earliest of the two deadlines below */
-	u64 hb_period, next_hb;	/* TSC ticks; heartbeat on CPU 0 only */
+	u64 hb_period, next_hb; /* TSC ticks; heartbeat on CPU 0 only */
 	u64 progress_period, next_progress;
 
-	u64 work;		/* cumulative units of work */
-	u64 reported;		/* work at the last progress line */
+	u64 work;     /* cumulative units of work */
+	u64 reported; /* work at the last progress line */
 
-	u64 tick_tsc;		/* LAPIC timer period in TSC ticks */
-	u64 burst;		/* pages per pacing step */
-	u64 rate;		/* pages/s, 0 = max */
-	u64 deadline;		/* TSC by which the paced work is due */
-	u64 deadline_frac;	/* fractional tick, in units of 1/rate */
-	u64 max_lag;		/* backlog beyond this is forgotten */
+	u64 tick_tsc;	   /* LAPIC timer period in TSC ticks */
+	u64 burst;	   /* pages per pacing step */
+	u64 rate;	   /* pages/s, 0 = max */
+	u64 deadline;	   /* TSC by which the paced work is due */
+	u64 deadline_frac; /* fractional tick, in units of 1/rate */
+	u64 max_lag;	   /* backlog beyond this is forgotten */
 
-	u64 rng;		/* xorshift64 state, never 0 */
+	u64 rng; /* xorshift64 state, never 0 */
 };
 
 void task_events(struct task *t, u64 now);

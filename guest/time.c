@@ -21,36 +21,36 @@
 #include "x86.h"
 
 #define PIT_HZ		1193182
-#define CAL_PIT_TICKS	11932		/* 10.0002 ms */
+#define CAL_PIT_TICKS	11932 /* 10.0002 ms */
 #define CAL_US		10000
 #define CAL_ATTEMPTS	5
-#define CAL_TRIES	3		/* reads per sample */
-#define CAL_STUCK_POLLS	1000		/* unchanged count: no PIT */
+#define CAL_TRIES	3    /* reads per sample */
+#define CAL_STUCK_POLLS 1000 /* unchanged count: no PIT */
 /*
  * Accept an attempt whose worst-case error is below 1%: under PVM a
  * count read takes ~15 us, so an undisturbed 10 ms window has a worst
  * case of ~0.3% (the midpoint estimate is far better, both brackets
  * have the same shape); a host preemption shows up as several percent.
  */
-#define CAL_MAX_ERROR	100
-#define PORT61_GATE2	0x01
-#define PORT61_SPEAKER	0x02
-#define TICK_MAX_US	10000
+#define CAL_MAX_ERROR  100
+#define PORT61_GATE2   0x01
+#define PORT61_SPEAKER 0x02
+#define TICK_MAX_US    10000
 
 enum attempt { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_NO_PIT };
 
 u64 lapic_hz;
 
 struct cal {
-	u64 tsc;		/* TSC ticks ... */
-	u64 pit;		/* ... over this many PIT ticks */
-	u64 uncertainty;	/* sum of both bracket widths */
-	u64 lapic;		/* LAPIC timer ticks ... */
-	u64 lapic_tsc;		/* ... over this many TSC ticks */
+	u64 tsc;	 /* TSC ticks ... */
+	u64 pit;	 /* ... over this many PIT ticks */
+	u64 uncertainty; /* sum of both bracket widths */
+	u64 lapic;	 /* LAPIC timer ticks ... */
+	u64 lapic_tsc;	 /* ... over this many TSC ticks */
 };
 
 struct pit_sample {
-	u64 tsc;		/* midpoint of the bracket */
+	u64 tsc; /* midpoint of the bracket */
 	u64 width;
 	u16 count;
 };
@@ -71,7 +71,7 @@ static u16 pit2_count(void)
 {
 	u8 lo, hi;
 
-	outb(0x43, 0x80);		/* latch channel 2 */
+	outb(0x43, 0x80); /* latch channel 2 */
 	lo = inb(0x42);
 	hi = inb(0x42);
 	return (u16)(lo | hi << 8);
@@ -101,21 +101,21 @@ static enum attempt pit_attempt(u8 p61, struct cal *c)
 	u16 now, prev;
 
 	outb(0x61, p61 | PORT61_GATE2);
-	outb(0x43, 0xb0);		/* ch2, lo/hi byte, mode 0, binary */
+	outb(0x43, 0xb0); /* ch2, lo/hi byte, mode 0, binary */
 	outb(0x42, 0xff);
-	outb(0x42, 0xff);		/* 0xffff: ~55 ms until it wraps */
+	outb(0x42, 0xff); /* 0xffff: ~55 ms until it wraps */
 	l0 = rdtsc();
 	lapic_count_start();
 	l1 = rdtsc();
 	pit_sample(&a);
 
 	/* A missing PIT reads a constant 0xffff; a real one moves. */
-	deadline = a.tsc + (1ULL << 33);	/* >1 s at any clock */
+	deadline = a.tsc + (1ULL << 33); /* >1 s at any clock */
 	prev = a.count;
 	do {
 		now = pit2_count();
 		if (now > a.count || rdtsc() > deadline)
-			return ATTEMPT_RETRY;	/* wrapped: we were away */
+			return ATTEMPT_RETRY; /* wrapped: we were away */
 		same = now == prev ? same + 1 : 0;
 		if (same == CAL_STUCK_POLLS)
 			return ATTEMPT_NO_PIT;
@@ -139,7 +139,7 @@ static enum attempt pit_attempt(u8 p61, struct cal *c)
 static bool pit_calibrate(u64 *tsc_hz)
 {
 	u8 p61 = inb(0x61) & ~(PORT61_GATE2 | PORT61_SPEAKER);
-	struct cal best = { 0 }, c;
+	struct cal best = {0}, c;
 	enum attempt r = ATTEMPT_RETRY;
 
 	for (int i = 0; i < CAL_ATTEMPTS; i++) {
@@ -147,8 +147,8 @@ static bool pit_calibrate(u64 *tsc_hz)
 		if (r == ATTEMPT_NO_PIT)
 			break;
 		/* keep the smallest relative uncertainty */
-		if (r == ATTEMPT_OK && (!best.tsc ||
-		    c.uncertainty * best.tsc < best.uncertainty * c.tsc))
+		if (r == ATTEMPT_OK &&
+		    (!best.tsc || c.uncertainty * best.tsc < best.uncertainty * c.tsc))
 			best = c;
 		if (best.tsc && best.uncertainty * CAL_MAX_ERROR < best.tsc)
 			break;
@@ -200,7 +200,7 @@ void time_calibrate(void)
 		if (!tsc_hz)
 			kfatal("cannot calibrate the TSC: no PIT channel 2 "
 			       "and no TSC frequency in CPUID");
-		guest.tsc_khz = tsc_hz / 1000;	/* for tsc_delay_us */
+		guest.tsc_khz = tsc_hz / 1000; /* for tsc_delay_us */
 		t0 = rdtsc();
 		lapic_count_start();
 		tsc_delay_us(CAL_US);

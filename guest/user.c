@@ -6,7 +6,7 @@
 #include "serial.h"
 #include "task.h"
 
-#define MAX_LAG_MS	100
+#define MAX_LAG_MS 100
 
 static u64 us_to_tsc(u64 us)
 {
@@ -15,8 +15,7 @@ static u64 us_to_tsc(u64 us)
 
 static u64 t_ms(u64 now)
 {
-	return now > guest.boot_tsc ? (now - guest.boot_tsc) / guest.tsc_khz
-				    : 0;
+	return now > guest.boot_tsc ? (now - guest.boot_tsc) / guest.tsc_khz : 0;
 }
 
 static void update_next_event(struct task *t)
@@ -30,8 +29,8 @@ static void update_next_event(struct task *t)
 
 static void progress_line(struct task *t, u64 now)
 {
-	say("progress cpu=%u t_ms=%lu work=%lu total=%lu", t->cpu, t_ms(now),
-	    t->work - t->reported, t->work);
+	say("progress cpu=%u t_ms=%lu work=%lu total=%lu", t->cpu, t_ms(now), t->work - t->reported,
+	    t->work);
 	t->reported = t->work;
 }
 
@@ -59,8 +58,8 @@ void task_events(struct task *t, u64 now)
 
 __noreturn void task_clock_fail(struct task *t, u64 now)
 {
-	say_and_exit(FERRY_EXIT_CLOCK, "clock: FAIL cpu=%u backwards=%lu",
-		     t->cpu, t->last_tsc - now);
+	say_and_exit(FERRY_EXIT_CLOCK, "clock: FAIL cpu=%u backwards=%lu", t->cpu,
+		     t->last_tsc - now);
 }
 
 /*
@@ -96,18 +95,17 @@ static void task_init(struct task *t, unsigned cpu)
 	u64 burst_max = cpu == 0 && cfg->heartbeat_us ? BURST_MAX_HB : BURST_MAX;
 
 	*t = (struct task){
-		.cpu = cpu,
-		.slice = (u8 *)(guest.ws_base + cpu * guest.slice_bytes),
-		.npages = guest.slice_bytes / PAGE_SIZE,
-		.hb_period = cpu == 0 ? us_to_tsc(cfg->heartbeat_us) : 0,
-		.progress_period = us_to_tsc(cfg->progress_us),
-		.tick_tsc = us_to_tsc(guest.tick_us),
-		.rate = cfg->rate,
-		.burst = cfg->rate ? MIN(MAX(cfg->rate / 1000, 1), burst_max)
-				   : burst_max,
-		.max_lag = us_to_tsc(MAX_LAG_MS * 1000),
-		.rng = seed ? seed : 1,
-		.next_event = UINT64_MAX,	/* until task_start() */
+	    .cpu = cpu,
+	    .slice = (u8 *)(guest.ws_base + cpu * guest.slice_bytes),
+	    .npages = guest.slice_bytes / PAGE_SIZE,
+	    .hb_period = cpu == 0 ? us_to_tsc(cfg->heartbeat_us) : 0,
+	    .progress_period = us_to_tsc(cfg->progress_us),
+	    .tick_tsc = us_to_tsc(guest.tick_us),
+	    .rate = cfg->rate,
+	    .burst = cfg->rate ? MIN(MAX(cfg->rate / 1000, 1), burst_max) : burst_max,
+	    .max_lag = us_to_tsc(MAX_LAG_MS * 1000),
+	    .rng = seed ? seed : 1,
+	    .next_event = UINT64_MAX, /* until task_start() */
 	};
 }
 
@@ -130,15 +128,13 @@ static void print_boot_and_start(void)
 
 	if (cfg->rate)
 		fmt(rate, sizeof(rate), "%lu", cfg->rate);
-	say("ferry-guest: boot cpus=%u mem=%luM tsc_khz=%lu cmdline=\"%s\"%s",
-	    guest.ncpus, (guest.mem_bytes + (1 << 19)) >> 20, guest.tsc_khz,
-	    guest.cmdline, guest.no_madt ? " madt=none" : "");
+	say("ferry-guest: boot cpus=%u mem=%luM tsc_khz=%lu cmdline=\"%s\"%s", guest.ncpus,
+	    (guest.mem_bytes + (1 << 19)) >> 20, guest.tsc_khz, guest.cmdline,
+	    guest.no_madt ? " madt=none" : "");
 	say("ferry-guest: start workload=%s cpus=%u wss=%lu rate=%s "
 	    "pattern=%s heartbeat_us=%lu progress_ms=%lu",
-	    workload_names[cfg->workload], guest.ncpus,
-	    guest.slice_bytes * guest.ncpus, rate,
-	    pattern_names[cfg->pattern], cfg->heartbeat_us,
-	    cfg->progress_us / 1000);
+	    workload_names[cfg->workload], guest.ncpus, guest.slice_bytes * guest.ncpus, rate,
+	    pattern_names[cfg->pattern], cfg->heartbeat_us, cfg->progress_us / 1000);
 }
 
 __noreturn void user_main(u64 cpu)

@@ -16,11 +16,11 @@
 #include "serial.h"
 #include "task.h"
 
-#define WORDS_PER_PAGE	(PAGE_SIZE / 8)
-#define GOLDEN		0x9e3779b97f4a7c15ULL
+#define WORDS_PER_PAGE (PAGE_SIZE / 8)
+#define GOLDEN	       0x9e3779b97f4a7c15ULL
 
-static __noreturn void verify_fail(struct task *t, u64 page, unsigned word,
-				   u64 expected, u64 found, u64 gen)
+static __noreturn void verify_fail(struct task *t, u64 page, unsigned word, u64 expected, u64 found,
+				   u64 gen)
 {
 	/* Byte offset of the first differing byte (little endian). */
 	unsigned offset = word * 8 + __builtin_ctzll(expected ^ found) / 8;
@@ -39,8 +39,7 @@ static void init_page(u64 *p, u64 key)
 		p[w] = mix64(a ^ key);
 }
 
-static void check_and_write_page(struct task *t, u64 *p, u64 gen,
-				 u64 old_key, u64 new_key)
+static void check_and_write_page(struct task *t, u64 *p, u64 gen, u64 old_key, u64 new_key)
 {
 	u64 a = (u64)p;
 
@@ -70,8 +69,7 @@ __noreturn void run_verify(struct task *t)
 				u64 *p = (u64 *)(t->slice + page * PAGE_SIZE);
 
 				if (gen)
-					check_and_write_page(t, p, gen,
-							     old_key, new_key);
+					check_and_write_page(t, p, gen, old_key, new_key);
 				else
 					init_page(p, new_key);
 			}

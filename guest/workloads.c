@@ -8,8 +8,8 @@
  */
 #include "task.h"
 
-#define SPIN_CHUNK	(1u << 16)	/* iterations between clock checks */
-#define HOT_PERMILLE_16	58982		/* 0.9 * 65536 */
+#define SPIN_CHUNK	(1u << 16) /* iterations between clock checks */
+#define HOT_PERMILLE_16 58982	   /* 0.9 * 65536 */
 
 __noreturn void run_idle(struct task *t)
 {
@@ -60,8 +60,7 @@ __noreturn void run_dirty(struct task *t)
 		for (u64 i = 0; i < t->burst; i++) {
 			u64 page = next_page(t, &seq, hot);
 
-			*(volatile u64 *)(t->slice + page * PAGE_SIZE) =
-				t->work + i;
+			*(volatile u64 *)(t->slice + page * PAGE_SIZE) = t->work + i;
 		}
 		t->work += t->burst;
 		task_poll(t);
