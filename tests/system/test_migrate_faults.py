@@ -114,14 +114,23 @@ def test_destination_killed_during_setup(pair):
     assert_destination_killed(dst)
 
 
-def test_destination_killed_during_a_pass(pair):
-    src, dst, uri = pair(BIG)
-    set_params(src.qmp, max_bandwidth=8 << 20)  # the first pass takes seconds
+
+def start_slow_migration(src, uri):
+    """Start a migration capped at 8 MiB/s, so that its first pass takes
+    seconds, and return once it is well into that pass."""
+    set_params(src.qmp, max_bandwidth=8 << 20)
     src.qmp.cmd("migrate", uri=uri)
     wait_status(src.qmp, "active", timeout=10)
     time.sleep(0.7)
     st = src.qmp.cmd("query-migrate")
-    assert st["status"] == "active" and st["ram"]["transferred"] > 0, st
+    assert st["status"] == "active", st
+    return st
+
+
+def test_destination_killed_during_a_pass(pair):
+    src, dst, uri = pair(BIG)
+    st = start_slow_migration(src, uri)
+    assert st["ram"]["transferred"] > 0, st
     kill_now(dst)
     t0 = time.monotonic()
     st = wait_migration(src.qmp, timeout=30)
@@ -259,11 +268,7 @@ def test_connection_cut_mid_pass(pair, tmp_path):
 
 def test_source_killed_mid_pass(pair):
     src, dst, uri = pair(BIG)
-    set_params(src.qmp, max_bandwidth=8 << 20)
-    src.qmp.cmd("migrate", uri=uri)
-    wait_status(src.qmp, "active", timeout=10)
-    time.sleep(0.7)
-    assert src.qmp.cmd("query-migrate")["status"] == "active"
+    start_slow_migration(src, uri)
     kill_now(src)
     assert src.wait_exit(10) == -signal.SIGKILL
     assert_destination_refused(dst, "incoming migration")
@@ -400,11 +405,7 @@ def test_complete_stream_without_return_path_is_not_left_in_limbo(tmp_path, kvm,
 
 def test_cancel_mid_pass(pair):
     src, dst, uri = pair(BIG)
-    set_params(src.qmp, max_bandwidth=8 << 20)
-    src.qmp.cmd("migrate", uri=uri)
-    wait_status(src.qmp, "active", timeout=10)
-    time.sleep(0.7)
-    assert src.qmp.cmd("query-migrate")["status"] == "active"
+    start_slow_migration(src, uri)
     src.qmp.cmd("migrate-cancel")
     st = wait_migration(src.qmp, timeout=10)
     assert st["ferry"]["switchover-attempts"] == 0, st
