@@ -68,16 +68,6 @@ def qemu_pair(tmp, append, memory, cpus=1, hb=False, prealloc=False):
     return src, dst, f"tcp:127.0.0.1:{port}", hs, hd
 
 
-def qemu_wait(q, timeout=300):
-    deadline = time.monotonic() + timeout
-    while True:
-        st = q.cmd("query-migrate")
-        if st.get("status") in ("completed", "failed", "cancelled"):
-            return st
-        assert time.monotonic() < deadline, st
-        time.sleep(0.01)
-
-
 def iperf3_gbits(seconds=3):
     srv = subprocess.Popen(["iperf3", "-s", "-1", "-p", "5299"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)

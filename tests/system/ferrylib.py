@@ -235,6 +235,13 @@ def free_tcp_port():
     return port
 
 
+def migration_uri(tmp_path, n, transport="unix"):
+    """A fresh address for the @n-th destination of a test."""
+    if transport == "unix":
+        return f"unix:{tmp_path / f'mig{n}.sock'}"
+    return f"tcp:127.0.0.1:{free_tcp_port()}"
+
+
 def wait_migration(q, timeout=60.0):
     """Poll query-migrate until the migration ends; return its last result."""
     deadline = time.monotonic() + timeout

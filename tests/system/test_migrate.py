@@ -16,17 +16,12 @@ def pair(tmp_path, kvm):
     def make(append, cpus=1, memory="256M", transport="unix", dst_memory=None, dst_cpus=None,
              src_debugcon=None, dst_debugcon=None):
         n = len(procs)
-        if transport == "unix":
-            uri = f"unix:{tmp_path / f'mig{n}.sock'}"
-        else:
-            uri = f"tcp:127.0.0.1:{ferrylib.free_tcp_port()}"
+        uri = ferrylib.migration_uri(tmp_path, n, transport)
         dserial = tmp_path / f"dst{n}.txt"
         dctl = tmp_path / f"dctl{n}.sock"
-        dargv = [str(ferrylib.FERRY), "run", "--incoming", uri, "--memory",
-                 str(dst_memory or memory), "--cpus", str(dst_cpus or cpus),
-                 "--serial", f"file:{dserial}", "--control", str(dctl)]
-        if dst_debugcon:
-            dargv += ["--debugcon", dst_debugcon]
+        dargv = ferrylib.incoming_argv(uri, memory=dst_memory or memory, cpus=dst_cpus or cpus,
+                                       serial=f"file:{dserial}", control=dctl,
+                                       debugcon=dst_debugcon)
         dst = ferrylib.Vm(dargv, tmp_path, dserial, dctl)
         sserial = tmp_path / f"src{n}.txt"
         sctl = tmp_path / f"sctl{n}.sock"

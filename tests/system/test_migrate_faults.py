@@ -46,10 +46,7 @@ def pair(tmp_path, kvm):
 
     def make(append, cpus=1, transport="unix"):
         n = len(procs)
-        if transport == "unix":
-            uri = f"unix:{tmp_path / f'mig{n}.sock'}"
-        else:
-            uri = f"tcp:127.0.0.1:{ferrylib.free_tcp_port()}"
+        uri = ferrylib.migration_uri(tmp_path, n, transport)
         dserial = tmp_path / f"dst{n}.txt"
         dctl = tmp_path / f"dctl{n}.sock"
         dst = ferrylib.Vm(ferrylib.incoming_argv(uri, memory=MEM, cpus=cpus,
@@ -322,6 +319,15 @@ def stream_variant(snap, kind):
     }[kind]
 
 
+def socket_destination(tmp_path):
+    """A destination waiting on a unix socket: (socket path, Vm)."""
+    path = tmp_path / "in.sock"
+    serial, ctl = tmp_path / "dst.txt", tmp_path / "dctl.sock"
+    return path, ferrylib.Vm(ferrylib.incoming_argv(f"unix:{path}", memory=MEM, cpus=1,
+                                                    serial=f"file:{serial}", control=ctl),
+                             tmp_path, serial, ctl)
+
+
 @pytest.mark.parametrize("kind", ["empty", "garbage", "header-only", "header-with-return-path",
                                   "header-then-garbage", "mid-page-batch",
                                   "mid-page-batch-with-return-path", "all-but-end",
@@ -330,11 +336,7 @@ def test_bad_stream_to_destination(tmp_path, kvm, snapshot, kind):
     """A client that is not a ferry source, or one that stops half-way:
     the destination exits 1 with one line, never crashes, never runs anything."""
     data = stream_variant(snapshot, kind)
-    path = tmp_path / "in.sock"
-    serial, ctl = tmp_path / "dst.txt", tmp_path / "dctl.sock"
-    dst = ferrylib.Vm(ferrylib.incoming_argv(f"unix:{path}", memory=MEM, cpus=1,
-                                             serial=f"file:{serial}", control=ctl),
-                      tmp_path, serial, ctl)
+    path, dst = socket_destination(tmp_path)
     try:
         dst.qmp  # listening
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -372,11 +374,7 @@ def test_complete_stream_without_return_path_is_not_left_in_limbo(tmp_path, kvm,
     socket destination: it must either run the guest (the stream hands it
     over at END, as a file does) or refuse it and exit 1; it must not sit
     in 'inmigrate' for ever while query-migrate says 'completed'."""
-    path = tmp_path / "in.sock"
-    serial, ctl = tmp_path / "dst.txt", tmp_path / "dctl.sock"
-    dst = ferrylib.Vm(ferrylib.incoming_argv(f"unix:{path}", memory=MEM, cpus=1,
-                                             serial=f"file:{serial}", control=ctl),
-                      tmp_path, serial, ctl)
+    path, dst = socket_destination(tmp_path)
     try:
         dst.qmp
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
