@@ -19,10 +19,14 @@ static int qmp_reply(json_t **ret, json_t *v, struct qmp_error *qerr)
 static int qmp_query_status(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
 {
 	enum vm_runstate rs = vm_runstate(opaque);
+	/* QEMU's name for a source whose guest has moved on. */
+	const char *name = rs == VM_RS_PAUSED && vm_owner(opaque) == VM_OWNER_AWAY
+			       ? "postmigrate"
+			       : vm_runstate_name(rs);
 
 	/* "singlestep" is always false: ferry has no TCG; kept for QEMU clients. */
 	return qmp_reply(ret,
-			 json_pack("{s:s, s:b, s:b}", "status", vm_runstate_name(rs), "running",
+			 json_pack("{s:s, s:b, s:b}", "status", name, "running",
 				   rs == VM_RS_RUNNING, "singlestep", 0),
 			 qerr);
 }
@@ -37,6 +41,8 @@ static int qmp_stop(void *opaque, json_t *args, json_t **ret, struct qmp_error *
 	struct vm *vm = opaque;
 	enum vm_runstate rs = vm_runstate(vm);
 
+	if (vm_check_owner(vm, "stop", &qerr->err))
+		return -EBUSY;
 	if (rs == VM_RS_PAUSED)
 		return 0;
 	if (rs != VM_RS_RUNNING)
@@ -56,6 +62,8 @@ static int qmp_cont(void *opaque, json_t *args, json_t **ret, struct qmp_error *
 	struct vm *vm = opaque;
 	enum vm_runstate rs = vm_runstate(vm);
 
+	if (vm_check_owner(vm, "continue", &qerr->err))
+		return -EBUSY;
 	if (rs == VM_RS_RUNNING)
 		return 0;
 	if (rs != VM_RS_PAUSED)
@@ -72,7 +80,8 @@ static int qmp_cont(void *opaque, json_t *args, json_t **ret, struct qmp_error *
 /* The reply goes out first: once the VM quits, main() stops the server. */
 static int qmp_quit(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
 {
-	return 0;
+	/* Quitting in the middle of a handover would lose the guest on both ends. */
+	return vm_quit_check(opaque, &qerr->err);
 }
 
 static void qmp_quit_after_reply(void *opaque)

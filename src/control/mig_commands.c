@@ -8,6 +8,7 @@
 #include "migration/dirty_probe.h"
 #include "migration/migration.h"
 #include "migration/params.h"
+#include "vm/vm.h"
 
 static int reply(json_t **ret, json_t *v, struct qmp_error *qerr)
 {
@@ -175,8 +176,7 @@ static int qmp_migrate_incoming(void *opaque, json_t *args, json_t **ret, struct
 
 static int qmp_migrate_cancel(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
 {
-	migration_cancel(opaque);
-	return 0;
+	return migration_cancel(opaque, &qerr->err);
 }
 
 static json_int_t ms(uint64_t ns)
@@ -185,7 +185,7 @@ static json_int_t ms(uint64_t ns)
 }
 
 /* ferry's additions to query-migrate, documented in docs/control-protocol.md. */
-static json_t *ferry_json(enum mig_role role, const struct mig_stats *st)
+static json_t *ferry_json(enum vm_owner owner, enum mig_role role, const struct mig_stats *st)
 {
 	json_t *f = json_object(), *passes = json_array();
 	uint32_t n = st->passes < MIG_PASS_HISTORY ? (uint32_t)st->passes : MIG_PASS_HISTORY;
@@ -210,6 +210,7 @@ static json_t *ferry_json(enum mig_role role, const struct mig_stats *st)
 	}
 	json_object_set_new(f, "role",
 			    json_string(role == MIG_ROLE_DEST ? "destination" : "source"));
+	json_object_set_new(f, "guest-owner", json_string(vm_owner_name(owner)));
 	json_object_set_new(f, "passes", json_integer((json_int_t)st->passes));
 	json_object_set_new(f, "pass-table", passes);
 	json_object_set_new(f, "skipped-pages", json_integer((json_int_t)st->skipped));
@@ -220,6 +221,28 @@ static json_t *ferry_json(enum mig_role role, const struct mig_stats *st)
 	    json_pack("{s:I, s:I, s:I, s:I, s:I}", "pause", (json_int_t)st->phases.pause, "harvest",
 		      (json_int_t)st->phases.harvest, "send", (json_int_t)st->phases.send,
 		      "destination", (json_int_t)st->phases.dest, "go", (json_int_t)st->phases.go));
+	json_t *attempts = json_array();
+	for (uint32_t i = 0; attempts && i < MIG_ATTEMPT_HISTORY; i++) {
+		static const char *const outcome[] = {
+		    [MIG_ATTEMPT_GO] = "go",
+		    [MIG_ATTEMPT_ROLLED_BACK] = "rolled-back",
+		    [MIG_ATTEMPT_FAILED] = "failed",
+		};
+		const struct mig_attempt_stats *a = &st->attempt[i];
+		if (!a->attempt)
+			break;
+		json_array_append_new(
+		    attempts,
+		    json_pack("{s:i, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "attempt",
+			      (int)a->attempt, "outcome", outcome[a->outcome], "paused-at-ns",
+			      (json_int_t)a->paused_at_ns, "paused-ns", (json_int_t)a->paused_ns,
+			      "phases-ns", "pause", (json_int_t)a->phases.pause, "harvest",
+			      (json_int_t)a->phases.harvest, "send", (json_int_t)a->phases.send,
+			      "destination", (json_int_t)a->phases.dest, "go",
+			      (json_int_t)a->phases.go));
+	}
+	if (attempts)
+		json_object_set_new(f, "switchover-table", attempts);
 	if (st->dest_resume_ns)
 		json_object_set_new(f, "destination-resume-ns",
 				    json_integer((json_int_t)st->dest_resume_ns));
@@ -272,7 +295,7 @@ static int qmp_query_migrate(void *opaque, json_t *args, json_t **ret, struct qm
 	if (st.expected_downtime_ns && role == MIG_ROLE_SOURCE)
 		json_object_set_new(o, "expected-downtime",
 				    json_integer(ms(st.expected_downtime_ns)));
-	json_object_set_new(o, "ferry", ferry_json(role, &st));
+	json_object_set_new(o, "ferry", ferry_json(vm_owner(m->vm), role, &st));
 	return reply(ret, o, qerr);
 }
 

@@ -19,11 +19,40 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+
+/* -ETIME with a message once @ch's deadline has passed; 0 before. */
+static int deadline_check(struct channel *ch, struct ferr *err)
+{
+	uint64_t d = atomic_load(&ch->deadline_ns);
+
+	if (d && clock_now_ns() >= d)
+		return ferr_set(err, -ETIME, "%s: the deadline passed", ch->name);
+	return 0;
+}
+
+void channel_set_deadline(struct channel *ch, uint64_t deadline_ns)
+{
+	atomic_store(&ch->deadline_ns, deadline_ns);
+}
+
+int channel_wait_input(struct channel *ch, struct ferr *err)
+{
+	int rc = deadline_check(ch, err);
+
+	if (rc || !ch->ops->wait_input)
+		return rc;
+	return ch->ops->wait_input(ch, err);
+}
+
 int channel_read_full(struct channel *ch, void *buf, size_t len, struct ferr *err)
 {
 	size_t done = 0;
 
 	while (done < len) {
+		int rc = deadline_check(ch, err);
+		if (rc)
+			return rc;
 		ssize_t n = ch->ops->read(ch, (char *)buf + done, len - done, err);
 		if (n < 0)
 			return ferr_errno(err, (int)n, "%s: read",
@@ -39,14 +68,19 @@ int channel_read_full(struct channel *ch, void *buf, size_t len, struct ferr *er
 	return 0;
 }
 
-int channel_writev_full(struct channel *ch, struct iovec *iov, int iovcnt, struct ferr *err)
+int channel_writev_sent(struct channel *ch, struct iovec *iov, int iovcnt, size_t *sent,
+			struct ferr *err)
 {
+	*sent = 0;
 	while (iovcnt > 0) {
 		if (iov->iov_len == 0) {
 			iov++;
 			iovcnt--;
 			continue;
 		}
+		int rc = deadline_check(ch, err);
+		if (rc)
+			return rc;
 		/* writev() refuses more than IOV_MAX vectors: send in slices. */
 		ssize_t n = ch->ops->writev(ch, iov, iovcnt < IOV_MAX ? iovcnt : IOV_MAX, err);
 		if (n < 0)
@@ -54,6 +88,7 @@ int channel_writev_full(struct channel *ch, struct iovec *iov, int iovcnt, struc
 		if (n == 0)
 			return ferr_set(err, -EIO, "%s: write made no progress", ch->name);
 		atomic_fetch_add(&ch->bytes_written, (uint64_t)n);
+		*sent += (size_t)n;
 		size_t left = (size_t)n;
 		while (iovcnt > 0 && left >= iov->iov_len) {
 			left -= iov->iov_len;
@@ -68,6 +103,13 @@ int channel_writev_full(struct channel *ch, struct iovec *iov, int iovcnt, struc
 		}
 	}
 	return 0;
+}
+
+int channel_writev_full(struct channel *ch, struct iovec *iov, int iovcnt, struct ferr *err)
+{
+	size_t sent;
+
+	return channel_writev_sent(ch, iov, iovcnt, &sent, err);
 }
 
 int channel_write_full(struct channel *ch, const void *buf, size_t len, struct ferr *err)

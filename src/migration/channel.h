@@ -14,6 +14,14 @@
  * from any thread makes blocked and future calls fail with -ECANCELED; a
  * call that sees no progress for timeout_ms fails with -ETIMEDOUT.
  *
+ * A deadline (channel_set_deadline) is absolute and belongs to the
+ * channel, not to a call: once it has passed, every read, write and wait
+ * fails with -ETIME, however the link behaves (stalled, slow, or slowing
+ * half-way).  The switchover sets it to the moment its downtime budget
+ * runs out, so that no I/O can carry the guest's pause past the limit.
+ * A call cut short by it may have moved part of what it was asked to:
+ * channel_writev_sent() says how much.
+ *
  * Ownership: the creator owns the channel and is the only one to close it,
  * after every thread using it has stopped.  bytes_read/bytes_written are
  * updated by the reading/writing thread and may be read by anyone.
@@ -37,6 +45,9 @@ struct channel_ops {
 	/* Some of @iov: > 0 written, < 0 -errno. */
 	ssize_t (*writev)(struct channel *ch, const struct iovec *iov, int iovcnt,
 			  struct ferr *err);
+	/* Until reading would not block: 0, -ETIME, -ETIMEDOUT, -ECANCELED (sockets;
+	 * NULL: always ready). */
+	int (*wait_input)(struct channel *ch, struct ferr *err);
 	/* Stop both directions so that the peer sees end of stream (sockets). */
 	void (*shutdown)(struct channel *ch);
 	void (*close)(struct channel *ch);
@@ -47,6 +58,9 @@ struct channel {
 	int fd;		/* -1 for mem */
 	int cancel_fd;	/* eventfd; readable once cancelled */
 	int timeout_ms; /* inactivity limit per call; < 0: none */
+	/* CLOCK_MONOTONIC ns after which all I/O fails with -ETIME; 0: none.
+	 * Set by the thread that owns the switchover, read by every thread. */
+	_Atomic uint64_t deadline_ns;
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
 	char name[192]; /* the URI, for messages */
@@ -82,6 +96,18 @@ int channel_file_open(const char *path, bool for_write, struct channel **out, st
 int channel_read_full(struct channel *ch, void *buf, size_t len, struct ferr *err);
 /* All of @iov (the array is consumed/modified). */
 int channel_writev_full(struct channel *ch, struct iovec *iov, int iovcnt, struct ferr *err);
+/* The same, and the bytes that did go out (all of them on success). */
+int channel_writev_sent(struct channel *ch, struct iovec *iov, int iovcnt, size_t *sent,
+			struct ferr *err);
+
+/* The absolute deadline for all I/O on @ch (CLOCK_MONOTONIC ns; 0: none). */
+void channel_set_deadline(struct channel *ch, uint64_t deadline_ns);
+/*
+ * Wait until a read would not block (data, end of stream or an error to
+ * report): 0, or -ETIME (deadline), -ETIMEDOUT (timeout_ms without data),
+ * -ECANCELED.  Channels without a descriptor to wait on return 0.
+ */
+int channel_wait_input(struct channel *ch, struct ferr *err);
 int channel_write_full(struct channel *ch, const void *buf, size_t len, struct ferr *err);
 
 /*

@@ -83,13 +83,16 @@ static uint64_t deadline_after(int timeout_ms)
 
 /*
  * Wait until @fd is ready for @events, @cancel_fd (if >= 0) is readable,
- * or @deadline passes: 0, -ECANCELED, -ETIMEDOUT or -errno.  Errors and
+ * @deadline (inactivity) or @hard (the channel's absolute deadline, 0:
+ * none) passes: 0, -ECANCELED, -ETIMEDOUT, -ETIME or -errno.  Errors and
  * hangups on @fd also return 0: the syscall that follows reports them.
  */
-static int sock_wait(int fd, short events, int cancel_fd, uint64_t deadline)
+static int sock_wait(int fd, short events, int cancel_fd, uint64_t deadline, uint64_t hard)
 {
 	struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = cancel_fd, .events = POLLIN}};
 
+	if (hard && hard < deadline)
+		deadline = hard;
 	for (;;) {
 		int ms = -1;
 
@@ -110,7 +113,7 @@ static int sock_wait(int fd, short events, int cancel_fd, uint64_t deadline)
 		if (p[0].revents)
 			return 0;
 		if (ms >= 0 && clock_now_ns() >= deadline)
-			return -ETIMEDOUT;
+			return deadline == hard ? -ETIME : -ETIMEDOUT;
 	}
 }
 
@@ -147,6 +150,8 @@ static int sock_wait_error(struct channel *ch, int rc, const char *stalled, stru
 		return ferr_set(err, rc, "%s: cancelled", ch->name);
 	if (rc == -ETIMEDOUT)
 		return ferr_set(err, rc, "%s: %s for %d ms", ch->name, stalled, ch->timeout_ms);
+	if (rc == -ETIME)
+		return ferr_set(err, rc, "%s: the deadline passed (%s)", ch->name, stalled);
 	return ferr_errno(err, rc, "%s: poll", ch->name);
 }
 
@@ -172,7 +177,8 @@ static ssize_t sock_read(struct channel *ch, void *buf, size_t len, struct ferr 
 			return sock_io_error(ch, -errno, "receive", err);
 		if (!deadline)
 			deadline = deadline_after(ch->timeout_ms);
-		int rc = sock_wait(ch->fd, POLLIN, ch->cancel_fd, deadline);
+		int rc = sock_wait(ch->fd, POLLIN, ch->cancel_fd, deadline,
+				   atomic_load(&ch->deadline_ns));
 		if (rc)
 			return sock_wait_error(ch, rc, "no data", err);
 		s->rd_unchecked = 0;
@@ -207,11 +213,20 @@ static ssize_t sock_writev(struct channel *ch, const struct iovec *iov, int iovc
 			return sock_io_error(ch, -errno, "send", err);
 		if (!deadline)
 			deadline = deadline_after(ch->timeout_ms);
-		int rc = sock_wait(ch->fd, POLLOUT, ch->cancel_fd, deadline);
+		int rc = sock_wait(ch->fd, POLLOUT, ch->cancel_fd, deadline,
+				   atomic_load(&ch->deadline_ns));
 		if (rc)
 			return sock_wait_error(ch, rc, "peer took no data", err);
 		s->wr_unchecked = 0;
 	}
+}
+
+static int sock_wait_input(struct channel *ch, struct ferr *err)
+{
+	int rc = sock_wait(ch->fd, POLLIN, ch->cancel_fd, deadline_after(ch->timeout_ms),
+			   atomic_load(&ch->deadline_ns));
+
+	return rc ? sock_wait_error(ch, rc, "no data", err) : 0;
 }
 
 /* Both directions: the peer reads EOF, and our own reader blocked in
@@ -235,6 +250,7 @@ static const struct channel_ops tcp_ops = {
     .kind = "tcp",
     .read = sock_read,
     .writev = sock_writev,
+    .wait_input = sock_wait_input,
     .shutdown = sock_shutdown,
     .close = sock_close,
 };
@@ -243,6 +259,7 @@ static const struct channel_ops unix_ops = {
     .kind = "unix",
     .read = sock_read,
     .writev = sock_writev,
+    .wait_input = sock_wait_input,
     .shutdown = sock_shutdown,
     .close = sock_close,
 };
@@ -346,7 +363,7 @@ static int tcp_connect_one(const struct addrinfo *ai, uint64_t deadline, int *fd
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		rc = errno == EINPROGRESS ? sock_wait(fd, POLLOUT, -1, deadline) : -errno;
+		rc = errno == EINPROGRESS ? sock_wait(fd, POLLOUT, -1, deadline, 0) : -errno;
 		if (!rc && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 			rc = -errno;
 		else if (!rc)
@@ -669,7 +686,7 @@ int channel_accept(struct channel_listener *l, int timeout_ms, struct channel **
 		return accept_file(l, out, err);
 	for (;;) {
 		/* Wait first: a cancelled listener must not hand out a queued peer. */
-		int rc = sock_wait(l->fd, POLLIN, l->cancel_fd, deadline);
+		int rc = sock_wait(l->fd, POLLIN, l->cancel_fd, deadline, 0);
 		if (rc == -ECANCELED)
 			return ferr_set(err, rc, "%s: cancelled", l->uri);
 		if (rc == -ETIMEDOUT)

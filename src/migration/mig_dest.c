@@ -122,8 +122,15 @@ static int dest_switchover(struct mig_dest *d, struct stream_reader *r, struct s
 	pthread_mutex_lock(&m->lock);
 	delay = m->params.x_load_delay_ms;
 	pthread_mutex_unlock(&m->lock);
-	if (delay)
-		mig_sleep_ns(delay * 1000000u); /* test only: a slow destination */
+	/* Test only: a slow destination, which the operator may cancel meanwhile. */
+	for (uint64_t end = clock_now_ns() + delay * 1000000u; clock_now_ns() < end;)
+		if (!mig_cancelled(m))
+			mig_sleep_ns(5000000u);
+		else
+			break;
+	/* Cancelled while loading: the source keeps its guest. */
+	if (mig_cancelled(m))
+		return ferr_set(err, -ECANCELED, "incoming migration cancelled");
 	msg.ack.type = STREAM_REC_END;
 	msg.ack.record = end_record;
 	rc = stream_write_msg(w, &msg, err);
@@ -354,7 +361,7 @@ out:
 		ferr_prefix(&err, "incoming migration from %s failed: ", uri);
 		mig_fail(m, &err);
 	} else {
-		mig_set_status(m, MIG__COUNT, MIG_COMPLETED);
+		mig_end_status(m, MIG_COMPLETED);
 	}
 	return NULL;
 }

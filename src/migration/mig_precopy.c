@@ -19,7 +19,6 @@
  * source within the limit.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +33,13 @@
 #define PC_READY_TIMEOUT_NS   (10 * 1000000000ull)
 #define PC_RESUMED_TIMEOUT_NS (2 * 1000000000ull)
 #define PC_IO_TIMEOUT_MS      30000
+/* What stop/cont/quit are told while a switchover holds the guest. */
+#define PC_HANDOVER_WHY                                                                      \
+	"a switchover is handing the guest over to the destination (it resumes here if the " \
+	"switchover is rolled back; migrate-cancel keeps it here)"
+#define PC_GONE_WHY                                                                          \
+	"the guest was migrated and runs on the destination now: running it here too would " \
+	"run it twice"
 /* State size before it has been measured once: generous for x86 vCPUs. */
 #define PC_STATE_GUESS_PER_VCPU (24u << 10)
 #define PC_RESUME_GUESS_NS	1000000u
@@ -68,41 +74,29 @@ static void pc_note(struct pc *pc, const char *event, const char *reason, const 
 }
 
 /*
- * Wait for return-path message @type until @deadline_ns (0: the I/O
- * timeout).  The fd is polled first so that a deadline that passes
- * leaves the reader usable.  ERROR or ABORT from the destination end the
- * migration with its words.  Returns -ETIME when the deadline passed.
+ * Wait for return-path message @type, within the channel's deadline (if
+ * one is set) and its inactivity timeout.  ERROR or ABORT from the
+ * destination end the migration with its words.  Returns -ETIME when the
+ * deadline passed with the reader still between records.
  */
-static int pc_wait_msg(struct pc *pc, uint32_t type, uint64_t deadline_ns, struct stream_msg *out,
-		       struct ferr *err)
+static int pc_wait_msg(struct pc *pc, uint32_t type, struct stream_msg *out, struct ferr *err)
 {
 	struct mig_src *s = pc->s;
 	struct stream_record rec;
+	struct ferr werr = FERR_INIT;
 	int rc;
 
 	for (;;) {
-		uint64_t now = clock_now_ns();
-		int wait_ms = PC_IO_TIMEOUT_MS;
-		if (deadline_ns) {
-			if (now >= deadline_ns)
-				return -ETIME;
-			wait_ms = (int)((deadline_ns - now + 999999) / 1000000);
-		}
-		struct pollfd pfd[2] = {{s->ch->fd, POLLIN, 0}, {s->ch->cancel_fd, POLLIN, 0}};
-		rc = poll(pfd, 2, wait_ms);
-		if (rc < 0 && errno == EINTR)
-			continue;
-		if (rc < 0)
-			return ferr_errno(err, -errno, "%s: poll", s->ch->name);
-		if (pfd[1].revents)
-			return ferr_set(err, -ECANCELED, "migration cancelled");
-		if (rc == 0) {
-			if (deadline_ns)
-				return -ETIME;
-			return ferr_set(err, -ETIMEDOUT,
-					"%s: no answer from the destination for %d ms", s->ch->name,
-					PC_IO_TIMEOUT_MS);
-		}
+		rc = channel_wait_input(s->ch, &werr);
+		if (rc == -ETIME)
+			return rc; /* the caller decides; not an error message */
+		if (rc == -ETIMEDOUT)
+			return ferr_set(err, rc, "%s: no answer from the destination for %d ms",
+					s->ch->name, s->ch->timeout_ms);
+		if (rc == -ECANCELED)
+			return ferr_set(err, rc, "migration cancelled");
+		if (rc)
+			return ferr_set(err, rc, "%s", werr.msg);
 		rc = stream_next_record(&s->rp, &rec, err);
 		if (!rc)
 			rc = stream_read_msg(&s->rp, out, err);
@@ -124,6 +118,16 @@ static int pc_wait_msg(struct pc *pc, uint32_t type, uint64_t deadline_ns, struc
 	}
 }
 
+/* pc_wait_msg() for at most @timeout_ns from now (outside the switchover). */
+static int pc_wait_msg_for(struct pc *pc, uint32_t type, uint64_t timeout_ns,
+			   struct stream_msg *out, struct ferr *err)
+{
+	channel_set_deadline(pc->s->ch, clock_now_ns() + timeout_ns);
+	int rc = pc_wait_msg(pc, type, out, err);
+	channel_set_deadline(pc->s->ch, 0);
+	return rc;
+}
+
 /* After a failed write, the destination may have said why: prefer its words. */
 static void pc_peer_reason(struct pc *pc, struct ferr *err)
 {
@@ -132,8 +136,7 @@ static void pc_peer_reason(struct pc *pc, struct ferr *err)
 
 	if (!pc->s->have_rp)
 		return;
-	if (pc_wait_msg(pc, STREAM_MSG_GO /* never sent to us */, clock_now_ns() + 200000000u, &msg,
-			&peer) &&
+	if (pc_wait_msg_for(pc, STREAM_MSG_GO /* never sent to us */, 200000000u, &msg, &peer) &&
 	    ferr_is_set(&peer) && peer.code != -ECANCELED) {
 		ferr_clear(err);
 		*err = peer;
@@ -261,10 +264,70 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	return 0;
 }
 
+/* The attempt's line in the switchover table, once its pause has ended. */
+static void pc_record_attempt(struct pc *pc, enum mig_attempt_outcome outcome,
+			      const struct mig_downtime_phases *ph, uint64_t t0, uint64_t end)
+{
+	struct mig_stats *st = &pc->s->st;
+
+	if (st->attempts > MIG_ATTEMPT_HISTORY)
+		return;
+	st->attempt[st->attempts - 1] = (struct mig_attempt_stats){
+	    .attempt = st->attempts,
+	    .outcome = outcome,
+	    .paused_at_ns = t0,
+	    .paused_ns = end > t0 ? end - t0 : 0,
+	    .phases = *ph,
+	};
+}
+
 /*
- * One switchover attempt.  0: GO sent, the destination owns the guest.
- * -EAGAIN: rolled back in time, the guest runs on the source again and
- * the stream can go on.  Other: failed (guest resumed on the source).
+ * Roll back an attempt that ran out of time: the guest first, then what
+ * the stream still owes (the rest of a record the deadline cut short, at
+ * the link's pace, the guest running meanwhile), then ABORT(RETRY).
+ * -EAGAIN when the stream goes on; otherwise the migration fails.
+ */
+static int pc_roll_back(struct pc *pc, const struct mig_downtime_phases *ph, uint64_t t0,
+			struct ferr *err)
+{
+	struct mig_src *s = pc->s;
+	struct migration *m = s->m;
+	struct stream_msg ab = {.type = STREAM_MSG_ABORT};
+	char detail[160];
+	int rc;
+
+	mig_release_guest(m, true);
+	pc_record_attempt(pc, MIG_ATTEMPT_ROLLED_BACK, ph, t0, clock_now_ns());
+	mig_set_status(m, MIG_DEVICE, MIG_ACTIVE);
+	channel_set_deadline(s->ch, 0);
+	ferr_clear(err);
+	pc->failed_attempts++;
+	s->st.aborted_attempts++;
+	snprintf(detail, sizeof(detail),
+		 "paused %.1f ms of a %.1f ms limit (send %.1f ms, destination %.1f ms); "
+		 "guest resumed on the source",
+		 pc->last_attempt_ns / 1e6, pc->pp.downtime_limit_ns / 1e6, ph->send / 1e6,
+		 ph->dest / 1e6);
+	pc_note(pc, "MIGRATION_SWITCHOVER_ABORTED", "deadline", detail);
+	ab.abort.reason = STREAM_ABORT_RETRY;
+	rc = stream_writer_flush_tail(&s->w, err);
+	if (!rc)
+		rc = stream_write_msg(&s->w, &ab, err);
+	if (rc)
+		return rc;
+	return -EAGAIN;
+}
+
+/*
+ * One switchover attempt (DESIGN.md section 5).  0: GO sent, the
+ * destination owns the guest.  -EAGAIN: rolled back in time, the guest
+ * runs on the source again and the stream goes on.  Other: failed (guest
+ * resumed on the source).
+ *
+ * The downtime budget is the channel's deadline, t0 + limit - margin:
+ * every send and receive between the pause and GO, the ACK wait included,
+ * ends by then whatever the link does (channel_set_deadline).  The margin
+ * is what GO's flight and the destination's start may take.
  */
 static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct ferr *err)
 {
@@ -273,30 +336,27 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 	struct mig_downtime_phases ph = {0};
 	struct stream_msg msg;
 	uint64_t t0, t, deadline;
-	int saved_timeout = s->ch->timeout_ms;
 	int rc;
 
 	s->st.attempts++;
 	s->st.forced = d->forced;
 	t = clock_now_ns();
-	bool guest_running = vm_runstate(m->vm) == VM_RS_RUNNING;
-	if (guest_running) {
-		rc = vm_stop(m->vm, err);
-		if (rc)
-			return rc;
-		pthread_mutex_lock(&m->lock);
-		m->vm_paused_by_us = true;
-		pthread_mutex_unlock(&m->lock);
-		/* The guest's downtime runs from its first vCPU stopping (t0). */
-		t0 = vm_pause_started_ns(m->vm);
-	} else {
-		/* Paused by the operator: it stays so if this attempt is rolled back. */
-		t0 = t;
-	}
+	rc = mig_hold_guest(m, true, PC_HANDOVER_WHY, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&m->lock);
+	bool guest_running = m->vm_paused_by_us;
+	pthread_mutex_unlock(&m->lock);
+	/*
+	 * The guest's downtime runs from its first vCPU stopping (t0).  One
+	 * paused by the operator stays so if this attempt is rolled back.
+	 */
+	t0 = guest_running ? vm_pause_started_ns(m->vm) : t;
+	deadline = d->forced ? 0 : t0 + pc->pp.downtime_limit_ns - d->margin_ns;
+	channel_set_deadline(s->ch, deadline);
 	s->st.pause_at_ns = t0;
 	ph.pause = clock_now_ns() - t; /* getting every vCPU out: partly still running */
 	t = clock_now_ns();
-	deadline = d->forced ? 0 : t0 + pc->pp.downtime_limit_ns - d->margin_ns;
 	mig_set_status(m, MIG_ACTIVE, MIG_DEVICE);
 
 	rc = s->tracker.ops->sync(&s->tracker, &pc->todo, err);
@@ -308,11 +368,6 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 		sp.switchover.flags = guest_running ? 0 : STREAM_SWITCHOVER_PAUSED;
 		rc = stream_write_msg(&s->w, &sp, err);
 	}
-	/* Writes may not outlast the deadline: a stuck channel must not hold the guest. */
-	if (deadline) {
-		uint64_t left = deadline > clock_now_ns() ? deadline - clock_now_ns() : 0;
-		s->ch->timeout_ms = (int)(left / 1000000u) + 1;
-	}
 	if (!rc)
 		rc = mig_src_send_pages(s, &pc->todo, false, false, deadline, err);
 	if (!rc)
@@ -321,15 +376,14 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 		s->end_record = s->w.stats.records + 1;
 		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_REC_END}, err);
 	}
-	s->ch->timeout_ms = saved_timeout;
 	ph.send = clock_now_ns() - t;
 	t = clock_now_ns();
 	if (!rc)
-		rc = pc_wait_msg(pc, STREAM_MSG_ACK, deadline, &msg, err);
+		rc = pc_wait_msg(pc, STREAM_MSG_ACK, &msg, err);
 	ph.dest = clock_now_ns() - t;
-	if (!rc && deadline && clock_now_ns() > deadline)
-		rc = -ETIME;
 	if (!rc) {
+		/* A full measurement of the destination's part: the next prediction uses it. */
+		pc->resume_ns = ph.dest;
 		uint64_t go_delay;
 		pthread_mutex_lock(&m->lock);
 		go_delay = m->params.x_go_delay_ms;
@@ -338,51 +392,29 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 			mig_sleep_ns(go_delay *
 				     1000000u); /* test only: a window to lose the peer */
 		t = clock_now_ns();
-		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_MSG_GO}, err);
+		/* From here on, cancel may not resume the guest: it may run there. */
+		if (!mig_hand_over(m))
+			rc = ferr_set(err, -ECANCELED, "migration cancelled");
+		else
+			rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_MSG_GO},
+					      err);
 		ph.go = clock_now_ns() - t;
 		if (!rc) {
-			s->st.downtime_ns = clock_now_ns() - t0;
+			uint64_t now = clock_now_ns();
+			channel_set_deadline(s->ch, 0);
+			s->st.downtime_ns = now - t0;
 			s->st.phases = ph;
+			pc_record_attempt(pc, MIG_ATTEMPT_GO, &ph, t0, now);
 			return 0;
 		}
 	}
 	s->st.phases = ph;
 	pc->last_attempt_ns = clock_now_ns() - t0;
-	if (rc == -ETIME || rc == -ETIMEDOUT) {
-		/* Over the deadline.  Between records the stream can go on. */
-		bool clean = rc == -ETIME;
-		char why[FERR_MSG_MAX];
-		snprintf(why, sizeof(why), "%s", err->msg);
-		/* The guest first: the ABORT may wait on a full socket. */
-		mig_resume_source(pc->s->m);
-		if (clean) {
-			struct stream_msg ab = {.type = STREAM_MSG_ABORT};
-			ab.abort.reason = STREAM_ABORT_RETRY;
-			clean = stream_write_msg(&s->w, &ab, err) == 0;
-		}
-		mig_set_status(m, MIG_DEVICE, MIG_ACTIVE);
-		pc->failed_attempts++;
-		s->st.aborted_attempts++;
-		/* The next prediction adds what this one missed by. */
-		if (ph.dest > pc->resume_ns)
-			pc->resume_ns = ph.dest;
-		char detail[160];
-		snprintf(detail, sizeof(detail),
-			 "paused %.1f ms of a %.1f ms limit (send %.1f ms, destination %.1f ms); "
-			 "guest resumed on the source",
-			 pc->last_attempt_ns / 1e6, pc->pp.downtime_limit_ns / 1e6, ph.send / 1e6,
-			 ph.dest / 1e6);
-		pc_note(pc, "MIGRATION_SWITCHOVER_ABORTED", "deadline", detail);
-		if (clean)
-			return -EAGAIN;
-		ferr_clear(err);
-		return ferr_set(err, -ETIMEDOUT,
-				"switchover abandoned: the channel could not take the final state "
-				"within the %.0f ms downtime limit, and the stream cannot continue "
-				"mid-record (%s; %s)",
-				pc->pp.downtime_limit_ns / 1e6, detail, why);
-	}
-	mig_resume_source(pc->s->m);
+	if (rc == -ETIME && !s->w.failed.code)
+		return pc_roll_back(pc, &ph, t0, err);
+	channel_set_deadline(s->ch, 0);
+	mig_release_guest(m, true);
+	pc_record_attempt(pc, MIG_ATTEMPT_FAILED, &ph, t0, clock_now_ns());
 	return rc;
 }
 
@@ -399,7 +431,7 @@ static int pc_setup(struct pc *pc, const struct stream_header *h, struct ferr *e
 	s->have_rp = true;
 	rc = stream_reader_set_header(&s->rp, h, err);
 	if (!rc)
-		rc = pc_wait_msg(pc, STREAM_MSG_READY, t0 + PC_READY_TIMEOUT_NS, &msg, err);
+		rc = pc_wait_msg_for(pc, STREAM_MSG_READY, PC_READY_TIMEOUT_NS, &msg, err);
 	if (rc == -ETIME)
 		return ferr_set(err, -ETIMEDOUT, "%s: the destination did not answer within %llu s",
 				s->ch->name, PC_READY_TIMEOUT_NS / 1000000000ull);
@@ -503,17 +535,20 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		 */
 		struct stream_msg msg;
 		struct ferr e2 = FERR_INIT;
-		int wrc = pc_wait_msg(&pc, STREAM_MSG_RESUMED,
-				      clock_now_ns() + PC_RESUMED_TIMEOUT_NS, &msg, &e2);
+		int wrc =
+		    pc_wait_msg_for(&pc, STREAM_MSG_RESUMED, PC_RESUMED_TIMEOUT_NS, &msg, &e2);
 		if (wrc == 0) {
 			/* CLOCK_MONOTONIC is one clock only on one host: across hosts the
 			 * difference means nothing and is not reported. */
 			if (msg.resumed.resume_ns > s->st.pause_at_ns)
 				s->st.dest_resume_ns = msg.resumed.resume_ns - s->st.pause_at_ns;
+			mig_guest_gone(m, PC_GONE_WHY);
 		} else if (wrc == -ETIME) {
 			pc_note(&pc, "MIGRATION_UNCONFIRMED", "no-resume-report",
 				"the destination took GO but did not confirm within 2 s; the guest "
 				"stays paused here");
+			mig_guest_gone(m, "the destination took the guest without confirming it: "
+					  "it may be running there");
 		} else {
 			rc = ferr_set(err, -ECONNRESET,
 				      "the destination went away after GO without taking the guest "
@@ -530,7 +565,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 	}
 out:
 	if (rc)
-		mig_resume_source(m);
+		mig_release_guest(m, true);
 	pc_teardown(&pc);
 	return rc;
 }

@@ -15,8 +15,17 @@ void mig_fail(struct migration *m, const struct ferr *err);
 
 bool mig_cancelled(struct migration *m);
 
-/* Resume the guest if (and only if) the engine paused it: failures and rollbacks. */
-void mig_resume_source(struct migration *m);
+/*
+ * Guest ownership (vm_hold/vm_release): the engine holds the guest while
+ * it moves it (@pause: and pauses it); mig_release_guest() gives it back
+ * to the operator, resumed if @resume and the engine paused it (failures,
+ * rollbacks); mig_hand_over() marks GO going out (cancel is refused from
+ * then on; it fails if a cancel came first, atomically with that check); mig_guest_gone() records that it now runs elsewhere.
+ */
+int mig_hold_guest(struct migration *m, bool pause, const char *why, struct ferr *err);
+void mig_release_guest(struct migration *m, bool resume);
+bool mig_hand_over(struct migration *m); /* false: cancelled first, send no GO */
+void mig_guest_gone(struct migration *m, const char *why);
 
 #include "migration/dirty.h"
 #include "migration/ratelimit.h"

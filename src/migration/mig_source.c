@@ -99,8 +99,11 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 				s->st.normal++;
 				s->st.normal_bytes += GMEM_PAGE_SIZE;
 			}
-			if (rc)
+			if (rc) {
+				/* Not sent, or not sure: sending a page twice is harmless. */
+				bitmap_set(todo, i);
 				return rc;
+			}
 		}
 		rc = stream_batch_flush(&s->w, err);
 		if (rc)
@@ -170,12 +173,11 @@ static int src_save(struct mig_src *s, struct ferr *err)
 		goto out;
 	}
 	t0 = clock_now_ns();
-	rc = vm_stop(m->vm, err);
+	/* Pages go out straight from guest memory: nobody may run it meanwhile. */
+	rc = mig_hold_guest(
+	    m, true, "a snapshot is being saved (the guest can be resumed once it ends)", err);
 	if (rc)
 		goto out;
-	pthread_mutex_lock(&m->lock);
-	m->vm_paused_by_us = m->vm_was_running;
-	pthread_mutex_unlock(&m->lock);
 	mig_set_status(m, MIG_SETUP, MIG_ACTIVE);
 	bitmap_fill(&todo);
 	rc = mig_src_send_pages(s, &todo, true, false, 0, err);
@@ -253,11 +255,14 @@ out:
 		if (src_is_file(uri))
 			unlink(uri + 5); /* no half-written snapshot that looks like one */
 		/* A failed migration leaves the VM running where it was. */
-		mig_resume_source(m);
+		mig_release_guest(m, true);
 		mig_fail(m, &err);
 	} else {
+		/* A snapshot leaves the guest here, paused (as QEMU); a live
+		 * migration already gave it away (mig_guest_gone). */
+		mig_release_guest(m, false);
 		mig_progress(m, "saving", 1, 1);
-		mig_set_status(m, MIG__COUNT, MIG_COMPLETED);
+		mig_end_status(m, MIG_COMPLETED);
 	}
 	return NULL;
 }

@@ -40,12 +40,38 @@ int migration_init(struct migration *m, struct vm *vm, const struct migration_ev
 	return 0;
 }
 
-bool mig_set_status(struct migration *m, enum mig_status from, enum mig_status to)
+/*
+ * Every status change there is: from -> the statuses it may go to.  A
+ * change not in this table is a bug in the engine and is refused.
+ */
+#define TO(s) (1u << (s))
+static const unsigned mig_transitions[MIG__COUNT] = {
+    [MIG_NONE] = TO(MIG_SETUP),
+    [MIG_SETUP] = TO(MIG_ACTIVE) | TO(MIG_FAILED) | TO(MIG_CANCELLED),
+    [MIG_ACTIVE] = TO(MIG_DEVICE) | TO(MIG_COMPLETED) | TO(MIG_FAILED) | TO(MIG_CANCELLED),
+    [MIG_DEVICE] = TO(MIG_ACTIVE) | TO(MIG_POSTCOPY_ACTIVE) | TO(MIG_COMPLETED) | TO(MIG_FAILED) |
+		   TO(MIG_CANCELLED),
+    [MIG_POSTCOPY_ACTIVE] = TO(MIG_COMPLETED) | TO(MIG_FAILED),
+    [MIG_COMPLETED] = TO(MIG_SETUP),
+    [MIG_FAILED] = TO(MIG_SETUP),
+    [MIG_CANCELLING] = TO(MIG_CANCELLED) | TO(MIG_FAILED),
+    [MIG_CANCELLED] = TO(MIG_SETUP),
+};
+#undef TO
+
+bool mig_status_allowed(enum mig_status from, enum mig_status to)
+{
+	return from < MIG__COUNT && to < MIG__COUNT && (mig_transitions[from] & (1u << to));
+}
+
+/* Move to @to if the table allows it from the current status and, if
+ * @from is not MIG__COUNT, the current status is @from. */
+static bool mig_change(struct migration *m, enum mig_status from, enum mig_status to)
 {
 	bool changed = false;
 
 	pthread_mutex_lock(&m->lock);
-	if ((from == MIG__COUNT || m->status == from) && m->status != to) {
+	if ((from == MIG__COUNT || m->status == from) && mig_status_allowed(m->status, to)) {
 		m->status = to;
 		changed = true;
 		pthread_cond_broadcast(&m->cond);
@@ -57,22 +83,46 @@ bool mig_set_status(struct migration *m, enum mig_status from, enum mig_status t
 	return changed;
 }
 
+bool mig_set_status(struct migration *m, enum mig_status from, enum mig_status to)
+{
+	return mig_change(m, from, to);
+}
+
+bool mig_end_status(struct migration *m, enum mig_status to)
+{
+	return mig_change(m, MIG__COUNT, to);
+}
+
 static bool mig_status_final(enum mig_status s)
 {
 	return s == MIG_NONE || s == MIG_COMPLETED || s == MIG_FAILED || s == MIG_CANCELLED;
 }
 
-void migration_cancel(struct migration *m)
+static void mig_cancel_locked(struct migration *m)
 {
+	m->cancel = true;
+	if (m->ch)
+		channel_cancel(m->ch);
+	if (m->listener)
+		channel_listener_cancel(m->listener);
+}
+
+int migration_cancel(struct migration *m, struct ferr *err)
+{
+	int rc = 0;
+
 	pthread_mutex_lock(&m->lock);
-	if (!mig_status_final(m->status)) {
-		m->cancel = true;
-		if (m->ch)
-			channel_cancel(m->ch);
-		if (m->listener)
-			channel_listener_cancel(m->listener);
-	}
+	if (m->handed_over && m->role == MIG_ROLE_SOURCE)
+		/* Cancelling now would resume a guest the destination may be running. */
+		rc = ferr_set(err, -EBUSY,
+			      "too late to cancel: the guest has been handed over to the "
+			      "destination (%s)",
+			      m->status == MIG_COMPLETED ? "the migration completed"
+							 : "GO was sent");
+	else if (!mig_status_final(m->status))
+		mig_cancel_locked(m);
 	pthread_mutex_unlock(&m->lock);
+	return rc;
 }
 
 enum mig_status migration_wait(struct migration *m)
@@ -91,8 +141,10 @@ void migration_destroy(struct migration *m)
 {
 	bool join;
 
-	migration_cancel(m);
 	pthread_mutex_lock(&m->lock);
+	/* The process ends: whatever the owner, the thread must stop. */
+	if (!mig_status_final(m->status))
+		mig_cancel_locked(m);
 	join = m->thread_joinable;
 	m->thread_joinable = false;
 	pthread_mutex_unlock(&m->lock);
@@ -130,16 +182,50 @@ bool mig_cancelled(struct migration *m)
 	return c;
 }
 
-void mig_resume_source(struct migration *m)
+int mig_hold_guest(struct migration *m, bool pause, const char *why, struct ferr *err)
 {
-	bool resume;
+	bool was_running;
+	int rc = vm_hold(m->vm, pause, why, &was_running, err);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&m->lock);
+	m->vm_paused_by_us = pause && was_running;
+	m->vm_held = true;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+void mig_release_guest(struct migration *m, bool resume)
+{
+	bool held, paused_by_us;
 
 	pthread_mutex_lock(&m->lock);
-	resume = m->vm_paused_by_us;
-	m->vm_paused_by_us = false;
+	held = m->vm_held;
+	paused_by_us = m->vm_paused_by_us;
+	if (held)
+		m->handed_over = false; /* the hand-over did not happen */
+	m->vm_held = m->vm_paused_by_us = false;
 	pthread_mutex_unlock(&m->lock);
-	if (resume)
-		vm_cont(m->vm, NULL);
+	if (held)
+		vm_release(m->vm, VM_OWNER_HERE, resume && paused_by_us, NULL);
+}
+
+bool mig_hand_over(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	bool ok = !m->cancel; /* a cancel that came first wins: no GO */
+	m->handed_over = ok;
+	pthread_mutex_unlock(&m->lock);
+	return ok;
+}
+
+void mig_guest_gone(struct migration *m, const char *why)
+{
+	pthread_mutex_lock(&m->lock);
+	m->vm_held = m->vm_paused_by_us = false;
+	pthread_mutex_unlock(&m->lock);
+	vm_release(m->vm, VM_OWNER_AWAY, false, why);
 }
 
 void mig_fail(struct migration *m, const struct ferr *err)
@@ -151,7 +237,7 @@ void mig_fail(struct migration *m, const struct ferr *err)
 	if (!ferr_is_set(&m->error) && err)
 		m->error = *err;
 	pthread_mutex_unlock(&m->lock);
-	mig_set_status(m, MIG__COUNT, cancelled ? MIG_CANCELLED : MIG_FAILED);
+	mig_end_status(m, cancelled ? MIG_CANCELLED : MIG_FAILED);
 }
 
 /* ---- starting ----------------------------------------------------------- */
@@ -191,11 +277,11 @@ static int mig_begin(struct migration *m, const char *uri, enum mig_role role, v
 	m->role = role;
 	m->cancel = false;
 	m->vm_was_running = vm_runstate(m->vm) == VM_RS_RUNNING;
-	m->vm_paused_by_us = false;
+	m->vm_paused_by_us = m->vm_held = m->handed_over = false;
 	ferr_clear(&m->error);
 	memset(&m->stats, 0, sizeof(m->stats));
 	pthread_mutex_unlock(&m->lock);
-	mig_set_status(m, MIG__COUNT, MIG_SETUP);
+	mig_end_status(m, MIG_SETUP);
 
 	rc = -pthread_create(&m->thread, NULL, fn, m);
 	if (rc) {
@@ -214,9 +300,12 @@ int migration_start(struct migration *m, const char *uri, struct ferr *err)
 {
 	enum vm_runstate rs = vm_runstate(m->vm);
 
+	if (vm_check_owner(m->vm, "migrate", err))
+		return -EBUSY;
 	if (rs != VM_RS_RUNNING && rs != VM_RS_PAUSED)
 		return ferr_set(err, -EBUSY, "the VM is %s: nothing to migrate",
 				vm_runstate_name(rs));
+
 	pthread_mutex_lock(&m->lock);
 	struct mig_params p = m->params;
 	pthread_mutex_unlock(&m->lock);

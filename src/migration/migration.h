@@ -71,6 +71,23 @@ struct mig_downtime_phases {
 	uint64_t go;	  /* sending GO */
 };
 
+#define MIG_ATTEMPT_HISTORY 16
+
+enum mig_attempt_outcome {
+	MIG_ATTEMPT_GO,		 /* handed over */
+	MIG_ATTEMPT_ROLLED_BACK, /* out of time: the guest resumed on the source */
+	MIG_ATTEMPT_FAILED,	 /* the migration failed in it */
+};
+
+/* One switchover attempt, for ferry.switchover-table in query-migrate. */
+struct mig_attempt_stats {
+	uint32_t attempt; /* 1, 2, ...; 0: slot unused */
+	enum mig_attempt_outcome outcome;
+	uint64_t paused_at_ns; /* CLOCK_MONOTONIC of t0, the first vCPU stopping */
+	uint64_t paused_ns;    /* t0 to GO sent, or to the guest running again here */
+	struct mig_downtime_phases phases;
+};
+
 /* Published statistics (under lock). Field names mirror query-migrate. */
 struct mig_stats {
 	uint64_t start_ns, setup_done_ns, end_ns;
@@ -92,6 +109,7 @@ struct mig_stats {
 	/* ferry's additions */
 	struct mig_pass_stats pass[MIG_PASS_HISTORY]; /* the first MIG_PASS_HISTORY passes */
 	struct mig_downtime_phases phases;
+	struct mig_attempt_stats attempt[MIG_ATTEMPT_HISTORY]; /* the first ones */
 	uint64_t pause_at_ns;	   /* CLOCK_MONOTONIC when the last attempt paused the guest */
 	uint64_t dest_resume_ns;   /* destination's resume time - pause_at_ns (same host only) */
 	uint32_t attempts;	   /* switchovers tried */
@@ -128,7 +146,9 @@ struct migration {
 	struct ferr error;    /* why the last migration failed */
 	bool cancel;	      /* cancel requested */
 	bool vm_was_running;  /* when the migration started */
-	bool vm_paused_by_us; /* the engine paused it: resume on failure */
+	bool vm_held;	      /* the engine holds the guest (vm_hold) */
+	bool vm_paused_by_us; /* ... and paused it: resume on failure */
+	bool handed_over;     /* GO is going out: cancel may no longer resume it here */
 
 	/* The one migration thread (under lock). */
 	pthread_t thread;
@@ -143,8 +163,15 @@ struct migration {
 int migration_init(struct migration *m, struct vm *vm, const struct migration_events *ev);
 void migration_destroy(struct migration *m); /* cancels and joins */
 
-/* Only way the status changes: checks @from (MIG__COUNT: any), emits the event. */
+/*
+ * The only ways the status changes, each checked against one transition
+ * table (migration.c) and emitting the MIGRATION event: mig_set_status()
+ * from exactly @from; mig_end_status() from whatever the status is, for
+ * the ends (completed, failed, cancelled) and the start (setup).
+ */
 bool mig_set_status(struct migration *m, enum mig_status from, enum mig_status to);
+bool mig_end_status(struct migration *m, enum mig_status to);
+bool mig_status_allowed(enum mig_status from, enum mig_status to);
 
 /* Start saving/migrating to @uri in the migration thread. */
 int migration_start(struct migration *m, const char *uri, struct ferr *err);
@@ -155,7 +182,12 @@ int migration_peek_file(const char *path, uint64_t *mem_size, unsigned *ncpus, s
 /* A consistent copy of the status, role, statistics, parameters and error. */
 void migration_query(struct migration *m, enum mig_status *status, enum mig_role *role,
 		     struct mig_stats *st, struct ferr *error);
-void migration_cancel(struct migration *m);
+/*
+ * migrate-cancel: stops a migration in progress (the guest stays here).
+ * Refused once the guest has been handed over (GO sent): resuming it here
+ * then could run it twice.  Nothing to cancel is not an error (as QEMU).
+ */
+int migration_cancel(struct migration *m, struct ferr *err);
 /* Wait until the current migration ends; returns its final status. */
 enum mig_status migration_wait(struct migration *m);
 

@@ -164,12 +164,35 @@ struct stream_writer {
 	uint32_t pass;
 	uint64_t pass_pages, pass_zero_pages, pass_start;
 	struct stream_wbuf *buf; /* the batch being built, hash state */
+	/*
+	 * The unsent tail of a record cut short by the channel's deadline,
+	 * copied so that it can go out later (stream_writer_flush_tail()).
+	 */
+	uint8_t *tail;
+	size_t tail_len;
 };
 
 int stream_writer_init(struct stream_writer *w, struct channel *ch, enum stream_dir dir,
 		       struct ferr *err);
 /* Frees the writer; a batch not flushed is dropped. */
 void stream_writer_destroy(struct stream_writer *w);
+
+/*
+ * A record whose write the channel's deadline (channel_set_deadline) cut
+ * short fails with -ETIME, but the stream is not broken: the writer copies
+ * the record's unsent bytes (at most one batch: the data may be guest
+ * memory that must not be read once the guest runs again) and the record
+ * counts as written.  Those bytes go out before the next record, or here,
+ * once the caller has cleared the deadline; until then nothing else may be
+ * written.  This is what lets a switchover that runs out of time resume the
+ * guest at once and still roll back cleanly with ABORT(RETRY).
+ *
+ * GO is the exception: a GO cut short is never completed later (the
+ * destination would start a guest the source has resumed), so a partial
+ * GO fails the writer for good; a GO not begun fails with -ETIME alone.
+ */
+int stream_writer_flush_tail(struct stream_writer *w, struct ferr *err);
+bool stream_writer_has_tail(const struct stream_writer *w);
 
 /* Migration stream: check @h and send it.  First thing on the stream. */
 int stream_write_header(struct stream_writer *w, const struct stream_header *h, struct ferr *err);

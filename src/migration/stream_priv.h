@@ -81,7 +81,8 @@ struct XXH3_state_s;
 
 struct stream_wbuf {
 	struct XXH3_state_s *hash;
-	struct iovec iov[STREAM_BATCH_MAX_PAGES + 3]; /* header, payload, trailer */
+	struct iovec iov[STREAM_BATCH_MAX_PAGES + 3];	   /* header, payload, trailer */
+	struct iovec iov_orig[STREAM_BATCH_MAX_PAGES + 3]; /* iov before sending */
 	/* The batch being built: n entries, ndata of them with data. */
 	uint32_t n, ndata, ncopy;
 	struct {

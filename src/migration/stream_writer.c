@@ -42,6 +42,9 @@ int stream_writer_init(struct stream_writer *w, struct channel *ch, enum stream_
 
 void stream_writer_destroy(struct stream_writer *w)
 {
+	free(w->tail);
+	w->tail = NULL;
+	w->tail_len = 0;
 	if (w->buf) {
 		XXH3_freeState(w->buf->hash);
 		free(w->buf->copy);
@@ -55,12 +58,78 @@ static const char *dir_name(enum stream_dir dir)
 	return dir == STREAM_MIGRATION ? "the migration stream" : "the return path";
 }
 
+bool stream_writer_has_tail(const struct stream_writer *w)
+{
+	return w->tail_len != 0;
+}
+
+int stream_writer_flush_tail(struct stream_writer *w, struct ferr *err)
+{
+	struct ferr cerr = FERR_INIT;
+	size_t sent;
+
+	if (w->failed.code)
+		return ferr_set(err, w->failed.code, "%s", w->failed.msg);
+	if (!w->tail_len)
+		return 0;
+	struct iovec iov = {w->tail, w->tail_len};
+	int rc = channel_writev_sent(w->ch, &iov, 1, &sent, &cerr);
+	if (rc == -ETIME) {
+		/* Still not allowed to write: keep what is left for later. */
+		memmove(w->tail, w->tail + sent, w->tail_len - sent);
+		w->tail_len -= sent;
+		return ferr_set(err, rc, "%s", cerr.msg);
+	}
+	free(w->tail);
+	w->tail = NULL;
+	w->tail_len = 0;
+	if (rc)
+		return stream_writer_fail(w, err, rc, "the rest of record %" PRIu64 ": %s",
+					  w->stats.records, cerr.msg);
+	return 0;
+}
+
+/*
+ * After the deadline cut record @number short with @sent of the bytes in
+ * @iov sent: keep the rest (see stream.h).
+ */
+static int keep_tail(struct stream_writer *w, const struct iovec *iov, int iovcnt, size_t sent,
+		     struct ferr *err)
+{
+	size_t total = 0, off = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	w->tail = malloc(total - sent);
+	if (!w->tail)
+		return -ENOMEM;
+	w->tail_len = total - sent;
+	for (int i = 0; i < iovcnt; i++) {
+		size_t len = iov[i].iov_len, skip = 0;
+		if (off + len <= sent) {
+			off += len;
+			continue;
+		}
+		if (off < sent)
+			skip = sent - off;
+		memcpy(w->tail + (off + skip - sent), (const uint8_t *)iov[i].iov_base + skip,
+		       len - skip);
+		off += len;
+	}
+	return 0;
+}
+
 int stream_writer_begin(struct stream_writer *w, uint32_t type, struct ferr *err)
 {
 	const struct stream_type_info *t = stream_type_info(type);
 
 	if (w->failed.code)
 		return ferr_set(err, w->failed.code, "%s", w->failed.msg);
+	if (w->tail_len) {
+		int rc = stream_writer_flush_tail(w, err);
+		if (rc)
+			return rc;
+	}
 	if (!w->have_header)
 		return stream_writer_fail(w, err, -EINVAL, "stream writer: no header yet");
 	if (t && !(t->dirs & STREAM_DIR_BIT(w->dir)))
@@ -112,7 +181,23 @@ int stream_writer_put(struct stream_writer *w, uint32_t type, uint32_t flags,
 	b->iov[iovcnt++] = (struct iovec){tail, pad + sizeof(sum)};
 
 	struct ferr cerr = FERR_INIT;
-	int rc = channel_writev_full(w->ch, b->iov, iovcnt, &cerr);
+	/* The vectors as they were: channel_writev_sent() consumes its copy. */
+	struct iovec *orig = b->iov_orig;
+	size_t sent;
+	memcpy(orig, b->iov, sizeof(*orig) * (size_t)iovcnt);
+	int rc = channel_writev_sent(w->ch, b->iov, iovcnt, &sent, &cerr);
+	if (rc == -ETIME && type == STREAM_MSG_GO && sent == 0)
+		return ferr_set(err, rc, "GO not sent: %s", cerr.msg);
+	if (rc == -ETIME && type != STREAM_MSG_GO) {
+		if (keep_tail(w, orig, iovcnt, sent, err) == 0) {
+			w->stats.records = number;
+			w->stats.bytes += sizeof(rh) + len + pad + sizeof(sum);
+			return ferr_set(err, rc, "record %" PRIu64 " (%s) not yet sent whole: %s",
+					number, stream_type_label(type, label), cerr.msg);
+		}
+		rc = -ENOMEM;
+		snprintf(cerr.msg, sizeof(cerr.msg), "out of memory for the unsent rest");
+	}
 	if (rc)
 		return stream_writer_fail(w, err, rc, "record %" PRIu64 " (%s): %s", number,
 					  stream_type_label(type, label), cerr.msg);
@@ -149,6 +234,7 @@ int stream_write_header(struct stream_writer *w, const struct stream_header *h, 
 	if (rc)
 		return rc;
 	size_t len = stream_header_encode(&w->hdr, buf);
+	/* No deadline is set before the header: a failure here is final. */
 	rc = channel_write_full(w->ch, buf, len, &cerr);
 	if (rc)
 		return stream_writer_fail(w, err, rc, "stream header: %s", cerr.msg);

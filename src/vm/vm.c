@@ -209,14 +209,19 @@ int vm_prealloc_start(struct vm *vm, struct ferr *err)
 	return 0;
 }
 
+static void vm_set_owner_locked(struct vm *vm, enum vm_owner to, const char *why);
+
 int vm_set_incoming(struct vm *vm, struct ferr *err)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vm->state == VM_RS_PRELAUNCH)
+	if (vm->state == VM_RS_PRELAUNCH) {
 		vm->state = VM_RS_INMIGRATE;
-	else if (vm->state != VM_RS_INMIGRATE)
+		vm_set_owner_locked(vm, VM_OWNER_AWAY,
+				    "the guest has not arrived yet: it starts here when the source "
+				    "hands it over");
+	} else if (vm->state != VM_RS_INMIGRATE)
 		rc = ferr_set(err, -EBUSY, "the VM is %s, not fresh", vm_runstate_name(vm->state));
 	pthread_mutex_unlock(&vm->lock);
 	return rc;
@@ -254,8 +259,10 @@ static int vm_start_threads(struct vm *vm, bool paused, struct ferr *err)
 		}
 		vcpu->thread_started = true;
 	}
-	if (!rc)
+	if (!rc) {
 		vm->state = paused ? VM_RS_PAUSED : VM_RS_RUNNING;
+		vm_set_owner_locked(vm, VM_OWNER_HERE, NULL); /* an incoming guest has arrived */
+	}
 	pthread_mutex_unlock(&vm->lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
@@ -287,11 +294,129 @@ static void vm_pause_locked(struct vm *vm)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 }
 
+static const char *const vm_owner_names[] = {
+    [VM_OWNER_HERE] = "here",
+    [VM_OWNER_HANDING_OVER] = "handing-over",
+    [VM_OWNER_AWAY] = "away",
+};
+
+const char *vm_owner_name(enum vm_owner o)
+{
+	return o <= VM_OWNER_AWAY ? vm_owner_names[o] : "unknown";
+}
+
+enum vm_owner vm_owner(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	enum vm_owner o = vm->owner;
+	pthread_mutex_unlock(&vm->lock);
+	return o;
+}
+
+/* -EBUSY with the owner's reason unless HERE; vm->lock held. */
+static int vm_check_owner_locked(struct vm *vm, const char *what, struct ferr *err)
+{
+	if (vm->owner == VM_OWNER_HERE)
+		return 0;
+	return ferr_set(err, -EBUSY, "cannot %s: %s", what, vm->owner_why);
+}
+
+int vm_check_owner(struct vm *vm, const char *what, struct ferr *err)
+{
+	pthread_mutex_lock(&vm->lock);
+	int rc = vm_check_owner_locked(vm, what, err);
+	pthread_mutex_unlock(&vm->lock);
+	return rc;
+}
+
+static void vm_set_owner_locked(struct vm *vm, enum vm_owner to, const char *why)
+{
+	vm->owner = to;
+	snprintf(vm->owner_why, sizeof(vm->owner_why), "%s",
+		 to == VM_OWNER_HERE ? ""
+		 : why		     ? why
+				     : vm_owner_name(to));
+}
+
+void vm_set_owner(struct vm *vm, enum vm_owner to, const char *why)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm_set_owner_locked(vm, to, why);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+int vm_quit_check(struct vm *vm, struct ferr *err)
+{
+	pthread_mutex_lock(&vm->lock);
+	int rc = vm->owner == VM_OWNER_HANDING_OVER ? vm_check_owner_locked(vm, "quit", err) : 0;
+	pthread_mutex_unlock(&vm->lock);
+	return rc;
+}
+
+/* RUNNING -> PAUSED; vm->lock held; false if it was not running. */
+static bool vm_stop_locked(struct vm *vm)
+{
+	if (vm->state != VM_RS_RUNNING)
+		return false;
+	vm_pause_locked(vm);
+	vm->state = VM_RS_PAUSED;
+	return true;
+}
+
+int vm_hold(struct vm *vm, bool pause, const char *why, bool *was_running, struct ferr *err)
+{
+	struct vm_event ev = {.kind = VM_EVENT_STOP};
+	bool stopped = false;
+	int rc = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	*was_running = vm->state == VM_RS_RUNNING;
+	if (vm->owner != VM_OWNER_HERE)
+		rc = ferr_set(err, -EBUSY, "the guest is not here to hand over: %s", vm->owner_why);
+	else if (vm->quit)
+		rc = ferr_set(err, -ESHUTDOWN, "the VM is shutting down");
+	else if (vm->state != VM_RS_RUNNING && vm->state != VM_RS_PAUSED)
+		rc = ferr_set(err, -EBUSY, "VM is %s: nothing to hand over",
+			      vm_runstate_name(vm->state));
+	if (!rc) {
+		vm_set_owner_locked(vm, VM_OWNER_HANDING_OVER, why);
+		if (pause)
+			stopped = vm_stop_locked(vm);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (stopped)
+		vm_emit(vm, &ev);
+	return rc;
+}
+
+void vm_release(struct vm *vm, enum vm_owner to, bool resume, const char *why)
+{
+	struct vm_event ev = {.kind = VM_EVENT_RESUME};
+	bool resumed = false;
+
+	pthread_mutex_lock(&vm->lock);
+	vm_set_owner_locked(vm, to, why);
+	if (resume && to == VM_OWNER_HERE && vm->state == VM_RS_PAUSED) {
+		vm->pause_req = false;
+		vm->state = VM_RS_RUNNING;
+		pthread_cond_broadcast(&vm->cond);
+		resumed = true;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (resumed)
+		vm_emit(vm, &ev);
+}
+
 int vm_stop(struct vm *vm, struct ferr *err)
 {
 	struct vm_event ev = {.kind = VM_EVENT_STOP};
 
 	pthread_mutex_lock(&vm->lock);
+	int rc = vm_check_owner_locked(vm, "stop", err);
+	if (rc) {
+		pthread_mutex_unlock(&vm->lock);
+		return rc;
+	}
 	if (vm->state != VM_RS_RUNNING) {
 		enum vm_runstate rs = vm->state;
 		pthread_mutex_unlock(&vm->lock);
@@ -321,6 +446,11 @@ int vm_cont(struct vm *vm, struct ferr *err)
 	struct vm_event ev = {.kind = VM_EVENT_RESUME};
 
 	pthread_mutex_lock(&vm->lock);
+	int rc = vm_check_owner_locked(vm, "continue", err);
+	if (rc) {
+		pthread_mutex_unlock(&vm->lock);
+		return rc;
+	}
 	if (vm->state != VM_RS_PAUSED) {
 		enum vm_runstate rs = vm->state;
 		pthread_mutex_unlock(&vm->lock);

@@ -95,10 +95,44 @@ int vm_start(struct vm *vm, struct ferr *err);
 int vm_start_paused(struct vm *vm, struct ferr *err);
 
 /*
- * Pause every vCPU and return once all are outside KVM_RUN (so their state
- * may be read).  RUNNING -> PAUSED; -EBUSY from other states.
+ * Who owns the guest (DESIGN.md section 3).  Exactly one process may run
+ * a guest; during a migration that changes hands, and the operator's
+ * stop/cont/quit/migrate must not act on a guest this process does not
+ * own, or one a switchover is handing over.  The owner changes together
+ * with the run state, under the same lock, so that a command cannot slip
+ * between a check and the engine's pause.
+ */
+enum vm_owner {
+	VM_OWNER_HERE,	       /* this process owns the guest */
+	VM_OWNER_HANDING_OVER, /* a migration holds it: only the engine stops or runs it */
+	VM_OWNER_AWAY,	       /* it runs elsewhere now, or has not arrived yet */
+};
+
+const char *vm_owner_name(enum vm_owner o); /* "here", "handing-over", "away" */
+enum vm_owner vm_owner(struct vm *vm);
+/* 0 if the guest is HERE; else -EBUSY, "cannot @what: <the owner's reason>". */
+int vm_check_owner(struct vm *vm, const char *what, struct ferr *err);
+
+/*
+ * The operator's commands.  vm_stop pauses every vCPU and returns once all
+ * are outside KVM_RUN (so their state may be read): RUNNING -> PAUSED.
+ * Both fail with -EBUSY and the owner's reason unless the guest is HERE.
  */
 int vm_stop(struct vm *vm, struct ferr *err);
+
+/* The operator's quit: refused while a switchover hands the guest over. */
+int vm_quit_check(struct vm *vm, struct ferr *err);
+
+/*
+ * The migration engine's side.  vm_hold() takes the guest from HERE to
+ * HANDING_OVER (@why: what the operator is told) and, if @pause, pauses
+ * it; *@was_running says whether it ran.  vm_release() ends a hold: back
+ * to HERE (resumed if @resume), or, once the peer may have started it,
+ * AWAY (@why again).  vm_set_owner() is for the destination's side.
+ */
+int vm_hold(struct vm *vm, bool pause, const char *why, bool *was_running, struct ferr *err);
+void vm_release(struct vm *vm, enum vm_owner to, bool resume, const char *why);
+void vm_set_owner(struct vm *vm, enum vm_owner to, const char *why);
 
 /*
  * When the guest's pause began in the last vm_stop(): the first vCPU to
@@ -108,7 +142,7 @@ int vm_stop(struct vm *vm, struct ferr *err);
  */
 uint64_t vm_pause_started_ns(struct vm *vm);
 
-/* PAUSED -> RUNNING. */
+/* The operator's "cont": PAUSED -> RUNNING; refused unless the guest is HERE. */
 int vm_cont(struct vm *vm, struct ferr *err);
 
 /* End the VM: vCPUs stop for good, state SHUTDOWN, vm_wait() returns. */

@@ -69,6 +69,8 @@ struct vm {
 	enum vm_runstate state;
 	bool pause_req;		/* vCPUs must park */
 	bool quit;		/* vCPUs must exit their threads */
+	enum vm_owner owner;	/* see vm.h; changes with the run state */
+	char owner_why[160];	/* why the operator may not act, when not HERE */
 	unsigned npaused;	/* vCPUs parked */
 	uint64_t first_park_ns; /* CLOCK_MONOTONIC when the first vCPU parked, last stop */
 	int exit_status;	/* for vm_wait() */

@@ -7,6 +7,7 @@ import pathlib
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -194,36 +195,63 @@ def qemu_argv(append="", memory="256M", cpus=1, serial_path=None, debugcon_path=
     return argv
 
 
+_HB_CHILD = r"""
+import os, socket, sys, time
+try:
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+except OSError as e:
+    print(f"heartbeat listener: no real-time priority ({e}): times may be late",
+          file=sys.stderr)
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sys.argv[1])
+srv.listen(1)
+print("ready", flush=True)
+conn, _ = srv.accept()
+while True:
+    data = conn.recv(4096)
+    now = time.monotonic()
+    if not data:
+        break
+    sys.stdout.write(f"{now:.6f} {len(data)}\n")
+    sys.stdout.flush()
+"""
+
+
 class HeartbeatListener:
-    """A listening UNIX socket for --debugcon unix:PATH that timestamps each byte."""
+    """A listening UNIX socket for --debugcon unix:PATH that timestamps each
+    byte (time.monotonic(), CLOCK_MONOTONIC as ferry's own figures).
+
+    The socket is served by a small child process at real-time priority, so
+    that a byte is stamped when it arrives even on a loaded machine: a
+    listener thread in this process would wait for the interpreter lock and
+    for a CPU, and its lateness would look like a guest pause.  Bytes that
+    still arrive together get the same (later) stamp, which can only make a
+    gap look longer, never hide one."""
 
     def __init__(self, path):
         self.path = str(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(self.path)
-        self.sock.listen(1)
         self.times = []
-        self.bytes = b""
+        self._proc = subprocess.Popen([sys.executable, "-c", _HB_CHILD, self.path],
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      text=True)
+        if self._proc.stdout.readline().strip() != "ready":
+            raise AssertionError(f"heartbeat listener on {self.path} did not start")
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
 
     def _run(self):
-        conn, _ = self.sock.accept()
-        with conn:
-            while True:
-                data = conn.recv(4096)
-                if not data:
-                    return
-                now = time.monotonic()
-                self.bytes += data
-                self.times.extend([now] * len(data))
+        for line in self._proc.stdout:
+            t, n = line.split()
+            self.times.extend([float(t)] * int(n))
 
     def gaps_ms(self):
         t = self.times
         return [(b - a) * 1000 for a, b in zip(t, t[1:])]
 
     def close(self):
-        self.sock.close()
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
 
 
 def free_tcp_port():

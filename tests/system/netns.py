@@ -76,6 +76,7 @@ class HostPair:
         self._shape = dict(rate=rate, burst=burst, latency=latency, delay=delay)
         self._both = both
         self._made = []
+        self._shapers = []
         self.qdisc = {}
 
     # ---- lifetime ----
@@ -109,6 +110,9 @@ class HostPair:
 
     def close(self):
         """Kill what still runs inside, delete the namespaces (and the veths)."""
+        for sh in self._shapers:
+            sh.close()
+        self._shapers = []
         for name in self._made:
             p = _run("ip", "netns", "pids", name, check=False)
             for pid in p.stdout.split():
@@ -169,6 +173,14 @@ class HostPair:
             _run("tc", "-n", ns, "qdisc", "add", "dev", dev, "root", *tbf)
         self.qdisc[side] = kind
 
+    def fast_shaper(self, side):
+        """A FastShaper for @side's tbf (put there first with shape())."""
+        if self.qdisc.get(side) != "tbf":
+            raise AssertionError(f"fast_shaper({side!r}) needs a plain tbf on that side")
+        sh = FastShaper(self.ns[side], self.dev[side])
+        self._shapers.append(sh)
+        return sh
+
     def qdisc_stats(self, side):
         return _run("tc", "-n", self.ns[side], "-s", "qdisc", "show", "dev",
                     self.dev[side]).stdout
@@ -179,6 +191,36 @@ class HostPair:
         if not m:
             raise AssertionError(f"no qdisc statistics on {self.dev[side]}")
         return int(m.group(1))
+
+
+class FastShaper:
+    """Changes a tbf's rate within about a millisecond: one long-lived
+    `tc -batch -` reads commands from a pipe, so a change costs a write, not
+    a fork and exec of tc (5-10 ms, too coarse to aim a slowdown at a
+    moment of a switchover)."""
+
+    def __init__(self, ns, dev):
+        self.ns, self.dev = ns, dev
+        self.proc = subprocess.Popen(["tc", "-n", ns, "-force", "-batch", "-"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+
+    def set(self, rate, burst=None, latency="50ms"):
+        if burst is None:
+            burst = "256kb" if bits_per_second(rate) >= 50e6 else "32kb"
+        if self.proc.poll() is not None:
+            raise AssertionError(f"tc -batch exited: {self.proc.stderr.read()}")
+        self.proc.stdin.write(f"qdisc change dev {self.dev} root tbf rate {rate} "
+                              f"burst {burst} latency {latency}\n")
+        self.proc.stdin.flush()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
 
 
 def bits_per_second(rate):

@@ -37,12 +37,13 @@ def hosts(tmp_path, kvm):
                 vm.wait_for(rf"^progress cpu={cpu} .*$", count=2, timeout=60)
             return vm
 
-        def start_dst(cpus=1):
+        def start_dst(cpus=1, debugcon=None):
             n = len(procs)
             serial, ctl = tmp_path / f"dst{n}.txt", tmp_path / f"dctl{n}.sock"
             uri = f"tcp:{net.addr['b']}:{PORT}"
             vm = ferrylib.Vm(ferrylib.incoming_argv(uri, memory=MEM, cpus=cpus,
                                                     serial=f"file:{serial}", control=ctl,
+                                                    debugcon=debugcon,
                                                     prefix=net.exec_prefix("b")),
                              tmp_path, serial, ctl)
             procs.append(vm)
@@ -124,73 +125,99 @@ def test_heavy_writer_under_low_cap_times_out(hosts):
     assert_never_ran(dst)
 
 
-LIMIT_MS = 200
-MARGIN_MS = 100
+# The downtime guarantee on a link that slows down but keeps moving (issue 7):
+# the veth runs at 1 Gbit/s while the passes converge, then drops to RATE at
+# the moment the source pauses the guest for its switchover, or AFTER_MS
+# later.  Whatever happens, the guest may never be paused longer than the
+# limit plus SLOWDOWN_MARGIN_MS, which covers what the deadline cannot: the
+# resume itself (waking the vCPUs) and the heartbeat's own 2 ms period.
+# docs/policy.md gives the measured figures.
+SLOWDOWN_MARGIN_MS = 10
+FAST = "1gbit"
 
 
-def test_downtime_kept_when_bandwidth_collapses_at_switchover(hosts, tmp_path):
-    """A guest that rewrites its 3 MiB all the time: over 200 Mbit/s each
-    switchover must send all of it (~130 ms), which fits a 200 ms limit.  The
-    passes first run with an unreachable limit (1 ms); then the limit becomes
-    200 ms, and the moment the source pauses the guest for the switchover
-    the link collapses to 1 Mbit/s.  The final state cannot arrive in time:
-    the source must roll the switchover back (or give up) and resume its
-    guest within the limit, which the guest's own heartbeat (every 2 ms)
-    measures from the outside."""
-    net, start_src, start_dst = hosts(rate="200mbit", burst="32kb")
-    hb = ferrylib.HeartbeatListener(tmp_path / "hb.sock")
+def guest_pauses(attempts, beats):
+    """For every switchover attempt in ferry.switchover-table: from its t0
+    (CLOCK_MONOTONIC, the first vCPU stopping, the clock time.monotonic()
+    reads) to the first heartbeat after it, from either end: the pause the
+    guest saw, to within one heartbeat period.  A longer gap that began
+    before t0 is the host not giving the vCPU a CPU (a loaded test
+    machine), which no VMM can prevent; it is printed, not judged."""
+    out = []
+    for a in attempts:
+        t0 = a["paused-at-ns"] / 1e9
+        after = [b for b in beats if b > t0]
+        assert after, f"no heartbeat after attempt {a}: the guest never ran again"
+        before = [b for b in beats if b <= t0]
+        out.append(((after[0] - t0) * 1000,
+                    (after[0] - before[-1]) * 1000 if before else None))
+    return out
+
+
+@pytest.mark.parametrize("limit_ms", [50, 100])
+@pytest.mark.parametrize("after_ms", [0, 10, 30, 50])
+@pytest.mark.parametrize("rate", ["5mbit", "50mbit", "200mbit"])
+def test_downtime_kept_when_link_slows_during_switchover(hosts, tmp_path, rate, after_ms,
+                                                         limit_ms):
+    """A guest rewriting 2 MiB all the time migrates over 1 Gbit/s, where a
+    switchover needs ~20 ms.  The passes run with an unreachable limit until
+    the rate is measured; then the limit becomes @limit_ms, and @after_ms
+    after the MIGRATION "device" event the link drops to @rate.  The
+    switchover either completes in time or is rolled back in time; both
+    ends' heartbeats (every 2 ms, one timeline) show the guest's pause in
+    every switchover attempt.  Then the link comes back and the migration
+    must complete, with the guest verifying its memory on the destination."""
+    net, start_src, start_dst = hosts(rate=FAST)
+    shaper = net.fast_shaper("a")
+    hb_src = ferrylib.HeartbeatListener(tmp_path / "hb-src.sock")
+    hb_dst = ferrylib.HeartbeatListener(tmp_path / "hb-dst.sock")
     try:
-        src = start_src("workload=verify wss=3M rate=max heartbeat=2ms progress=200ms",
-                        debugcon=f"unix:{hb.path}")
-        dst, uri = start_dst()
+        src = start_src("workload=verify wss=2M rate=max heartbeat=2ms progress=200ms",
+                        debugcon=f"unix:{hb_src.path}")
+        dst, uri = start_dst(debugcon=f"unix:{hb_dst.path}")
         q = src.qmp
-        set_params(q, downtime_limit=1, timeout=30, on_timeout="abort")
+        set_params(q, downtime_limit=1, timeout=120, on_timeout="abort", switchover_attempts=100)
         q.cmd("migrate", uri=uri)
-        deadline = time.monotonic() + 20
-        while wait_status(q, "active", timeout=20)["ferry"]["passes"] < 3:
+        deadline = time.monotonic() + 30
+        while wait_status(q, "active", timeout=30)["ferry"]["passes"] < 2:
             assert time.monotonic() < deadline, "passes do not advance"
             time.sleep(0.01)
-        beats0 = len(hb.times)
-        set_params(q, downtime_limit=LIMIT_MS)
-        st = wait_status(q, "device", timeout=20, interval=0)
-        net.shape("a", rate="1mbit", burst="16kb", latency="100ms")
-        deadline = time.monotonic() + 20
+        q.events.clear()
+        set_params(q, downtime_limit=limit_ms)
         while True:
-            st = q.cmd("query-migrate")
-            if st["status"] != "device":
+            ev = q.wait_event("MIGRATION", timeout=60)
+            if ev["data"]["status"] == "device":
                 break
-            assert time.monotonic() < deadline, f"the switchover never ended: {st}"
-            time.sleep(0.002)
-        assert st["status"] != "completed", \
-            f"the switchover completed before the collapse took effect (test too slow?): {st}"
-        time.sleep(0.3)  # heartbeats after the resume
-        # give the link back, end the migration, and judge
-        net.shape("a", rate="200mbit", burst="32kb")
-        if st["status"] not in ("failed", "cancelled"):
-            q.cmd("migrate-cancel")
-        st = wait_migration(q, timeout=30)
-        print(f"ended {st['status']}: {st.get('error-desc')}; attempts "
-              f"{st['ferry']['switchover-attempts']}, aborted {st['ferry']['aborted-attempts']}"
-              f"; phases {st['ferry']['downtime-phases-ns']}")
-        assert st["status"] in ("failed", "cancelled"), st
-        assert st["ferry"]["switchover-attempts"] >= 1, st
-        assert (st["ferry"]["aborted-attempts"] >= 1 or
-                "switchover abandoned" in st.get("error-desc", "")), st
-        assert q.cmd("query-status")["status"] == "running"
-        assert_keeps_verifying(src, lines=3, pages=(3 << 20) // 4096)
-        assert_no_sanitizer_report(src)
-        assert_one_error(dst.wait_exit(15), read_stderr(dst))
-        assert_never_ran(dst)
-        gaps = hb.gaps_ms()[max(0, beats0 - 1):]
-        worst = max(gaps)
-        print(f"heartbeat: worst gap {worst:.1f} ms with a {LIMIT_MS} ms limit "
-              f"(margin {worst - LIMIT_MS:+.1f} ms)")
-        assert worst > 50, f"no pause seen ({worst:.1f} ms): the switchover never paused"
-        assert worst < LIMIT_MS + MARGIN_MS, \
-            f"guest paused {worst:.1f} ms with a {LIMIT_MS} ms limit"
-        if st["status"] == "failed":
-            # mig_precopy.c has a message for exactly this case; the operator
-            # should read it rather than the channel's bare timeout
-            assert "switchover abandoned" in st["error-desc"], st["error-desc"]
+            assert ev["data"]["status"] == "active", ev
+        if after_ms:
+            time.sleep(after_ms / 1000)
+        shaper.set(rate)
+        st = wait_status(q, ("active", "completed"), timeout=30, interval=0.002)
+        first = st["status"]
+        shaper.set(FAST)
+        st = wait_migration(q, timeout=60)
+        f = st["ferry"]
+        print(f"{rate} after {after_ms} ms, limit {limit_ms} ms: first attempt {first}; "
+              f"{st['status']} after {f['switchover-attempts']} attempts "
+              f"({f['aborted-attempts']} rolled back); {st.get('error-desc', '')}")
+        assert st["status"] == "completed", st
+        assert not f["forced"], st
+        assert_keeps_verifying(dst, lines=2, pages=(2 << 20) // 4096)
+        assert hb_src.times and hb_dst.times, "a heartbeat is missing"
+        beats = sorted(hb_src.times + hb_dst.times)
+        table = f["switchover-table"]
+        assert len(table) == f["switchover-attempts"], st
+        assert [a["outcome"] for a in table] == \
+            ["rolled-back"] * (len(table) - 1) + ["go"], table
+        pauses = guest_pauses(table, beats)
+        for a, (pause, gap) in zip(table, pauses):
+            print(f"attempt {a['attempt']} ({a['outcome']}): ferry paused "
+                  f"{a['paused-ns'] / 1e6:.1f} ms, the guest saw {pause:.1f} ms "
+                  f"(heartbeat gap {gap:.1f} ms); phases {a['phases-ns']}")
+            assert a["paused-ns"] <= limit_ms * 1e6, table
+            assert pause < limit_ms + SLOWDOWN_MARGIN_MS, \
+                f"guest paused {pause:.1f} ms with a {limit_ms} ms limit: {a}"
+        assert f["downtime-ns"] <= limit_ms * 1e6, st
     finally:
-        hb.close()
+        hb_src.close()
+        hb_dst.close()

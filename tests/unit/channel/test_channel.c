@@ -497,6 +497,95 @@ static void test_write_timeout(void **state)
 	free(data);
 }
 
+/*
+ * The deadline is absolute: a peer that keeps taking data slowly (here:
+ * a trickle of reads) does not extend it, as an inactivity timeout would.
+ */
+struct trickle {
+	struct channel *s;
+	_Atomic bool stop;
+};
+
+static void *trickle_reader(void *arg)
+{
+	struct trickle *t = arg;
+	char buf[4096];
+	struct ferr err = FERR_INIT;
+
+	while (!atomic_load(&t->stop)) {
+		if (t->s->ops->read(t->s, buf, sizeof(buf), &err) <= 0)
+			break;
+		usleep(2000);
+	}
+	return NULL;
+}
+
+static void test_write_deadline_on_slow_peer(void **state)
+{
+	size_t len = 64u << 20, sent = 0;
+	uint8_t *data = calloc(1, len);
+	struct ferr err = FERR_INIT;
+	struct trickle t = {0};
+	struct channel *c;
+	pthread_t th;
+
+	pair("tcp:127.0.0.1:0", &c, &t.s);
+	c->timeout_ms = 1000; /* longer than the deadline: it must not matter */
+	assert_int_equal(pthread_create(&th, NULL, trickle_reader, &t), 0);
+	uint64_t t0 = clock_now_ns();
+	channel_set_deadline(c, t0 + 300 * MS);
+	struct iovec iov = {data, len};
+	assert_int_equal(channel_writev_sent(c, &iov, 1, &sent, &err), -ETIME);
+	uint64_t dt = clock_now_ns() - t0;
+	assert_true(dt >= 299 * MS && dt < 400 * MS);
+	assert_true(sent > 0 && sent < len);
+	assert_int_equal(atomic_load(&c->bytes_written), sent);
+	assert_non_null(strstr(err.msg, "the deadline passed"));
+	/* Past the deadline, nothing more moves, at once. */
+	ferr_clear(&err);
+	t0 = clock_now_ns();
+	assert_int_equal(channel_write_full(c, "x", 1, &err), -ETIME);
+	assert_true(clock_now_ns() - t0 < 10 * MS);
+	assert_int_equal(atomic_load(&c->bytes_written), sent);
+	/* Cleared, the channel works again. */
+	channel_set_deadline(c, 0);
+	ferr_clear(&err);
+	assert_int_equal(channel_write_full(c, "x", 1, &err), 0);
+	atomic_store(&t.stop, true);
+	channel_shutdown(t.s);
+	pthread_join(th, NULL);
+	channel_close(c);
+	channel_close(t.s);
+	free(data);
+}
+
+static void test_read_and_wait_deadline(void **state)
+{
+	char path[128], uri[160], buf[16];
+	struct ferr err = FERR_INIT;
+	struct channel *c, *s;
+
+	snprintf(uri, sizeof(uri), "unix:%s",
+		 fixture_path(state, "deadline.sock", path, sizeof(path)));
+	pair(uri, &c, &s);
+	s->timeout_ms = 5000;
+	uint64_t t0 = clock_now_ns();
+	channel_set_deadline(s, t0 + 100 * MS);
+	assert_int_equal(channel_wait_input(s, &err), -ETIME);
+	uint64_t dt = clock_now_ns() - t0;
+	assert_true(dt >= 99 * MS && dt < 1000 * MS);
+	ferr_clear(&err);
+	assert_int_equal(channel_write_full(c, "abc", 3, &err), 0);
+	assert_int_equal(channel_read_full(s, buf, 3, &err), -ETIME); /* data, but too late */
+	channel_set_deadline(s, 0);
+	ferr_clear(&err);
+	assert_int_equal(channel_wait_input(s, &err), 0);
+	assert_int_equal(channel_read_full(s, buf, 3, &err), 0);
+	assert_memory_equal(buf, "abc", 3);
+	channel_close(c);
+	channel_close(s);
+}
+
 static void test_peer_closes_mid_read(void **state)
 {
 	struct ferr err = FERR_INIT;
@@ -818,6 +907,8 @@ int main(void)
 	    cmocka_unit_test(test_write_cancel),
 	    cmocka_unit_test(test_read_timeout),
 	    cmocka_unit_test(test_write_timeout),
+	    cmocka_unit_test(test_write_deadline_on_slow_peer),
+	    cmocka_unit_test(test_read_and_wait_deadline),
 	    cmocka_unit_test(test_peer_closes_mid_read),
 	    cmocka_unit_test(test_shutdown_wakes_reader),
 	    cmocka_unit_test(test_no_sigpipe),

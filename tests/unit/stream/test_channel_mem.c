@@ -139,7 +139,8 @@ static void bad_close(struct channel *ch)
 
 static void test_silent_ops(void **state)
 {
-	static const struct channel_ops ops = {"bad", bad_read, bad_writev, NULL, bad_close};
+	static const struct channel_ops ops = {
+	    .kind = "bad", .read = bad_read, .writev = bad_writev, .close = bad_close};
 	struct channel ch = {.ops = &ops, .fd = -1, .cancel_fd = -1, .name = "bad:x"};
 	struct ferr err = FERR_INIT;
 	char buf[4];

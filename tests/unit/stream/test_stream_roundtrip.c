@@ -503,6 +503,142 @@ static void test_switchover_retry(void **state)
 	fake_guest_destroy(&p.g);
 }
 
+/*
+ * A channel whose deadline passes after @cut bytes: writes go 7 bytes at a
+ * time into a mem channel, so that the cut falls inside a record.
+ */
+struct cutter {
+	struct channel ch;
+	struct channel *mem;
+	size_t cut, done;
+};
+
+static ssize_t cutter_writev(struct channel *ch, const struct iovec *iov, int n, struct ferr *err)
+{
+	struct cutter *c = (struct cutter *)ch;
+	struct iovec one = iov[0];
+
+	if (one.iov_len > 7)
+		one.iov_len = 7;
+	if (c->done < c->cut && one.iov_len > c->cut - c->done)
+		one.iov_len = c->cut - c->done;
+	ssize_t r = c->mem->ops->writev(c->mem, &one, 1, err);
+	bool before = c->done < c->cut;
+	if (r > 0)
+		c->done += (size_t)r;
+	if (before && c->done >= c->cut)
+		channel_set_deadline(ch, 1); /* long past, once */
+	return r;
+}
+
+static void cutter_close(struct channel *ch)
+{
+}
+
+static const struct channel_ops cutter_ops = {
+    .kind = "cutter", .writev = cutter_writev, .close = cutter_close};
+
+/* Header, a batch of frames 0-3 straight from guest memory, VM state, END. */
+static int write_four(struct stream_writer *w, struct fake_guest *g, struct ferr *err)
+{
+	int rc = 0;
+
+	for (uint64_t gfn = 0; !rc && gfn < 4; gfn++)
+		rc = stream_batch_ref(w, gfn, fake_guest_page(g, gfn), err);
+	if (!rc)
+		rc = stream_batch_flush(w, err);
+	return rc;
+}
+
+static void test_deadline_keeps_the_tail(void **state)
+{
+	struct fake_guest g;
+	struct stream_writer w;
+	struct ferr err = FERR_INIT;
+	struct channel *ref;
+	size_t ref_len;
+
+	fake_guest_init(&g, 4, 1, 0ull, 4 * MiB);
+	for (uint64_t gfn = 0; gfn < 4; gfn++)
+		fake_guest_fill(&g, gfn, 1);
+	/* What the stream must be. */
+	assert_int_equal(channel_mem_open(NULL, 0, &ref, &err), 0);
+	assert_int_equal(stream_writer_init(&w, ref, STREAM_MIGRATION, &err), 0);
+	assert_int_equal(stream_write_header(&w, &g.hdr, &err), 0);
+	assert_int_equal(write_four(&w, &g, &err), 0);
+	assert_int_equal(stream_write_vm_state(&w, "state", 5, &err), 0);
+	assert_int_equal(stream_write_msg(&w, &(struct stream_msg){.type = STREAM_REC_END}, &err),
+			 0);
+	stream_writer_destroy(&w);
+	uint8_t *want = mem_copy(ref, &ref_len);
+	channel_close(ref);
+
+	/* The deadline passes inside the page data of the batch. */
+	struct cutter c = {.ch = {.ops = &cutter_ops,
+				  .fd = -1,
+				  .cancel_fd = -1,
+				  .timeout_ms = -1,
+				  .name = "cutter"},
+			   .cut = record_offset(want, ref_len, 1) + 2 * STREAM_PAGE_SIZE + 5};
+	assert_int_equal(channel_mem_open(NULL, 0, &c.mem, &err), 0);
+	assert_int_equal(stream_writer_init(&w, &c.ch, STREAM_MIGRATION, &err), 0);
+	assert_int_equal(stream_write_header(&w, &g.hdr, &err), 0);
+	assert_int_equal(write_four(&w, &g, &err), -ETIME);
+	assert_non_null(strstr(err.msg, "not yet sent whole"));
+	assert_true(stream_writer_has_tail(&w));
+	assert_int_equal(w.failed.code, 0);
+	assert_int_equal(w.stats.pages, 4); /* counted: they will go out */
+	/* Nothing else may go out while the deadline holds... */
+	ferr_clear(&err);
+	assert_int_equal(stream_write_vm_state(&w, "state", 5, &err), -ETIME);
+	/* ...and the guest runs again: the tail is what was read while paused. */
+	for (uint64_t gfn = 0; gfn < 4; gfn++)
+		fake_guest_fill(&g, gfn, 2);
+	channel_set_deadline(&c.ch, 0);
+	ferr_clear(&err);
+	assert_int_equal(stream_writer_flush_tail(&w, &err), 0);
+	assert_false(stream_writer_has_tail(&w));
+	assert_int_equal(stream_write_vm_state(&w, "state", 5, &err), 0);
+	assert_int_equal(stream_write_msg(&w, &(struct stream_msg){.type = STREAM_REC_END}, &err),
+			 0);
+	size_t got_len;
+	const uint8_t *got = channel_mem_data(c.mem, &got_len);
+	assert_int_equal(got_len, ref_len);
+	assert_memory_equal(got, want, ref_len);
+	stream_writer_destroy(&w);
+	channel_close(c.mem);
+
+	/* GO is never completed late: not begun, it fails alone... */
+	c = (struct cutter){.ch = c.ch, .cut = SIZE_MAX};
+	channel_set_deadline(&c.ch, 0);
+	assert_int_equal(channel_mem_open(NULL, 0, &c.mem, &err), 0);
+	assert_int_equal(stream_writer_init(&w, &c.ch, STREAM_MIGRATION, &err), 0);
+	assert_int_equal(stream_write_header(&w, &g.hdr, &err), 0);
+	channel_set_deadline(&c.ch, 1);
+	assert_int_equal(stream_write_msg(&w, &(struct stream_msg){.type = STREAM_MSG_GO}, &err),
+			 -ETIME);
+	assert_false(stream_writer_has_tail(&w));
+	assert_int_equal(w.failed.code, 0);
+	stream_writer_destroy(&w);
+	channel_close(c.mem);
+	/* ...cut in the middle, it breaks the stream for good. */
+	c = (struct cutter){.ch = c.ch};
+	channel_set_deadline(&c.ch, 0);
+	assert_int_equal(channel_mem_open(NULL, 0, &c.mem, &err), 0);
+	assert_int_equal(stream_writer_init(&w, &c.ch, STREAM_MIGRATION, &err), 0);
+	assert_int_equal(stream_write_header(&w, &g.hdr, &err), 0);
+	c.cut = c.done + 10;
+	ferr_clear(&err);
+	assert_int_equal(stream_write_msg(&w, &(struct stream_msg){.type = STREAM_MSG_GO}, &err),
+			 -ETIME);
+	assert_false(stream_writer_has_tail(&w));
+	assert_int_equal(w.failed.code, -ETIME);
+	stream_writer_destroy(&w);
+	channel_close(c.mem);
+	free(want);
+	fake_guest_destroy(&g);
+}
+
 static void test_error_text_sanitized(void **state)
 {
 	struct stream_msg m = {.type = STREAM_MSG_ERROR, .error = {5, "bad\nthing\x7f!"}};
@@ -718,6 +854,7 @@ int main(void)
 	    cmocka_unit_test(test_messages_migration),
 	    cmocka_unit_test(test_messages_return),
 	    cmocka_unit_test(test_switchover_retry),
+	    cmocka_unit_test(test_deadline_keeps_the_tail),
 	    cmocka_unit_test(test_error_text_sanitized),
 	    cmocka_unit_test(test_unknown_optional_skipped),
 	    cmocka_unit_test(test_skip_everything),
