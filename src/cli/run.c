@@ -222,7 +222,9 @@ static int run_incoming_sizes(struct run_opts *o, struct ferr *err)
 		return 0;
 	rc = migration_peek_file(o->incoming + 5, &mem, &cpus, err);
 	if (rc) {
-		ferr_prefix(err, "%s: ", o->incoming);
+		/* Channel errors name the file already; the stream's do not. */
+		if (strncmp(err->msg, o->incoming, strlen(o->incoming)) != 0)
+			ferr_prefix(err, "%s: ", o->incoming);
 		return rc;
 	}
 	if (!o->memory_given)

@@ -70,6 +70,12 @@ struct channel {
 /* A listening endpoint (tcp/unix), or a file to be read (file:). */
 struct channel_listener;
 
+/*
+ * Whether @uri is a well-formed migration URI (tcp:HOST:PORT, unix:PATH,
+ * file:PATH), without touching the network: commands check it at once.
+ */
+int channel_uri_check(const char *uri, bool listening, struct ferr *err);
+
 /* Connect to @uri (tcp/unix), or create file:PATH for writing. */
 int channel_connect(const char *uri, int timeout_ms, struct channel **out, struct ferr *err);
 

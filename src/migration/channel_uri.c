@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Migration URIs: tcp:HOST:PORT, unix:PATH, file:PATH (docs/channels.md). */
 #include "migration/channel_uri.h"
+#include "migration/channel.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -93,4 +94,11 @@ int uri_parse(const char *uri, bool listening, struct uri *u, struct ferr *err)
 	if (!*u->path)
 		return uri_error(err, uri, "missing path");
 	return 0;
+}
+
+int channel_uri_check(const char *uri, bool listening, struct ferr *err)
+{
+	struct uri u;
+
+	return uri_parse(uri, listening, &u, err);
 }

@@ -63,6 +63,8 @@ struct pc {
 	uint32_t failed_attempts;
 	uint64_t last_attempt_ns;
 	bool not_converging_reported;
+	bool peer_said; /* the destination's last words were ERROR or ABORT */
+	char phase[32]; /* "setup", "pass 3", "the switchover", "after GO": for messages */
 };
 
 static void pc_note(struct pc *pc, const char *event, const char *reason, const char *detail)
@@ -102,12 +104,16 @@ static int pc_wait_msg(struct pc *pc, uint32_t type, struct stream_msg *out, str
 			rc = stream_read_msg(&s->rp, out, err);
 		if (rc)
 			return rc;
-		if (out->type == STREAM_MSG_ERROR)
+		if (out->type == STREAM_MSG_ERROR) {
+			pc->peer_said = true;
 			return ferr_set(err, out->error.code < 0 ? out->error.code : -EPROTO,
 					"the destination failed: %s", out->error.text);
-		if (out->type == STREAM_MSG_ABORT)
+		}
+		if (out->type == STREAM_MSG_ABORT) {
+			pc->peer_said = true;
 			return ferr_set(err, -ECONNABORTED, "the destination aborted (reason %u)",
 					out->abort.reason);
+		}
 		if (out->type == type) {
 			/* An ACK for an END of an earlier, rolled-back attempt is stale. */
 			if (type == STREAM_MSG_ACK && out->ack.record != s->end_record)
@@ -128,19 +134,37 @@ static int pc_wait_msg_for(struct pc *pc, uint32_t type, uint64_t timeout_ns,
 	return rc;
 }
 
-/* After a failed write, the destination may have said why: prefer its words. */
+/*
+ * After a transport error, say what happened in operator's words: the
+ * destination's own reason if it sent one, else that it closed the
+ * connection or vanished, and in which phase.
+ */
 static void pc_peer_reason(struct pc *pc, struct ferr *err)
 {
 	struct stream_msg msg;
 	struct ferr peer = FERR_INIT;
+	char was[FERR_MSG_MAX];
 
-	if (!pc->s->have_rp)
-		return;
-	if (pc_wait_msg_for(pc, STREAM_MSG_GO /* never sent to us */, 200000000u, &msg, &peer) &&
-	    ferr_is_set(&peer) && peer.code != -ECANCELED) {
+	if (pc->s->have_rp && !pc->peer_said)
+		pc_wait_msg_for(pc, STREAM_MSG_GO /* never sent to us */, 200000000u, &msg, &peer);
+	if (pc->peer_said && ferr_is_set(&peer)) {
 		ferr_clear(err);
 		*err = peer;
+		return;
 	}
+	snprintf(was, sizeof(was), "%s", err->msg);
+	int code = err->code;
+	ferr_clear(err);
+	if (code == -ETIMEDOUT || code == -EHOSTUNREACH || code == -ENETUNREACH)
+		ferr_set(err, code,
+			 "the destination vanished during %s (no answer: its host is down or the "
+			 "network is cut): %s",
+			 pc->phase, was);
+	else
+		ferr_set(err, code,
+			 "the destination closed the connection during %s (it exited or was "
+			 "killed): %s",
+			 pc->phase, was);
 }
 
 static void pc_params(struct pc *pc)
@@ -481,6 +505,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 	int rc;
 
 	policy_history_init(&pc.hist);
+	snprintf(pc.phase, sizeof(pc.phase), "setup");
 	pc_params(&pc);
 	rc = pc_setup(&pc, h, err);
 	if (rc)
@@ -488,6 +513,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 	s->st.setup_done_ns = clock_now_ns();
 	mig_set_status(m, MIG_SETUP, MIG_ACTIVE);
 	for (;;) {
+		snprintf(pc.phase, sizeof(pc.phase), "pass %u", n + 1);
 		rc = pc_pass(&pc, ++n, err);
 		if (rc)
 			break;
@@ -508,6 +534,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 			continue;
 		}
 		if (d.action == POLICY_SWITCHOVER) {
+			snprintf(pc.phase, sizeof(pc.phase), "the switchover");
 			rc = pc_switchover(&pc, &d, err);
 			if (rc == -EAGAIN) {
 				mig_publish(m, &s->st);
@@ -559,7 +586,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		struct stream_msg ab = {.type = STREAM_MSG_ABORT};
 		ab.abort.reason = STREAM_ABORT_CANCELLED;
 		stream_write_msg(&s->w, &ab, NULL);
-	} else if (!own_decision && rc != -ETIMEDOUT) {
+	} else if (!own_decision) {
 		/* A transport error: the destination may have said why it left. */
 		pc_peer_reason(&pc, err);
 	}

@@ -302,6 +302,10 @@ int migration_start(struct migration *m, const char *uri, struct ferr *err)
 
 	if (vm_check_owner(m->vm, "migrate", err))
 		return -EBUSY;
+	/* A malformed URI is this command's error, not a failure later. */
+	int rc = channel_uri_check(uri, false, err);
+	if (rc)
+		return rc;
 	if (rs != VM_RS_RUNNING && rs != VM_RS_PAUSED)
 		return ferr_set(err, -EBUSY, "the VM is %s: nothing to migrate",
 				vm_runstate_name(rs));

@@ -234,6 +234,14 @@ static void record_pass(const struct policy_params *p, const struct policy_input
  * restarting after the pause, pages dirtied between the last harvest and
  * the pause) do not shrink with the remaining set.
  */
+uint64_t policy_penalty_now(const struct policy_history *h, uint64_t elapsed_ns)
+{
+	uint64_t age = elapsed_ns > h->penalty_at_ns ? elapsed_ns - h->penalty_at_ns : 0;
+	uint64_t halvings = age / POLICY_PENALTY_HALF_LIFE_NS;
+
+	return halvings >= 64 ? 0 : h->penalty_ns >> halvings;
+}
+
 static void learn_from_failure(const struct policy_params *p, const struct policy_input *in,
 			       struct policy_history *h)
 {
@@ -248,8 +256,9 @@ static void learn_from_failure(const struct policy_params *p, const struct polic
 	actual = in->last_attempt_ns > deadline ? in->last_attempt_ns : deadline;
 	/* Not ours (history lost?): assume it was predicted at the deadline. */
 	base = h->switches ? h->switch_predicted_ns : deadline;
-	if (actual > base && actual - base > h->penalty_ns)
-		h->penalty_ns = actual - base;
+	uint64_t now = policy_penalty_now(h, in->elapsed_ns);
+	h->penalty_ns = actual > base && actual - base > now ? actual - base : now;
+	h->penalty_at_ns = in->elapsed_ns;
 }
 
 /* Everything the choice depends on, computed once. */
@@ -284,8 +293,9 @@ static void assess(const struct policy_params *p, const struct policy_input *in,
 	a->raw_pre = policy_predict_downtime(in->remaining_bytes, in->state_bytes, a->bw,
 					     in->rtt_ns, in->resume_ns);
 	a->raw_post = policy_predict_downtime(0, in->state_bytes, a->bw, in->rtt_ns, in->resume_ns);
-	a->pre = a->raw_pre == POLICY_NS_INF ? a->raw_pre : sat_add(a->raw_pre, h->penalty_ns);
-	a->post = a->raw_post == POLICY_NS_INF ? a->raw_post : sat_add(a->raw_post, h->penalty_ns);
+	uint64_t penalty = policy_penalty_now(h, in->elapsed_ns);
+	a->pre = a->raw_pre == POLICY_NS_INF ? a->raw_pre : sat_add(a->raw_pre, penalty);
+	a->post = a->raw_post == POLICY_NS_INF ? a->raw_post : sat_add(a->raw_post, penalty);
 	/*
 	 * Without a bandwidth the predictions are POLICY_NS_INF and nothing
 	 * fits: nothing is ever switched on a guess.  And before the first
@@ -489,7 +499,7 @@ void policy_estimate(const struct policy_params *p, const struct policy_input *i
 	est->converge_downtime_ns =
 	    sat_add(policy_predict_downtime(u64_from_double(r), in->state_bytes, a.bw, in->rtt_ns,
 					    in->resume_ns),
-		    h->penalty_ns);
+		    policy_penalty_now(h, in->elapsed_ns));
 }
 
 static const char *const action_names[] = {

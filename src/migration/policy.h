@@ -36,6 +36,13 @@
 #define POLICY_DEFAULT_STALL_PCT	 10
 #define POLICY_DEFAULT_MAX_PASSES	 30
 #define POLICY_DEFAULT_MAX_ATTEMPTS	 3
+/* A learned penalty halves this often: a transient slowness must not block
+ * every later attempt (docs/policy.md, rule 6). */
+#define POLICY_PENALTY_HALF_LIFE_NS 1000000000ull
+
+/* The learned penalty as it stands at @elapsed_ns. */
+struct policy_history;
+uint64_t policy_penalty_now(const struct policy_history *h, uint64_t elapsed_ns);
 
 enum policy_action {
 	POLICY_CONTINUE,   /* run another pre-copy pass (or go on with this one) */
@@ -136,6 +143,8 @@ struct policy_history {
 	uint32_t stalled;	      /* pass ends since the anchor */
 	uint32_t attempts_seen;	      /* failed attempts already learned from */
 	uint64_t penalty_ns;	      /* worst underestimate seen, added to predictions */
+	uint64_t penalty_at_ns;	      /* elapsed_ns when it was learned: it halves
+				       * every POLICY_PENALTY_HALF_LIFE_NS after */
 	uint32_t switches;	      /* unforced SWITCHOVER/POSTCOPY decisions made */
 	uint64_t switch_predicted_ns; /* formula's prediction (no penalty) for the last */
 };

@@ -49,7 +49,7 @@ def assert_continues_on_destination(src, dst, cpus):
         dst.wait_for(rf"^progress cpu={cpu} .*$", count=3, timeout=60)
     assert "FAIL" not in dst.serial()
     assert dst.qmp.cmd("query-status")["status"] == "running"
-    assert src.qmp.cmd("query-status")["status"] == "paused"
+    assert src.qmp.cmd("query-status")["status"] == "postmigrate"
     # the guest's counters continue from the source's
     for cpu in range(cpus):
         s = [p for p in src.progress() if p[0] == cpu]
@@ -204,7 +204,7 @@ def test_paused_guest_migrates_and_stays_paused(pair):
     st = migrate(src, dst, uri)
     assert st["status"] == "completed", st
     assert st["ferry"]["aborted-attempts"] == 0, st
-    assert src.qmp.cmd("query-status")["status"] == "paused"
+    assert src.qmp.cmd("query-status")["status"] == "postmigrate"
     assert dst.qmp.cmd("query-status")["status"] == "paused"
     n = len(dst.progress())
     time.sleep(0.5)

@@ -456,7 +456,7 @@ def test_timeout_force_completes(pair):
     assert st["status"] == "completed", st
     assert st["ferry"]["forced"] is True, st
     assert st["ferry"]["policy-reason"] == "timeout-force", st
-    assert src.qmp.cmd("query-status")["status"] == "paused"
+    assert src.qmp.cmd("query-status")["status"] == "postmigrate"
     assert_keeps_verifying(dst, lines=3, pages=HEAVY_PAGES)
     # the counters continue from the source's: the same guest, not a reboot
     assert dst.progress()[-1][3] > src.progress()[-1][3]

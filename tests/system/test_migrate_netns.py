@@ -87,7 +87,7 @@ def test_tc_cap_is_respected_and_guest_arrives(hosts):
     assert wire_mbps < cap_mbps * 1.2, (wire_mbps, st)
     # and the stream went through the shaper: nothing took another way
     assert net.sent_bytes("a") >= st["ram"]["transferred"], net.qdisc_stats("a")
-    assert src.qmp.cmd("query-status")["status"] == "paused"
+    assert src.qmp.cmd("query-status")["status"] == "postmigrate"
     assert_keeps_verifying(dst, lines=3, pages=(8 << 20) // 4096)
     assert_no_sanitizer_report(src)
     assert_no_sanitizer_report(dst)
