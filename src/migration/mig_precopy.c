@@ -175,13 +175,7 @@ static void pc_params(struct pc *pc)
 	pthread_mutex_lock(&m->lock);
 	mp = m->params;
 	pthread_mutex_unlock(&m->lock);
-	policy_params_default(&pc->pp);
-	pc->pp.downtime_limit_ns = mp.downtime_limit_ms * 1000000ull;
-	pc->pp.max_bandwidth = mp.max_bandwidth;
-	pc->pp.timeout_ns = mp.timeout_s * 1000000000ull;
-	pc->pp.on_timeout = (enum policy_on_timeout)mp.on_timeout;
-	pc->pp.max_attempts = (uint32_t)mp.max_attempts;
-	pc->pp.postcopy = false; /* not available yet */
+	mig_params_policy(&mp, &pc->pp);
 	if (pc->s->rl.rate != mp.max_bandwidth)
 		ratelimit_set_rate(&pc->s->rl, mp.max_bandwidth, clock_now_ns());
 }

@@ -15,7 +15,6 @@
 
 #define NSEC_PER_SEC 1000000000ull
 /* QEMU's ceiling for downtime-limit; beyond it the figure is a typo. */
-#define POLICY_MAX_DOWNTIME_LIMIT_NS (2000ull * NSEC_PER_SEC)
 /* Bound on the convergence ETA's pass-by-pass walk. */
 #define POLICY_ETA_MAX_STEPS 10000u
 

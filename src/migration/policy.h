@@ -29,7 +29,8 @@
 #define POLICY_NS_INF UINT64_MAX
 
 /* Defaults of struct policy_params; docs/policy.md says why. */
-#define POLICY_DEFAULT_DOWNTIME_LIMIT_NS 300000000ull /* 300 ms, as QEMU */
+#define POLICY_DEFAULT_DOWNTIME_LIMIT_NS 300000000ull	  /* 300 ms, as QEMU */
+#define POLICY_MAX_DOWNTIME_LIMIT_NS	 2000000000000ull /* 2000 s */
 #define POLICY_DEFAULT_MARGIN_PCT	 10
 #define POLICY_DEFAULT_GAIN_PCT		 30
 #define POLICY_DEFAULT_STALL_PASSES	 3
