@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "migration/channel.h"
-#include "migration/dirty_probe.h"
-#include "migration/mig_priv.h"
+#include "migration/transport/channel.h"
+#include "vm/dirty_probe.h"
+#include "migration/engine/engine.h"
 #include "vm/vm.h"
 
 static const char *const mig_status_names[MIG__COUNT] = {

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "migration/policy.h"
+#include "migration/policy/policy.h"
 
 static const char *const mig_on_timeout_names[] = {"abort", "postcopy", "force", NULL};
 

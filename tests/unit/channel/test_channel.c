@@ -25,7 +25,7 @@
 #include <cmocka.h>
 
 #include "common/clock.h"
-#include "migration/channel.h"
+#include "migration/transport/channel.h"
 
 #define BULK_LEN (64u << 20)
 #define MS	 1000000ull

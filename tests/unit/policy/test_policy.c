@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Unit tests of the migration policy (src/migration/policy.c).
+ * Unit tests of the migration policy (src/migration/policy/policy.c).
  *
  * Most figures use a 1 GB/s link, where one byte takes one nanosecond, so
  * that the expected predictions can be checked by eye.  The base decision
@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
-#include "migration/policy.h"
+#include "migration/policy/policy.h"
 
 /*
  * The tables below start from defaults and override fields, and leave the

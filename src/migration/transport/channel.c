@@ -10,7 +10,7 @@
  *    channel_cancel() only writes to it.
  *  - ops->close releases everything, the struct channel included.
  */
-#include "migration/channel.h"
+#include "migration/transport/channel.h"
 
 #include <errno.h>
 #include <linux/sockios.h>

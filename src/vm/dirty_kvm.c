@@ -15,7 +15,7 @@
 #include <sys/ioctl.h>
 
 #include "common/clock.h"
-#include "migration/dirty.h"
+#include "vm/dirty.h"
 #include "vm/memory.h"
 #include "vm/vm.h"
 

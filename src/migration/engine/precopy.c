@@ -6,37 +6,26 @@
  *   setup      header; READY on the return path (gives the round trip)
  *   pass n     send the dirty set (copy mode), PASS_END, harvest, ask the
  *              policy (policy.c) what next
- *   switchover pause (t0), harvest, SWITCHOVER_PREPARE, remaining pages,
- *              state, END; the destination loads and ACKs END.  ACK by
- *              t0 + limit - margin: GO, done.  Otherwise ABORT(RETRY), the
- *              source resumes its guest and passes continue, up to the
- *              attempt budget.  Nothing slow (stopping dirty logging,
- *              freeing bitmaps) happens between t0 and GO.
- *
- * The deadline also bounds the final send: if the channel cannot take the
- * last bytes in time, the write times out mid-record, the stream cannot be
- * continued, and the migration fails — with the guest resumed on the
- * source within the limit.
+ *   switchover switchover.c: pause, final pages and state, ACK by the
+ *              deadline, GO; or ABORT(RETRY), the guest resumes here and
+ *              passes continue, up to the attempt budget
+ *   after GO   the destination confirms (RESUMED) that it runs the guest
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/clock.h"
-#include "migration/channel.h"
-#include "migration/mig_priv.h"
-#include "migration/policy.h"
-#include "migration/ram.h"
+#include "migration/transport/channel.h"
+#include "migration/engine/precopy.h"
+#include "migration/policy/policy.h"
+#include "migration/engine/ram.h"
 #include "vm/memory.h"
 #include "vm/vm.h"
 
 #define PC_READY_TIMEOUT_NS   (10 * 1000000000ull)
 #define PC_RESUMED_TIMEOUT_NS (2 * 1000000000ull)
 #define PC_IO_TIMEOUT_MS      30000
-/* What stop/cont/quit are told while a switchover holds the guest. */
-#define PC_HANDOVER_WHY                                                                      \
-	"a switchover is handing the guest over to the destination (it resumes here if the " \
-	"switchover is rolled back; migrate-cancel keeps it here)"
 #define PC_GONE_WHY                                                                          \
 	"the guest was migrated and runs on the destination now: running it here too would " \
 	"run it twice"
@@ -48,26 +37,7 @@
 /* Shortest pass: below this, passes would spin on an idle guest. */
 #define PC_MIN_PASS_NS 10000000u
 
-struct pc {
-	struct mig_src *s;
-	struct policy_params pp;
-	struct policy_history hist;
-	struct bitmap todo;
-	uint64_t start_ns;
-	uint64_t rtt_ns;
-	uint64_t resume_ns;  /* destination's load cost, learned from attempts */
-	uint64_t bandwidth;  /* B/s over the last pass */
-	uint64_t dirty_rate; /* B/s over the last pass */
-	uint64_t last_pass_ns;
-	uint64_t last_sync_ns;
-	uint32_t failed_attempts;
-	uint64_t last_attempt_ns;
-	bool not_converging_reported;
-	bool peer_said; /* the destination's last words were ERROR or ABORT */
-	char phase[32]; /* "setup", "pass 3", "the switchover", "after GO": for messages */
-};
-
-static void pc_note(struct pc *pc, const char *event, const char *reason, const char *detail)
+void pc_note(struct pc *pc, const char *event, const char *reason, const char *detail)
 {
 	struct migration *m = pc->s->m;
 
@@ -81,7 +51,7 @@ static void pc_note(struct pc *pc, const char *event, const char *reason, const 
  * destination end the migration with its words.  Returns -ETIME when the
  * deadline passed with the reader still between records.
  */
-static int pc_wait_msg(struct pc *pc, uint32_t type, struct stream_msg *out, struct ferr *err)
+int pc_wait_msg(struct pc *pc, uint32_t type, struct stream_msg *out, struct ferr *err)
 {
 	struct mig_src *s = pc->s;
 	struct stream_record rec;
@@ -282,160 +252,6 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	return 0;
 }
 
-/* The attempt's line in the switchover table, once its pause has ended. */
-static void pc_record_attempt(struct pc *pc, enum mig_attempt_outcome outcome,
-			      const struct mig_downtime_phases *ph, uint64_t t0, uint64_t end)
-{
-	struct mig_stats *st = &pc->s->st;
-
-	if (st->attempts > MIG_ATTEMPT_HISTORY)
-		return;
-	st->attempt[st->attempts - 1] = (struct mig_attempt_stats){
-	    .attempt = st->attempts,
-	    .outcome = outcome,
-	    .paused_at_ns = t0,
-	    .paused_ns = end > t0 ? end - t0 : 0,
-	    .phases = *ph,
-	};
-}
-
-/*
- * Roll back an attempt that ran out of time: the guest first, then what
- * the stream still owes (the rest of a record the deadline cut short, at
- * the link's pace, the guest running meanwhile), then ABORT(RETRY).
- * -EAGAIN when the stream goes on; otherwise the migration fails.
- */
-static int pc_roll_back(struct pc *pc, const struct mig_downtime_phases *ph, uint64_t t0,
-			struct ferr *err)
-{
-	struct mig_src *s = pc->s;
-	struct migration *m = s->m;
-	struct stream_msg ab = {.type = STREAM_MSG_ABORT};
-	char detail[160];
-	int rc;
-
-	mig_release_guest(m, true);
-	pc_record_attempt(pc, MIG_ATTEMPT_ROLLED_BACK, ph, t0, clock_now_ns());
-	mig_set_status(m, MIG_DEVICE, MIG_ACTIVE);
-	channel_set_deadline(s->ch, 0);
-	ferr_clear(err);
-	pc->failed_attempts++;
-	s->st.aborted_attempts++;
-	snprintf(detail, sizeof(detail),
-		 "paused %.1f ms of a %.1f ms limit (send %.1f ms, destination %.1f ms); "
-		 "guest resumed on the source",
-		 pc->last_attempt_ns / 1e6, pc->pp.downtime_limit_ns / 1e6, ph->send / 1e6,
-		 ph->dest / 1e6);
-	pc_note(pc, "MIGRATION_SWITCHOVER_ABORTED", "deadline", detail);
-	ab.abort.reason = STREAM_ABORT_RETRY;
-	rc = stream_writer_flush_tail(&s->w, err);
-	if (!rc)
-		rc = stream_write_msg(&s->w, &ab, err);
-	if (rc)
-		return rc;
-	return -EAGAIN;
-}
-
-/*
- * One switchover attempt (DESIGN.md section 5).  0: GO sent, the
- * destination owns the guest.  -EAGAIN: rolled back in time, the guest
- * runs on the source again and the stream goes on.  Other: failed (guest
- * resumed on the source).
- *
- * The downtime budget is the channel's deadline, t0 + limit - margin:
- * every send and receive between the pause and GO, the ACK wait included,
- * ends by then whatever the link does (channel_set_deadline).  The margin
- * is what GO's flight and the destination's start may take.
- */
-static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct ferr *err)
-{
-	struct mig_src *s = pc->s;
-	struct migration *m = s->m;
-	struct mig_downtime_phases ph = {0};
-	struct stream_msg msg;
-	uint64_t t0, t, deadline;
-	int rc;
-
-	s->st.attempts++;
-	s->st.forced = d->forced;
-	t = clock_now_ns();
-	rc = mig_hold_guest(m, true, PC_HANDOVER_WHY, err);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&m->lock);
-	bool guest_running = m->vm_paused_by_us;
-	pthread_mutex_unlock(&m->lock);
-	/*
-	 * The guest's downtime runs from its first vCPU stopping (t0).  One
-	 * paused by the operator stays so if this attempt is rolled back.
-	 */
-	t0 = guest_running ? vm_pause_started_ns(m->vm) : t;
-	deadline = d->forced ? 0 : t0 + pc->pp.downtime_limit_ns - d->margin_ns;
-	channel_set_deadline(s->ch, deadline);
-	s->st.pause_at_ns = t0;
-	ph.pause = clock_now_ns() - t; /* getting every vCPU out: partly still running */
-	t = clock_now_ns();
-	mig_set_status(m, MIG_ACTIVE, MIG_DEVICE);
-
-	rc = s->tracker.ops->sync(&s->tracker, &pc->todo, err);
-	ph.harvest = clock_now_ns() - t;
-	t = clock_now_ns();
-	if (!rc) {
-		struct stream_msg sp = {.type = STREAM_REC_SWITCHOVER_PREPARE};
-		sp.switchover.remaining = bitmap_count(&pc->todo);
-		sp.switchover.flags = guest_running ? 0 : STREAM_SWITCHOVER_PAUSED;
-		rc = stream_write_msg(&s->w, &sp, err);
-	}
-	if (!rc)
-		rc = mig_src_send_pages(s, &pc->todo, false, false, deadline, err);
-	if (!rc)
-		rc = mig_src_send_state(s, err);
-	if (!rc) {
-		s->end_record = s->w.stats.records + 1;
-		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_REC_END}, err);
-	}
-	ph.send = clock_now_ns() - t;
-	t = clock_now_ns();
-	if (!rc)
-		rc = pc_wait_msg(pc, STREAM_MSG_ACK, &msg, err);
-	ph.dest = clock_now_ns() - t;
-	if (!rc) {
-		/* A full measurement of the destination's part: the next prediction uses it. */
-		pc->resume_ns = ph.dest;
-		uint64_t go_delay;
-		pthread_mutex_lock(&m->lock);
-		go_delay = m->params.x_go_delay_ms;
-		pthread_mutex_unlock(&m->lock);
-		if (go_delay)
-			mig_sleep_ns(go_delay *
-				     1000000u); /* test only: a window to lose the peer */
-		t = clock_now_ns();
-		/* From here on, cancel may not resume the guest: it may run there. */
-		if (!mig_hand_over(m))
-			rc = ferr_set(err, -ECANCELED, "migration cancelled");
-		else
-			rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_MSG_GO},
-					      err);
-		ph.go = clock_now_ns() - t;
-		if (!rc) {
-			uint64_t now = clock_now_ns();
-			channel_set_deadline(s->ch, 0);
-			s->st.downtime_ns = now - t0;
-			s->st.phases = ph;
-			pc_record_attempt(pc, MIG_ATTEMPT_GO, &ph, t0, now);
-			return 0;
-		}
-	}
-	s->st.phases = ph;
-	pc->last_attempt_ns = clock_now_ns() - t0;
-	if (rc == -ETIME && !s->w.failed.code)
-		return pc_roll_back(pc, &ph, t0, err);
-	channel_set_deadline(s->ch, 0);
-	mig_release_guest(m, true);
-	pc_record_attempt(pc, MIG_ATTEMPT_FAILED, &ph, t0, clock_now_ns());
-	return rc;
-}
-
 static int pc_setup(struct pc *pc, const struct stream_header *h, struct ferr *err)
 {
 	struct mig_src *s = pc->s;
@@ -529,7 +345,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		}
 		if (d.action == POLICY_SWITCHOVER) {
 			snprintf(pc.phase, sizeof(pc.phase), "the switchover");
-			rc = pc_switchover(&pc, &d, err);
+			rc = switchover_attempt(&pc, &d, err);
 			if (rc == -EAGAIN) {
 				mig_publish(m, &s->st);
 				continue;

@@ -9,7 +9,7 @@
 #include <endian.h>
 #include <string.h>
 
-#include "migration/stream.h"
+#include "migration/stream/stream.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 /* Only the page data relies on this: entries and fields are converted. */

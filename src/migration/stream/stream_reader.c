@@ -16,7 +16,7 @@
 
 #include <xxhash.h>
 
-#include "migration/stream_priv.h"
+#include "migration/stream/stream_priv.h"
 
 int stream_reader_fail(struct stream_reader *r, struct ferr *err, int code, const char *fmt, ...)
 {

@@ -14,7 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "migration/channel.h"
+#include "migration/transport/channel.h"
 
 #define MEM_WRITE_MAX (1ull << 32) /* a runaway writer fails instead of eating RAM */
 

@@ -11,7 +11,7 @@
 
 #include "common/bitmap.h"
 #include "common/err.h"
-#include "migration/stream.h"
+#include "migration/stream/stream.h"
 
 struct gmem;
 

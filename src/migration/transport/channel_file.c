@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "migration/channel.h"
+#include "migration/transport/channel.h"
 
 /* Large enough that the syscall and cancel check cost nothing next to the
  * copy, small enough that a cancelled save stops within a disk's second. */

@@ -11,7 +11,7 @@
 
 #include <xxhash.h>
 
-#include "migration/stream_priv.h"
+#include "migration/stream/stream_priv.h"
 
 int stream_writer_fail(struct stream_writer *w, struct ferr *err, int code, const char *fmt, ...)
 {

@@ -13,7 +13,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "migration/stream_priv.h"
+#include "migration/stream/stream_priv.h"
 
 void *stream_reader_discard_page(void *opaque, uint64_t gfn)
 {

@@ -10,7 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "migration/stream_priv.h"
+#include "migration/stream/stream_priv.h"
 
 #define ERRNO_MAX 4095 /* Linux errnos are 1..4095 (MAX_ERRNO) */
 

@@ -9,7 +9,7 @@
 
 #include <xxhash.h>
 
-#include "migration/stream_priv.h"
+#include "migration/stream/stream_priv.h"
 
 #define MIG STREAM_DIR_BIT(STREAM_MIGRATION)
 #define RET STREAM_DIR_BIT(STREAM_RETURN)

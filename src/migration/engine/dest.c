@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 
 #include "common/clock.h"
-#include "migration/channel.h"
-#include "migration/mig_priv.h"
-#include "migration/ram.h"
+#include "migration/transport/channel.h"
+#include "migration/engine/engine.h"
+#include "migration/engine/ram.h"
 #include "vm/memory.h"
 #include "vm/state.h"
 #include "vm/vm.h"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-#include "migration/ratelimit.h"
+#include "migration/engine/ratelimit.h"
 
 static void ratelimit_refill(struct ratelimit *rl, uint64_t now_ns)
 {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Migration URIs: tcp:HOST:PORT, unix:PATH, file:PATH (docs/channels.md). */
-#include "migration/channel_uri.h"
-#include "migration/channel.h"
+#include "migration/transport/channel_uri.h"
+#include "migration/transport/channel.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * prediction exactly at the limit is decided exactly.  Doubles are used only
  * for the soft questions: is another pass worth it, and when will it end.
  */
-#include "migration/policy.h"
+#include "migration/policy/policy.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -32,8 +32,8 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "migration/channel.h"
-#include "migration/channel_uri.h"
+#include "migration/transport/channel.h"
+#include "migration/transport/channel_uri.h"
 
 #define SOCK_CANCEL_CHECK (1u << 20)
 #define SOCK_BACKLOG	  16

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-#include "migration/ram.h"
+#include "migration/engine/ram.h"
 
 #include <errno.h>
 #include <stdlib.h>

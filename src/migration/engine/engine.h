@@ -4,7 +4,7 @@
 #define FERRY_MIGRATION_MIG_PRIV_H
 
 #include "migration/migration.h"
-#include "migration/stream.h"
+#include "migration/stream/stream.h"
 
 /* Publish a figure change, and progress for a terminal. */
 void mig_publish(struct migration *m, const struct mig_stats *st);
@@ -27,8 +27,8 @@ void mig_release_guest(struct migration *m, bool resume);
 bool mig_hand_over(struct migration *m); /* false: cancelled first, send no GO */
 void mig_guest_gone(struct migration *m, const char *why);
 
-#include "migration/dirty.h"
-#include "migration/ratelimit.h"
+#include "vm/dirty.h"
+#include "migration/engine/ratelimit.h"
 
 /* The source thread's context (mig_source.c, mig_precopy.c). */
 struct mig_src {
@@ -58,6 +58,8 @@ void mig_sleep_ns(uint64_t ns);
 int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouched, bool running,
 		       uint64_t deadline_ns, struct ferr *err);
 int mig_src_send_state(struct mig_src *s, struct ferr *err);
+/* Snapshot to a file (snapshot.c): pause, one pass, state, END. */
+int snapshot_save(struct mig_src *s, struct ferr *err);
 /* Live pre-copy to a peer: passes, switchover, GO. */
 int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *err);
 

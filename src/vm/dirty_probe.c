@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
-#include "migration/dirty_probe.h"
+#include "vm/dirty_probe.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
-#include "migration/dirty.h"
+#include "vm/dirty.h"
 
 struct dirty_probe {
 	struct dirty_tracker tracker; /* harvester thread */

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "migration/stream_priv.h"
+#include "migration/stream/stream_priv.h"
 
 _Static_assert(offsetof(struct stream_wbuf, head.ent) - offsetof(struct stream_wbuf, head) ==
 		   sizeof(struct stream_wire_page_batch),

@@ -33,8 +33,8 @@
 #include <sys/uio.h>
 
 #include "common/err.h"
-#include "migration/channel.h"
-#include "migration/stream_format.h"
+#include "migration/transport/channel.h"
+#include "migration/stream/stream_format.h"
 
 enum stream_dir {
 	STREAM_MIGRATION, /* source -> destination */
