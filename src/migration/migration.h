@@ -26,6 +26,7 @@
 #include "migration/params.h"
 
 struct vm;
+struct trace;
 struct dirty_probe;
 struct channel;
 struct channel_listener;
@@ -135,6 +136,7 @@ struct migration_events {
 struct migration {
 	struct vm *vm;
 	struct migration_events events;
+	struct trace *trace; /* trace points (common/trace.h); NULL: none; set before use */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* status changes */

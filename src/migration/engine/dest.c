@@ -341,6 +341,7 @@ void *mig_dest_thread(void *arg)
 	if (rc)
 		goto out;
 	ch->timeout_ms = DEST_IO_TIMEOUT_MS;
+	ch->trace = m->trace;
 	pthread_mutex_lock(&m->lock);
 	m->ch = ch;
 	if (m->cancel)

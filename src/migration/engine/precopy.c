@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/trace.h"
 #include "migration/transport/channel.h"
 #include "migration/engine/precopy.h"
 #include "migration/policy/policy.h"
@@ -196,6 +197,7 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	uint64_t deadline = pc->pp.timeout_ns ? pc->start_ns + pc->pp.timeout_ns : 0;
 	int rc;
 
+	trace_pass_start(s->m->trace, n, bitmap_count(&pc->todo));
 	/* A pass that overruns the timeout stops early; the policy then decides. */
 	rc = mig_src_send_pages(s, &pc->todo, n == 1, true, deadline, err);
 	if (rc && rc != -ETIME)
@@ -230,6 +232,8 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	pc->dirty_rate =
 	    since ? (uint64_t)((unsigned __int128)dirty * GMEM_PAGE_SIZE * 1000000000u / since) : 0;
 
+	trace_pass_end(s->m->trace, n, s->st.normal - normal0 + s->st.duplicate - zero0, bytes, dur,
+		       dirty);
 	s->st.passes = n;
 	s->st.dirty_sync_count++;
 	s->st.remaining = dirty * GMEM_PAGE_SIZE;
@@ -332,6 +336,9 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		pc_params(&pc);
 		pc_fill_input(&pc, n, &in);
 		policy_decide(&pc.pp, &in, &pc.hist, &d);
+		trace_policy_decision(m->trace, n, policy_action_name(d.action),
+				      policy_reason_name(d.reason), d.predicted_ns, d.bandwidth,
+				      in.dirty_rate);
 		pc_record_decision(&pc, &d);
 		mig_publish(m, &s->st);
 		if (d.action == POLICY_CONTINUE) {

@@ -181,6 +181,7 @@ void *mig_source_thread(void *arg)
 	if (rc)
 		goto out;
 	s.ch->timeout_ms = SRC_IO_TIMEOUT_MS;
+	s.ch->trace = m->trace;
 	pthread_mutex_lock(&m->lock);
 	m->ch = s.ch;
 	if (m->cancel)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "common/clock.h"
+#include "common/trace.h"
 #include "migration/engine/precopy.h"
 #include "migration/transport/channel.h"
 #include "vm/dirty.h"
@@ -37,6 +38,13 @@ static void sw_record(struct pc *pc, enum mig_attempt_outcome outcome,
 {
 	struct mig_stats *st = &pc->s->st;
 
+	static const char *const names[] = {
+	    [MIG_ATTEMPT_GO] = "go",
+	    [MIG_ATTEMPT_ROLLED_BACK] = "rolled-back",
+	    [MIG_ATTEMPT_FAILED] = "failed",
+	};
+	trace_switchover_end(pc->s->m->trace, st->attempts, names[outcome], end > t0 ? end - t0 : 0,
+			     pc->pp.downtime_limit_ns);
 	if (st->attempts > MIG_ATTEMPT_HISTORY)
 		return;
 	st->attempt[st->attempts - 1] = (struct mig_attempt_stats){
@@ -120,6 +128,7 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 	 */
 	t0 = guest_running ? vm_pause_started_ns(m->vm) : t;
 	deadline = d->forced ? 0 : t0 + pc->pp.downtime_limit_ns - d->margin_ns;
+	trace_switchover_phase(m->trace, s->st.attempts, "paused", clock_now_ns() - t0);
 	channel_set_deadline(s->ch, deadline);
 	s->st.pause_at_ns = t0;
 	ph.pause = clock_now_ns() - t; /* getting every vCPU out: partly still running */
@@ -128,6 +137,7 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 
 	rc = s->tracker.ops->sync(&s->tracker, &pc->todo, err);
 	ph.harvest = clock_now_ns() - t;
+	trace_switchover_phase(m->trace, s->st.attempts, "harvested", clock_now_ns() - t0);
 	t = clock_now_ns();
 	if (!rc) {
 		struct stream_msg sp = {.type = STREAM_REC_SWITCHOVER_PREPARE};
@@ -144,10 +154,13 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_REC_END}, err);
 	}
 	ph.send = clock_now_ns() - t;
+	trace_switchover_phase(m->trace, s->st.attempts, "sent", clock_now_ns() - t0);
 	t = clock_now_ns();
 	if (!rc)
 		rc = pc_wait_msg(pc, STREAM_MSG_ACK, &msg, err);
 	ph.dest = clock_now_ns() - t;
+	trace_switchover_phase(m->trace, s->st.attempts, rc ? "no-ack" : "acked",
+			       clock_now_ns() - t0);
 	if (!rc) {
 		/* A full measurement of the destination's part: the next prediction uses it. */
 		pc->resume_ns = ph.dest;

@@ -64,6 +64,7 @@ struct channel {
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
 	char name[192]; /* the URI, for messages */
+	struct trace *trace; /* stalls are traced here (common/trace.h); NULL: not */
 	void *priv;	/* kind-specific */
 };
 

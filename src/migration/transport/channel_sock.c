@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/trace.h"
 #include "migration/transport/channel.h"
 #include "migration/transport/channel_uri.h"
 
@@ -177,8 +178,11 @@ static ssize_t sock_read(struct channel *ch, void *buf, size_t len, struct ferr 
 			return sock_io_error(ch, -errno, "receive", err);
 		if (!deadline)
 			deadline = deadline_after(ch->timeout_ms);
+		uint64_t t0 = trace_on(ch->trace, TRACE_CHANNEL_STALL) ? clock_now_ns() : 0;
 		int rc = sock_wait(ch->fd, POLLIN, ch->cancel_fd, deadline,
 				   atomic_load(&ch->deadline_ns));
+		if (t0 && clock_now_ns() - t0 >= TRACE_STALL_NS)
+			trace_channel_stall(ch->trace, ch->name, "receive", clock_now_ns() - t0);
 		if (rc)
 			return sock_wait_error(ch, rc, "no data", err);
 		s->rd_unchecked = 0;
@@ -213,8 +217,11 @@ static ssize_t sock_writev(struct channel *ch, const struct iovec *iov, int iovc
 			return sock_io_error(ch, -errno, "send", err);
 		if (!deadline)
 			deadline = deadline_after(ch->timeout_ms);
+		uint64_t t0 = trace_on(ch->trace, TRACE_CHANNEL_STALL) ? clock_now_ns() : 0;
 		int rc = sock_wait(ch->fd, POLLOUT, ch->cancel_fd, deadline,
 				   atomic_load(&ch->deadline_ns));
+		if (t0 && clock_now_ns() - t0 >= TRACE_STALL_NS)
+			trace_channel_stall(ch->trace, ch->name, "send", clock_now_ns() - t0);
 		if (rc)
 			return sock_wait_error(ch, rc, "peer took no data", err);
 		s->wr_unchecked = 0;
