@@ -37,6 +37,9 @@ const struct mig_param_desc mig_param_table[] = {
      "test only: the destination waits this many ms before acknowledging the state"},
     {"x-go-delay", MIG_PARAM_U64, P(x_go_delay_ms), 0, 0, 60000, NULL,
      "test only: the source waits this many ms between the destination's ACK and GO"},
+    {"x-verified-pages", MIG_PARAM_U64, P(x_verified_pages), 0, 0, 1, NULL,
+     "test only: the destination places pages only after their record's checksum held "
+     "(the post-copy path) instead of reading them straight into RAM"},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 

@@ -26,13 +26,14 @@ struct mig_params {
 	uint64_t on_timeout;	    /* "on-timeout": enum mig_on_timeout */
 	uint64_t max_attempts;	    /* "switchover-attempts": tries before failing */
 	/* The policy's tunables (docs/policy.md), ferry's own names. */
-	uint64_t margin_pct;	  /* "switchover-margin": % of the limit kept in reserve */
-	uint64_t gain_pct;	  /* "pass-gain": another pass must cut the downtime by this % */
-	uint64_t stall_passes;	  /* "stall-passes": pass ends without progress = not converging */
-	uint64_t stall_pct;	  /* "stall-pct": what counts as progress, % */
-	uint64_t max_passes;	  /* "max-passes": pre-copy pass budget */
-	uint64_t x_load_delay_ms; /* "x-load-delay": test only, destination delays its ACK */
-	uint64_t x_go_delay_ms;	  /* "x-go-delay": test only, source waits between ACK and GO */
+	uint64_t margin_pct;	   /* "switchover-margin": % of the limit kept in reserve */
+	uint64_t gain_pct;	   /* "pass-gain": another pass must cut the downtime by this % */
+	uint64_t stall_passes;	   /* "stall-passes": pass ends without progress = not converging */
+	uint64_t stall_pct;	   /* "stall-pct": what counts as progress, % */
+	uint64_t max_passes;	   /* "max-passes": pre-copy pass budget */
+	uint64_t x_load_delay_ms;  /* "x-load-delay": test only, destination delays its ACK */
+	uint64_t x_go_delay_ms;	   /* "x-go-delay": test only, source waits between ACK and GO */
+	uint64_t x_verified_pages; /* "x-verified-pages": test only, destination's page sink */
 };
 
 enum mig_param_type {

@@ -54,3 +54,20 @@ def test_rolls_back_then_completes(pair, slow_attempts, paused):
     if paused:
         d.cmd("cont")
     assert_keeps_verifying(dst, lines=2, pages=LIGHT_PAGES)
+
+
+def test_verified_page_sink_with_a_rollback(pair):
+    """The destination's verified page sink (the one post-copy uses: a page
+    is placed only once its record's checksum held) carries a migration
+    with a rolled-back attempt, and the guest verifies every page."""
+    src, dst, uri = pair(LIGHT)
+    q, d = src.qmp, dst.qmp
+    set_params(d, x_verified_pages=1, x_load_delay=SLOW_MS)
+    set_params(q, downtime_limit=LIMIT_MS)
+    q.cmd("migrate", uri=uri)
+    wait_aborted(q, 1)
+    set_params(d, x_load_delay=0)
+    st = wait_migration(q, timeout=60)
+    assert st["status"] == "completed", st
+    assert st["ferry"]["aborted-attempts"] == 1, st
+    assert_keeps_verifying(dst, lines=2, pages=LIGHT_PAGES)

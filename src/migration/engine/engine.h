@@ -45,6 +45,7 @@ struct mig_src {
 	struct stream_reader rp; /* the return path */
 	bool have_rp;
 	uint64_t end_record; /* number of the END awaiting its ACK */
+	bool quiesced;	     /* sections quiesced by mig_src_send_state() */
 };
 
 void mig_sleep_ns(uint64_t ns);
@@ -58,6 +59,8 @@ void mig_sleep_ns(uint64_t ns);
 int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouched, bool running,
 		       uint64_t deadline_ns, struct ferr *err);
 int mig_src_send_state(struct mig_src *s, struct ferr *err);
+/* The guest stays here (rollback, failure): sections take work again. */
+void mig_src_resume_state(struct mig_src *s);
 /* Snapshot to a file (snapshot.c): pause, one pass, state, END. */
 int snapshot_save(struct mig_src *s, struct ferr *err);
 /* Live pre-copy to a peer: passes, switchover, GO. */

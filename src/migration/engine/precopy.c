@@ -408,8 +408,10 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		pc_peer_reason(&pc, err);
 	}
 out:
-	if (rc)
+	if (rc) {
+		mig_src_resume_state(s);
 		mig_release_guest(m, true);
+	}
 	pc_teardown(&pc);
 	return rc;
 }

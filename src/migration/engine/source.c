@@ -121,37 +121,57 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 	return 0;
 }
 
-/* All vCPU, VM and device state; the vCPUs must be parked. */
+/*
+ * Every section's state (vm/state.h: vCPUs, the VM core, devices); the
+ * vCPUs must be parked.  All sections are quiesced before any is saved:
+ * finishing a device's in-flight work may change guest memory or another
+ * section.  mig_src_resume_state() undoes the quiesce if the guest stays.
+ */
 int mig_src_send_state(struct mig_src *s, struct ferr *err)
 {
 	struct vm *vm = s->m->vm;
+	unsigned n = vm_section_count(vm);
 	struct sbuf b = SBUF_INIT;
 	uint64_t bytes0 = s->w.stats.bytes;
 	int rc = 0;
 
-	for (unsigned i = 0; !rc && i < vm_ncpus(vm); i++) {
+	s->quiesced = true;
+	for (unsigned i = 0; !rc && i < n; i++)
+		rc = vm_section_quiesce(vm, i, err);
+	for (unsigned i = 0; !rc && i < n; i++) {
+		struct vm_section_info sec;
+		vm_section_get(vm, i, &sec);
 		sbuf_reset(&b);
-		rc = vcpu_state_save(vm, i, &b, err);
-		if (!rc)
-			rc = stream_write_vcpu_state(&s->w, i, b.data, b.len, err);
-	}
-	if (!rc) {
-		sbuf_reset(&b);
-		rc = vm_state_save(vm, &b, err);
-		if (!rc)
+		rc = vm_section_save(vm, i, &b, err);
+		if (rc)
+			break;
+		switch (sec.kind) {
+		case VM_SECTION_VCPU:
+			rc = stream_write_vcpu_state(&s->w, sec.index, b.data, b.len, err);
+			break;
+		case VM_SECTION_VM:
 			rc = stream_write_vm_state(&s->w, b.data, b.len, err);
-	}
-	for (unsigned i = 0; !rc && i < vm_device_count(vm); i++) {
-		const char *name;
-		uint32_t version;
-		sbuf_reset(&b);
-		rc = vm_device_save(vm, i, &name, &version, &b, err);
-		if (!rc)
-			rc = stream_write_device_state(&s->w, name, version, b.data, b.len, err);
+			break;
+		case VM_SECTION_DEVICE:
+			rc = stream_write_device_state(&s->w, sec.name, sec.version, b.data, b.len,
+						       err);
+			break;
+		}
 	}
 	sbuf_free(&b);
 	s->st.state_bytes = s->w.stats.bytes - bytes0;
 	return rc;
+}
+
+void mig_src_resume_state(struct mig_src *s)
+{
+	struct vm *vm = s->m->vm;
+
+	if (!s->quiesced)
+		return;
+	s->quiesced = false;
+	for (unsigned i = 0; i < vm_section_count(vm); i++)
+		vm_section_resume(vm, i);
 }
 
 static bool src_is_file(const char *uri)
@@ -219,11 +239,14 @@ out:
 		if (src_is_file(uri))
 			unlink(uri + 5); /* no half-written snapshot that looks like one */
 		/* A failed migration leaves the VM running where it was. */
+		mig_src_resume_state(&s);
 		mig_release_guest(m, true);
 		mig_fail(m, &err);
 	} else {
 		/* A snapshot leaves the guest here, paused (as QEMU); a live
 		 * migration already gave it away (mig_guest_gone). */
+		if (src_is_file(uri))
+			mig_src_resume_state(&s);
 		mig_release_guest(m, false);
 		mig_progress(m, "saving", 1, 1);
 		mig_end_status(m, MIG_COMPLETED);

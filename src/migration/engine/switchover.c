@@ -71,6 +71,7 @@ static int sw_roll_back(struct pc *pc, const struct mig_downtime_phases *ph, uin
 	char detail[160];
 	int rc;
 
+	mig_src_resume_state(s);
 	mig_release_guest(m, true);
 	sw_record(pc, MIG_ATTEMPT_ROLLED_BACK, ph, t0, clock_now_ns());
 	mig_set_status(m, MIG_DEVICE, MIG_ACTIVE);
@@ -193,6 +194,7 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 	if (rc == -ETIME && !s->w.failed.code)
 		return sw_roll_back(pc, &ph, t0, err);
 	channel_set_deadline(s->ch, 0);
+	mig_src_resume_state(s);
 	mig_release_guest(m, true);
 	sw_record(pc, MIG_ATTEMPT_FAILED, &ph, t0, clock_now_ns());
 	return rc;
