@@ -29,6 +29,7 @@ void mig_guest_gone(struct migration *m, const char *why);
 
 #include "vm/dirty.h"
 #include "migration/engine/ratelimit.h"
+#include "migration/engine/return_path.h"
 
 /* The source thread's context (mig_source.c, mig_precopy.c). */
 struct mig_src {
@@ -42,7 +43,7 @@ struct mig_src {
 	struct mig_stats st; /* this thread's copy, published under m->lock */
 	uint64_t npages;
 	/* live migration only */
-	struct stream_reader rp; /* the return path */
+	struct return_path rp; /* the destination's messages, read by their own thread */
 	bool have_rp;
 	uint64_t end_record; /* number of the END awaiting its ACK */
 	bool quiesced;	     /* sections quiesced by mig_src_send_state() */

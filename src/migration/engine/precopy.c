@@ -46,63 +46,19 @@ void pc_note(struct pc *pc, const char *event, const char *reason, const char *d
 		m->events.note(m->events.opaque, event, reason, detail);
 }
 
-/*
- * Wait for return-path message @type, within the channel's deadline (if
- * one is set) and its inactivity timeout.  ERROR or ABORT from the
- * destination end the migration with its words.  Returns -ETIME when the
- * deadline passed with the reader still between records.
- */
 int pc_wait_msg(struct pc *pc, uint32_t type, struct stream_msg *out, struct ferr *err)
 {
 	struct mig_src *s = pc->s;
-	struct stream_record rec;
-	struct ferr werr = FERR_INIT;
-	int rc;
 
-	for (;;) {
-		rc = channel_wait_input(s->ch, &werr);
-		if (rc == -ETIME)
-			return rc; /* the caller decides; not an error message */
-		if (rc == -ETIMEDOUT)
-			return ferr_set(err, rc, "%s: no answer from the destination for %d ms",
-					s->ch->name, s->ch->timeout_ms);
-		if (rc == -ECANCELED)
-			return ferr_set(err, rc, "migration cancelled");
-		if (rc)
-			return ferr_set(err, rc, "%s", werr.msg);
-		rc = stream_next_record(&s->rp, &rec, err);
-		if (!rc)
-			rc = stream_read_msg(&s->rp, out, err);
-		if (rc)
-			return rc;
-		if (out->type == STREAM_MSG_ERROR) {
-			pc->peer_said = true;
-			return ferr_set(err, out->error.code < 0 ? out->error.code : -EPROTO,
-					"the destination failed: %s", out->error.text);
-		}
-		if (out->type == STREAM_MSG_ABORT) {
-			pc->peer_said = true;
-			return ferr_set(err, -ECONNABORTED, "the destination aborted (reason %u)",
-					out->abort.reason);
-		}
-		if (out->type == type) {
-			/* An ACK for an END of an earlier, rolled-back attempt is stale. */
-			if (type == STREAM_MSG_ACK && out->ack.record != s->end_record)
-				continue;
-			return 0;
-		}
-		/* anything else is harmless here (late messages of a past attempt) */
-	}
+	return rp_wait(&s->rp, type, s->end_record, atomic_load(&s->ch->deadline_ns),
+		       PC_IO_TIMEOUT_MS, out, err);
 }
 
-/* pc_wait_msg() for at most @timeout_ns from now (outside the switchover). */
+/* An answer within @timeout_ns from now (outside the switchover). */
 static int pc_wait_msg_for(struct pc *pc, uint32_t type, uint64_t timeout_ns,
 			   struct stream_msg *out, struct ferr *err)
 {
-	channel_set_deadline(pc->s->ch, clock_now_ns() + timeout_ns);
-	int rc = pc_wait_msg(pc, type, out, err);
-	channel_set_deadline(pc->s->ch, 0);
-	return rc;
+	return rp_wait(&pc->s->rp, type, 0, clock_now_ns() + timeout_ns, -1, out, err);
 }
 
 /*
@@ -116,17 +72,23 @@ static void pc_peer_reason(struct pc *pc, struct ferr *err)
 	struct ferr peer = FERR_INIT;
 	char was[FERR_MSG_MAX];
 
-	if (pc->s->have_rp && !pc->peer_said)
+	/* Its last words may still be on their way: a moment for them. */
+	if (pc->s->have_rp && !rp_peer_said(&pc->s->rp))
 		pc_wait_msg_for(pc, STREAM_MSG_GO /* never sent to us */, 200000000u, &msg, &peer);
-	if (pc->peer_said && ferr_is_set(&peer)) {
+	if (pc->s->have_rp && rp_peer_said(&pc->s->rp)) {
 		ferr_clear(err);
-		*err = peer;
+		rp_check(&pc->s->rp, err);
 		return;
 	}
 	snprintf(was, sizeof(was), "%s", err->msg);
 	int code = err->code;
 	ferr_clear(err);
-	if (code == -ETIMEDOUT || code == -EHOSTUNREACH || code == -ENETUNREACH)
+	if (code == -EPIPE) /* the return path's end of stream: nothing more to say */
+		ferr_set(err, code,
+			 "the destination closed the connection during %s (it exited or was "
+			 "killed)",
+			 pc->phase);
+	else if (code == -ETIMEDOUT || code == -EHOSTUNREACH || code == -ENETUNREACH)
 		ferr_set(err, code,
 			 "the destination vanished during %s (no answer: its host is down or the "
 			 "network is cut): %s",
@@ -171,6 +133,8 @@ static void pc_fill_input(struct pc *pc, uint32_t passes, struct policy_input *i
 	in->resume_ns = pc->resume_ns;
 	in->failed_attempts = pc->failed_attempts;
 	in->last_attempt_ns = pc->last_attempt_ns;
+	if (pc->attempt_end_ns)
+		in->since_attempt_ns = clock_now_ns() - pc->attempt_end_ns;
 }
 
 static void pc_record_decision(struct pc *pc, const struct policy_decision *d)
@@ -263,13 +227,14 @@ static int pc_setup(struct pc *pc, const struct stream_header *h, struct ferr *e
 	uint64_t t0 = clock_now_ns();
 	int rc;
 
-	rc = stream_reader_init(&s->rp, s->ch, STREAM_RETURN, err);
+	/* The return-path thread reads with no inactivity limit: the
+	 * destination is silent through whole passes. */
+	s->ch->rd_timeout_ms = -1;
+	rc = rp_start(&s->rp, s->ch, h, err);
 	if (rc)
 		return rc;
 	s->have_rp = true;
-	rc = stream_reader_set_header(&s->rp, h, err);
-	if (!rc)
-		rc = pc_wait_msg_for(pc, STREAM_MSG_READY, PC_READY_TIMEOUT_NS, &msg, err);
+	rc = pc_wait_msg_for(pc, STREAM_MSG_READY, PC_READY_TIMEOUT_NS, &msg, err);
 	if (rc == -ETIME)
 		return ferr_set(err, -ETIMEDOUT, "%s: the destination did not answer within %llu s",
 				s->ch->name, PC_READY_TIMEOUT_NS / 1000000000ull);
@@ -302,7 +267,7 @@ static void pc_teardown(struct pc *pc)
 		s->tracking = false;
 	}
 	if (s->have_rp) {
-		stream_reader_destroy(&s->rp);
+		rp_stop(&s->rp, s->ch); /* the channel is done with: cancelled */
 		s->have_rp = false;
 	}
 	bitmap_destroy(&pc->todo);

@@ -26,8 +26,8 @@ struct pc {
 	uint64_t last_sync_ns;
 	uint32_t failed_attempts;
 	uint64_t last_attempt_ns;
+	uint64_t attempt_end_ns; /* when the guest ran again after the last rollback */
 	bool not_converging_reported;
-	bool peer_said; /* the destination's last words were ERROR or ABORT */
 	char phase[32]; /* "setup", "pass 3", "the switchover", "after GO": for messages */
 };
 
@@ -35,10 +35,10 @@ struct pc {
 void pc_note(struct pc *pc, const char *event, const char *reason, const char *detail);
 
 /*
- * Wait for return-path message @type within the channel's deadline (if
- * one is set) and its inactivity timeout.  ERROR or ABORT from the
- * destination end the migration with its words.  -ETIME: the deadline
- * passed with the reader between records.
+ * Wait for return-path message @type (return_path.h) within the channel's
+ * deadline, if one is set, and the engine's inactivity limit.  ERROR or
+ * ABORT from the destination end the migration with its words.  -ETIME:
+ * the deadline passed.
  */
 int pc_wait_msg(struct pc *pc, uint32_t type, struct stream_msg *out, struct ferr *err);
 

@@ -61,6 +61,9 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 			continue;
 		if (mig_cancelled(s->m))
 			return ferr_set(err, -ECANCELED, "migration cancelled");
+		/* The destination gave up (its words) or went away: stop now. */
+		if (s->have_rp && (rc = rp_check(&s->rp, err)))
+			return rc;
 		if (deadline_ns && clock_now_ns() > deadline_ns)
 			return -ETIME; /* the caller decides; not an error message */
 		/*

@@ -73,7 +73,8 @@ static int sw_roll_back(struct pc *pc, const struct mig_downtime_phases *ph, uin
 
 	mig_src_resume_state(s);
 	mig_release_guest(m, true);
-	sw_record(pc, MIG_ATTEMPT_ROLLED_BACK, ph, t0, clock_now_ns());
+	pc->attempt_end_ns = clock_now_ns();
+	sw_record(pc, MIG_ATTEMPT_ROLLED_BACK, ph, t0, pc->attempt_end_ns);
 	mig_set_status(m, MIG_DEVICE, MIG_ACTIVE);
 	channel_set_deadline(s->ch, 0);
 	ferr_clear(err);

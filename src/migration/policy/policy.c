@@ -378,6 +378,14 @@ static struct verdict choose(const struct assessment *a)
 		return on_timeout(a);
 	if (!a->attempts_left)
 		return verdict(POLICY_ABORT, POLICY_R_ATTEMPTS_EXHAUSTED);
+	/*
+	 * A rolled-back attempt paused the guest: it runs at least as long
+	 * before the next one, so that two attempts back to back can never
+	 * add up to a pause longer than the limit.
+	 */
+	if (in->failed_attempts && in->since_attempt_ns &&
+	    in->since_attempt_ns < in->last_attempt_ns)
+		return verdict(POLICY_CONTINUE, POLICY_R_GUEST_RECOVERING);
 	if (in->postcopy_requested && a->postcopy_ok && a->post_fits)
 		return verdict(POLICY_POSTCOPY, POLICY_R_POSTCOPY_REQUESTED);
 	if (in->passes == 0)
@@ -529,6 +537,7 @@ static const char *const reason_names[POLICY_R_COUNT] = {
     [POLICY_R_TIMEOUT_POSTCOPY_UNAVAILABLE] = "timeout-postcopy-unavailable",
     [POLICY_R_TIMEOUT_POSTCOPY_OVER_LIMIT] = "timeout-postcopy-over-limit",
     [POLICY_R_ATTEMPTS_EXHAUSTED] = "attempts-exhausted",
+    [POLICY_R_GUEST_RECOVERING] = "guest-recovering",
     [POLICY_R_BAD_PARAMS] = "bad-params",
 };
 

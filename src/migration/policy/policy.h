@@ -84,7 +84,8 @@ enum policy_reason {
 	POLICY_R_TIMEOUT_POSTCOPY_UNAVAILABLE, /* "timeout-postcopy-unavailable" */
 	POLICY_R_TIMEOUT_POSTCOPY_OVER_LIMIT,  /* "timeout-postcopy-over-limit" */
 	POLICY_R_ATTEMPTS_EXHAUSTED,	       /* "attempts-exhausted": too many overruns */
-	POLICY_R_BAD_PARAMS,		       /* "bad-params": policy_params_check() fails */
+	POLICY_R_GUEST_RECOVERING, /* "guest-recovering": runs as long as it was paused */
+	POLICY_R_BAD_PARAMS,	   /* "bad-params": policy_params_check() fails */
 	POLICY_R_COUNT
 };
 
@@ -125,6 +126,8 @@ struct policy_input {
 	bool postcopy_requested;  /* the operator ran migrate-start-postcopy */
 	uint32_t failed_attempts; /* switchovers that overran and were rolled back */
 	uint64_t last_attempt_ns; /* measured pause-to-READY of the last of them */
+	/* The guest has run this long since the last of them ended (0: unknown). */
+	uint64_t since_attempt_ns;
 };
 
 /*

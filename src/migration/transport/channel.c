@@ -50,9 +50,6 @@ int channel_read_full(struct channel *ch, void *buf, size_t len, struct ferr *er
 	size_t done = 0;
 
 	while (done < len) {
-		int rc = deadline_check(ch, err);
-		if (rc)
-			return rc;
 		ssize_t n = ch->ops->read(ch, (char *)buf + done, len - done, err);
 		if (n < 0)
 			return ferr_errno(err, (int)n, "%s: read",

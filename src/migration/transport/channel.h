@@ -15,9 +15,11 @@
  * call that sees no progress for timeout_ms fails with -ETIMEDOUT.
  *
  * A deadline (channel_set_deadline) is absolute and belongs to the
- * channel, not to a call: once it has passed, every read, write and wait
- * fails with -ETIME, however the link behaves (stalled, slow, or slowing
- * half-way).  The switchover sets it to the moment its downtime budget
+ * channel, not to a call: once it has passed, every write and every wait
+ * (channel_wait_input) fails with -ETIME, however the link behaves
+ * (stalled, slow, or slowing half-way).  Reads are not cut: a reader that
+ * lost its place in a record could never resume, and the engine's waits
+ * for an answer are bounded by the deadline instead.  The switchover sets it to the moment its downtime budget
  * runs out, so that no I/O can carry the guest's pause past the limit.
  * A call cut short by it may have moved part of what it was asked to:
  * channel_writev_sent() says how much.
@@ -55,17 +57,18 @@ struct channel_ops {
 
 struct channel {
 	const struct channel_ops *ops;
-	int fd;		/* -1 for mem */
-	int cancel_fd;	/* eventfd; readable once cancelled */
-	int timeout_ms; /* inactivity limit per call; < 0: none */
+	int fd;		   /* -1 for mem */
+	int cancel_fd;	   /* eventfd; readable once cancelled */
+	int timeout_ms;	   /* inactivity limit per call; < 0: none */
+	int rd_timeout_ms; /* reads' own limit: 0 = timeout_ms, < 0: none (a reader thread) */
 	/* CLOCK_MONOTONIC ns after which all I/O fails with -ETIME; 0: none.
 	 * Set by the thread that owns the switchover, read by every thread. */
 	_Atomic uint64_t deadline_ns;
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
-	char name[192]; /* the URI, for messages */
+	char name[192];	     /* the URI, for messages */
 	struct trace *trace; /* stalls are traced here (common/trace.h); NULL: not */
-	void *priv;	/* kind-specific */
+	void *priv;	     /* kind-specific */
 };
 
 /* A listening endpoint (tcp/unix), or a file to be read (file:). */

@@ -150,7 +150,10 @@ static int sock_wait_error(struct channel *ch, int rc, const char *stalled, stru
 	if (rc == -ECANCELED)
 		return ferr_set(err, rc, "%s: cancelled", ch->name);
 	if (rc == -ETIMEDOUT)
-		return ferr_set(err, rc, "%s: %s for %d ms", ch->name, stalled, ch->timeout_ms);
+		return ferr_set(err, rc, "%s: %s for %d ms", ch->name, stalled,
+				strcmp(stalled, "no data") == 0 && ch->rd_timeout_ms
+				    ? ch->rd_timeout_ms
+				    : ch->timeout_ms);
 	if (rc == -ETIME)
 		return ferr_set(err, rc, "%s: the deadline passed (%s)", ch->name, stalled);
 	return ferr_errno(err, rc, "%s: poll", ch->name);
@@ -177,10 +180,11 @@ static ssize_t sock_read(struct channel *ch, void *buf, size_t len, struct ferr 
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return sock_io_error(ch, -errno, "receive", err);
 		if (!deadline)
-			deadline = deadline_after(ch->timeout_ms);
+			deadline =
+			    deadline_after(ch->rd_timeout_ms ? ch->rd_timeout_ms : ch->timeout_ms);
 		uint64_t t0 = trace_on(ch->trace, TRACE_CHANNEL_STALL) ? clock_now_ns() : 0;
-		int rc = sock_wait(ch->fd, POLLIN, ch->cancel_fd, deadline,
-				   atomic_load(&ch->deadline_ns));
+		/* Not the channel's deadline: a read cut mid-record could never resume. */
+		int rc = sock_wait(ch->fd, POLLIN, ch->cancel_fd, deadline, 0);
 		if (t0 && clock_now_ns() - t0 >= TRACE_STALL_NS)
 			trace_channel_stall(ch->trace, ch->name, "receive", clock_now_ns() - t0);
 		if (rc)

@@ -282,6 +282,10 @@ static const struct row rows[] = {
 	/* Rule 6: failed attempts. */
 	{"attempts exhausted", PARAMS(), INPUT(.remaining_bytes = 0, .failed_attempts = 3), {},
 	 ABORT, POLICY_R_ATTEMPTS_EXHAUSTED},
+	{"guest recovering from a rollback", PARAMS(),
+	 INPUT(.remaining_bytes = 0, .failed_attempts = 1, .last_attempt_ns = 270 * MS,
+	       .since_attempt_ns = 269 * MS),
+	 {}, CONT, POLICY_R_GUEST_RECOVERING},
 	{"attempts left", PARAMS(), INPUT(.remaining_bytes = 0, .failed_attempts = 2),
 	 {.attempts_seen = 2}, SWITCH, POLICY_R_CONVERGED},
 	{"one attempt allowed, one failed", PARAMS(.max_attempts = 1), INPUT(.failed_attempts = 1),
