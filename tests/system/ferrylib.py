@@ -1,6 +1,7 @@
 """Helpers for ferry's system tests and benchmarks: start real ferry (and
 QEMU) processes on the real test guest, talk QMP to their control socket,
 read the guest's serial output as documented in docs/guest.md."""
+import itertools
 import json
 import os
 import pathlib
@@ -22,6 +23,24 @@ START_RE = re.compile(r"^ferry-guest: start (.*)$", re.M)
 PROGRESS_RE = re.compile(
     r"^progress cpu=(\d+) t_ms=(\d+) work=(\d+) total=(\d+)$", re.M)
 FAIL_RE = re.compile(r"^(verify|clock): FAIL .*$", re.M)
+# Any line by which the guest says something went wrong: a detection (FAIL)
+# or a CPU exception.  conftest.py fails a test whose VM ever printed one.
+DETECTION_RE = re.compile(r"^((verify|clock): FAIL|ferry-guest: error: exception) .*$", re.M)
+# What AddressSanitizer, LeakSanitizer and UBSan print.
+SANITIZER_RE = re.compile(r"runtime error:|ERROR: AddressSanitizer|LeakSanitizer|"
+                          r"SUMMARY: \w*Sanitizer")
+
+# Every sanitizer report stops the process (sanitizer build only; harmless
+# otherwise), with a stack trace, and is not confused with ferry's exit 1.
+os.environ.setdefault("ASAN_OPTIONS",
+                      "halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1")
+os.environ.setdefault("UBSAN_OPTIONS",
+                      "halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1")
+
+# Every Vm started in this process, in order (conftest.py checks the ones a
+# test started when it ends), and a counter for unique file names.
+STARTED = []
+_seq = itertools.count()
 
 
 def require_kvm():
@@ -106,11 +125,14 @@ class Vm:
         self.workdir = pathlib.Path(workdir)
         self.serial_path = serial_path
         self.control = control
-        self.stderr_path = self.workdir / f"stderr-{id(self)}.txt"
+        # a sequence number, not id(): ids are reused once an object is freed
+        stem = pathlib.Path(serial_path).stem if serial_path else "vm"
+        self.stderr_path = self.workdir / f"stderr-{next(_seq):04d}-{stem}.txt"
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self._stderr)
         self._qmp = None
+        STARTED.append(self)
 
     @property
     def qmp(self):
@@ -315,6 +337,17 @@ def assert_keeps_verifying(vm, cpus=1, lines=3, pages=0, timeout=30.0):
     assert vm.qmp.cmd("query-status")["status"] == "running"
 
 
+def wait_total(vm, cpu, total, timeout=60.0):
+    """Wait until @cpu's progress lines report at least @total units of work."""
+    deadline = time.monotonic() + timeout
+    while True:
+        mine = [p for p in vm.progress() if p[0] == cpu]
+        if mine and mine[-1][3] >= total:
+            return mine[-1][3]
+        vm.wait_for(rf"^progress cpu={cpu} .*$", count=len(mine) + 1,
+                    timeout=max(0.5, deadline - time.monotonic()))
+
+
 def assert_never_ran(vm):
     """A destination that did not get the guest: not one line from it."""
     out = vm.serial()
@@ -328,16 +361,39 @@ def read_stderr(vm):
 
 
 def assert_no_sanitizer_report(vm):
-    """No AddressSanitizer/UBSan report on @vm's stderr (UBSan goes on running)."""
+    """No AddressSanitizer/LeakSanitizer/UBSan report on @vm's stderr."""
     err = read_stderr(vm)
-    assert "Sanitizer" not in err and "runtime error" not in err, err
+    assert not SANITIZER_RE.search(err), err
+
+
+def check_finished_vms(vms, allow_detection=False):
+    """Teardown check of every process a test started: kill it if it still
+    runs (so that its files are complete), then return a list of problems:
+    a sanitizer report on its stderr, or (unless @allow_detection) a
+    detection line that its guest printed at any time."""
+    problems = []
+    for vm in vms:
+        vm.kill()
+        err = read_stderr(vm)
+        m = SANITIZER_RE.search(err)
+        if m:
+            problems.append(f"{vm.stderr_path.name}: sanitizer report:\n{err[-3000:]}")
+        if not allow_detection and vm.serial_path:
+            try:
+                out = pathlib.Path(vm.serial_path).read_text(errors="replace")
+            except FileNotFoundError:
+                out = ""
+            d = DETECTION_RE.search(out)
+            if d:
+                problems.append(f"{vm.serial_path}: the guest printed {d.group(0)!r}")
+    return problems
 
 
 def assert_one_error(status, err, *words):
     """Exit status exactly 1, and stderr is one 'ferry: error: ...' line
     (no sanitizer report, no second line) naming @words."""
     lines = [line for line in err.splitlines() if line.strip()]
-    assert "Sanitizer" not in err and "runtime error" not in err, err
+    assert not SANITIZER_RE.search(err), err
     assert status == 1, f"exit status {status}, expected 1; stderr:\n{err}"
     assert len(lines) == 1 and lines[0].startswith("ferry: error: "), \
         f"expected one 'ferry: error:' line, got:\n{err}"
