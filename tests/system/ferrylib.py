@@ -348,6 +348,32 @@ def wait_total(vm, cpu, total, timeout=60.0):
                     timeout=max(0.5, deadline - time.monotonic()))
 
 
+def wait_full_sweep(vm, cpus, pages_per_cpu, timeout=60.0):
+    """A verify guest checks every page of its working set once more: each
+    CPU's total grows by its pages per pass (slice plus high slice) beyond
+    the first progress line this VM printed (docs/guest.md).  The
+    conftest.py teardown then fails the test on any FAIL line."""
+    deadline = time.monotonic() + timeout
+    for cpu in range(cpus):
+        vm.wait_for(rf"^progress cpu={cpu} .*$", count=1,
+                    timeout=max(0.5, deadline - time.monotonic()))
+        first = [p for p in vm.progress() if p[0] == cpu][0][3]
+        wait_total(vm, cpu, first + pages_per_cpu, timeout=max(0.5, deadline - time.monotonic()))
+    fail = DETECTION_RE.search(vm.serial())
+    assert not fail, fail.group(0)
+
+
+def verify_pages_per_cpu(append, cpus):
+    """Pages each CPU of a verify guest sweeps per pass, from its command line."""
+    def size(key):
+        m = re.search(rf"\b{key}=(\d+)([KMG]?)\b", append)
+        if not m:
+            return 0
+        return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+    wss = size("wss") or 64 << 20
+    return (wss // cpus // 4096) + (size("high") // cpus // 4096)
+
+
 def assert_never_ran(vm):
     """A destination that did not get the guest: not one line from it."""
     out = vm.serial()
