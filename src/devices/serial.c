@@ -199,6 +199,8 @@ static int serial_load(void *dev, uint32_t version, const void *blob, size_t len
 		if (sec.tag != SERIAL_STATE_REGS || sec.len != SERIAL_NREGS)
 			return ferr_set(err, -EBADMSG, "serial: unexpected section %#x of %u bytes",
 					sec.tag, sec.len);
+		if (have_regs)
+			return ferr_set(err, -EBADMSG, "serial: duplicate section %#x", sec.tag);
 		const uint8_t *b = sec.data;
 		pthread_mutex_lock(&s->lock);
 		r->ier = b[0] & 0x0f, r->lcr = b[1], r->mcr = b[2] & 0x1f;
