@@ -258,10 +258,55 @@ def free_tcp_port():
 
 
 def migration_uri(tmp_path, n, transport="unix"):
-    """A fresh address for the @n-th destination of a test."""
+    """A fresh address for the @n-th destination of a test to listen on: a
+    unix socket path, or TCP port 0 (the kernel picks a free port when the
+    destination binds: no window in which another process could take it).
+    bound_uri() gives the address a source must use."""
     if transport == "unix":
         return f"unix:{tmp_path / f'mig{n}.sock'}"
-    return f"tcp:127.0.0.1:{free_tcp_port()}"
+    return "tcp:127.0.0.1:0"
+
+
+def listening_tcp_ports(pid):
+    """TCP ports on which process @pid has a listening socket (from /proc)."""
+    inodes = set()
+    fd_dir = pathlib.Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = []
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = pathlib.Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "0A" and f[9] in inodes:  # TCP_LISTEN
+                ports.append(int(f[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def bound_uri(vm, uri, timeout=10.0):
+    """The address destination @vm, started with --incoming @uri, listens on:
+    @uri itself, or for TCP port 0 the port it was given."""
+    if not uri.startswith("tcp:") or not uri.endswith(":0"):
+        return uri
+    deadline = time.monotonic() + timeout
+    while True:
+        ports = listening_tcp_ports(vm.proc.pid)
+        if ports:
+            return f"{uri[:-2]}:{ports[0]}"
+        if vm.proc.poll() is not None:
+            raise AssertionError(f"destination exited ({vm.proc.returncode}) before listening: "
+                                 f"{vm.stderr()[-1000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"destination not listening on {uri} after {timeout}s")
+        time.sleep(0.01)
 
 
 def wait_migration(q, timeout=60.0):

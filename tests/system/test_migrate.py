@@ -31,7 +31,7 @@ def pair(tmp_path, kvm):
                                               debugcon=src_debugcon),
                           tmp_path, sserial, sctl)
         procs.extend([src, dst])
-        return src, dst, uri
+        return src, dst, ferrylib.bound_uri(dst, uri)
 
     yield make
     for p in procs:
@@ -231,7 +231,11 @@ def test_cancel_mid_pass_keeps_vm_on_source(pair):
     dst.qmp
     set_params(src.qmp, max_bandwidth=32 << 20)  # slow enough to cancel mid-pass
     src.qmp.cmd("migrate", uri=uri)
-    time.sleep(0.5)
+    ferrylib.wait_status(src.qmp, "active", timeout=30)
+    deadline = time.monotonic() + 30
+    while src.qmp.cmd("query-migrate")["ram"]["transferred"] < 4 << 20:  # mid-pass
+        assert time.monotonic() < deadline, "the first pass did not start"
+        time.sleep(0.01)
     assert src.qmp.cmd("query-migrate")["status"] == "active"
     src.qmp.cmd("migrate-cancel")
     st = wait_migration(src.qmp)

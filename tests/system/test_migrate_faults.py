@@ -62,7 +62,7 @@ def pair(tmp_path, kvm):
         for cpu in range(cpus):
             src.wait_for(rf"^progress cpu={cpu} .*$", count=2, timeout=60)
         dst.qmp  # listening (it listens before it serves --control)
-        return src, dst, uri
+        return src, dst, ferrylib.bound_uri(dst, uri)
 
     yield make
     for p in procs:
@@ -118,10 +118,15 @@ def start_slow_migration(src, uri):
     set_params(src.qmp, max_bandwidth=8 << 20)
     src.qmp.cmd("migrate", uri=uri)
     wait_status(src.qmp, "active", timeout=10)
-    time.sleep(0.7)
-    st = src.qmp.cmd("query-migrate")
-    assert st["status"] == "active", st
-    return st
+    # well into the first pass: polled, not slept (a slow host may take longer)
+    deadline = time.monotonic() + 30
+    while True:
+        st = src.qmp.cmd("query-migrate")
+        assert st["status"] == "active", st
+        if st["ram"]["transferred"] >= 4 << 20:
+            return st
+        assert time.monotonic() < deadline, f"first pass stalled: {st}"
+        time.sleep(0.01)
 
 
 def test_destination_killed_during_a_pass(pair):
