@@ -19,6 +19,20 @@ if not BUILD.is_absolute():
 FERRY = BUILD / "src" / "ferry"
 GUEST = BUILD / "guest" / "ferry-guest.elf"
 
+
+
+def _sanitized():
+    try:
+        return b"__asan_init" in FERRY.read_bytes()
+    except OSError:
+        return False
+
+
+# Wall-clock bounds on ferry's own work (not on the downtime limit, which is
+# a guarantee whatever the build) are multiplied by this: AddressSanitizer
+# and UBSan make ferry several times slower.
+SLOW = 3 if _sanitized() else 1
+
 START_RE = re.compile(r"^ferry-guest: start (.*)$", re.M)
 PROGRESS_RE = re.compile(
     r"^progress cpu=(\d+) t_ms=(\d+) work=(\d+) total=(\d+)$", re.M)

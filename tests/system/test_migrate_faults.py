@@ -137,7 +137,7 @@ def test_destination_killed_during_a_pass(pair):
     t0 = time.monotonic()
     st = wait_migration(src.qmp, timeout=30)
     # the source notices a dead unix peer on its next write, not after a timeout
-    assert time.monotonic() - t0 < 10, f"source took {time.monotonic() - t0:.1f} s to notice"
+    assert time.monotonic() - t0 < 10 * ferrylib.SLOW, f"source took {time.monotonic() - t0:.1f} s to notice"
     assert st["ferry"]["switchover-attempts"] == 0, st
     assert_source_survived(src, st, pages=BIG_PAGES)
     assert_destination_killed(dst)
@@ -158,7 +158,7 @@ def test_destination_killed_before_its_ack(pair):
     kill_now(dst)
     t0 = time.monotonic()
     st = wait_migration(src.qmp, timeout=30)
-    assert time.monotonic() - t0 < 5, "the source did not notice the lost destination"
+    assert time.monotonic() - t0 < 5 * ferrylib.SLOW, "the source did not notice the lost destination"
     assert st["ferry"]["switchover-attempts"] >= 1, st
     assert_source_survived(src, st)
     assert_destination_killed(dst)
@@ -429,7 +429,7 @@ def test_cancel_during_switchover(pair):
     t0 = time.monotonic()
     src.qmp.cmd("migrate-cancel")
     st = wait_migration(src.qmp, timeout=10)
-    assert time.monotonic() - t0 < 2, f"cancel took {time.monotonic() - t0:.1f} s"
+    assert time.monotonic() - t0 < 2 * ferrylib.SLOW, f"cancel took {time.monotonic() - t0:.1f} s"
     assert st["ferry"]["switchover-attempts"] >= 1, st
     assert_source_survived(src, st, status="cancelled")
     assert_destination_refused(dst)
@@ -446,7 +446,7 @@ def test_timeout_abort_on_heavy_writer(pair):
     took = time.monotonic() - t0
     assert st["ferry"]["switchover-attempts"] == 0, st  # the guest never stopped
     assert st["ferry"]["policy-reason"] == "timeout-abort", st
-    assert 1.5 < took < 15, f"a 2 s timeout ended the migration after {took:.1f} s"
+    assert 1.5 < took < 15 * ferrylib.SLOW, f"a 2 s timeout ended the migration after {took:.1f} s"
     assert_source_survived(src, st, pages=HEAVY_PAGES)
     assert_destination_refused(dst)
     # the operator is told why: the source's own reason, not an echo of it

@@ -14,7 +14,7 @@ import streamlib
 from streamlib import REC_DEVICE_STATE, REC_VCPU_STATE, REC_VM_STATE
 
 # quick: well below anything a user would call a hang, loose for ASan
-QUICK_S = 15
+QUICK_S = 15 * ferrylib.SLOW
 # vCPU state sections (docs/stream-format.md, "State blobs")
 REGS, SREGS2, XSAVE, MSRS = 1, 3, 4, 6
 # VM state sections
@@ -174,7 +174,7 @@ ENGINE_BUG = pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired,
 @ENGINE_BUG
 def test_vm_state_twice(tmp_path, snap):
     data = streamlib.duplicate_record(snap, streamlib.find(snap, REC_VM_STATE)[0])
-    restore_refused(tmp_path, data, "VM", quick=5)
+    restore_refused(tmp_path, data, "VM", quick=5 * ferrylib.SLOW)
 
 
 def test_vm_state_missing(tmp_path, snap):
@@ -218,13 +218,13 @@ def test_device_state_malformed(tmp_path, snap, case):
 @ENGINE_BUG
 def test_device_state_twice(tmp_path, snap):
     data = streamlib.duplicate_record(snap, streamlib.find(snap, REC_DEVICE_STATE)[0])
-    restore_refused(tmp_path, data, "serial0", quick=5)
+    restore_refused(tmp_path, data, "serial0", quick=5 * ferrylib.SLOW)
 
 
 @ENGINE_BUG
 def test_device_state_missing(tmp_path, snap):
     data = streamlib.remove_record(snap, streamlib.find(snap, REC_DEVICE_STATE)[0])
-    restore_refused(tmp_path, data, "serial0", quick=5)
+    restore_refused(tmp_path, data, "serial0", quick=5 * ferrylib.SLOW)
 
 
 # ---- header --------------------------------------------------------------------
