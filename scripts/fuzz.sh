@@ -29,7 +29,7 @@ for t in stream:65536 state:1048586; do
 		-print_final_stats=1 -artifact_prefix="$dir/fuzz-artifacts/$name-" \
 		>"$dir/fuzz-$name.log" 2>&1
 	rc=$?
-	grep -E "^#[0-9]+ +DONE|stat::number_of_executed_units|stat::new_units_added" \
+	grep -E "DONE +cov|stat::number_of_executed_units|stat::new_units_added" \
 		"$dir/fuzz-$name.log"
 	if [ $rc -ne 0 ]; then
 		echo "ferry: error: fuzz_$name failed (exit $rc), see $dir/fuzz-$name.log" >&2
