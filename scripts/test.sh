@@ -32,6 +32,10 @@ for variant in build:release build-asan:asan; do
 	# pytest exit 5 means "no tests collected": that is a failure here.
 	[ $rc -ne 0 ] && status=1
 done
+# A time-limited libFuzzer run of both fuzz targets (clang build), besides
+# the corpus replays that the unit tests of both builds include.
+echo "== fuzzing (${FUZZ_SECONDS:-180}s per target)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-180}" || status=1
 /usr/bin/python3 scripts/summary.py "$results" || status=1
 rm -rf "$results"
 exit $status

@@ -16,15 +16,8 @@
 
 #include "devices/device.h"
 #include "vm/state.h"
+#include "vm/state_parse.h"
 #include "vm/vm_priv.h"
-
-enum vm_section {
-	VM_SEC_PIC_MASTER = 1,
-	VM_SEC_PIC_SLAVE = 2,
-	VM_SEC_IOAPIC = 3,
-	VM_SEC_PIT = 4,
-	VM_SEC_CLOCK = 5,
-};
 
 static const struct {
 	uint32_t tag;
@@ -60,32 +53,12 @@ int vm_state_save(struct vm *vm, struct sbuf *out, struct ferr *err)
 
 int vm_state_load(struct vm *vm, const void *blob, size_t len, struct ferr *err)
 {
-	const void *sec[VM_SEC_CLOCK + 1] = {0};
-	static const uint32_t size[VM_SEC_CLOCK + 1] = {
-	    [VM_SEC_PIC_MASTER] = sizeof(struct kvm_irqchip),
-	    [VM_SEC_PIC_SLAVE] = sizeof(struct kvm_irqchip),
-	    [VM_SEC_IOAPIC] = sizeof(struct kvm_irqchip),
-	    [VM_SEC_PIT] = sizeof(struct kvm_pit_state2),
-	    [VM_SEC_CLOCK] = sizeof(struct kvm_clock_data),
-	};
-	struct sbuf_reader rd;
-	struct sbuf_section s;
-	int rc;
+	struct vm_blob b;
+	const void *const *sec = b.sec;
+	int rc = vm_blob_parse(blob, len, &b, err);
 
-	sbuf_reader_init(&rd, blob, len);
-	while ((rc = sbuf_next_section(&rd, &s, err)) > 0) {
-		if (s.tag == 0 || s.tag > VM_SEC_CLOCK || sec[s.tag] || s.len != size[s.tag])
-			return ferr_set(err, -EBADMSG,
-					"VM state: unexpected section %u of %u bytes", s.tag,
-					s.len);
-		sec[s.tag] = s.data;
-	}
-	if (rc < 0)
+	if (rc)
 		return rc;
-	for (uint32_t t = 1; t <= VM_SEC_CLOCK; t++)
-		if (!sec[t])
-			return ferr_set(err, -EBADMSG, "VM state: section %u missing", t);
-
 	for (size_t i = 0; i < sizeof(vm_irqchips) / sizeof(vm_irqchips[0]); i++) {
 		struct kvm_irqchip chip;
 		memcpy(&chip, sec[vm_irqchips[i].tag], sizeof(chip));
