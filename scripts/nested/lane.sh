@@ -12,7 +12,7 @@
 #                      a normal build made by scripts/build.sh
 #   --junitxml FILE    also write pytest's junit xml there (for scripts/summary.py)
 #   --timeout SECONDS  give up on the L1 after this long (default 1800)
-#   --memory MIB       L1 memory (default 4096)
+#   --memory MIB       L1 memory (default 6144: test_zero_pages_cost_nothing runs a 4 GiB guest)
 #
 # Everything comes from Debian packages, installed when missing. The L1
 # initramfs is cached under DIR/lane/. The exit status is pytest's; 3 means
@@ -23,7 +23,7 @@ here=$root/scripts/nested
 build=${FERRY_BUILD:-build}
 junit=
 timeout=1800
-memory=4096
+memory=6144
 die() {
 	echo "lane: error: $*" >&2
 	exit 3
@@ -97,7 +97,7 @@ start=$(date +%s)
 timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC -smp 2 -m "$memory" \
 	-nographic -no-reboot -monitor none -net none \
 	-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
-	-append "console=ttyS0 quiet panic=-1 lane.tree=$root lane.out=$out" \
+	-append "console=ttyS0 quiet loglevel=1 rcupdate.rcu_cpu_stall_suppress=1 panic=-1 lane.tree=$root lane.out=$out" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$root,mount_tag=tree,security_model=none" \
 	-virtfs "local,path=$out,mount_tag=out,security_model=none" \

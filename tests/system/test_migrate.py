@@ -212,3 +212,28 @@ def test_paused_guest_migrates_and_stays_paused(pair):
     dst.qmp.cmd("cont")
     dst.wait_for(r"^progress cpu=0 .*$", count=n + 3, timeout=30)
     assert "FAIL" not in dst.serial()
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_there_and_back(pair, tmp_path, cpus):
+    """Pre-copy to a second ferry and back to a third: the verify guest
+    finds nothing lost either way, and keeps running on the last one."""
+    src, mid, uri = pair("workload=verify wss=16M rate=20000 progress=200ms", cpus=cpus,
+                         memory="128M")
+    for cpu in range(cpus):
+        src.wait_for(rf"^progress cpu={cpu} .*$", count=2, timeout=60)
+    st = migrate(src, mid, uri)
+    assert st["status"] == "completed", st
+    assert_continues_on_destination(src, mid, cpus)
+    src.qmp.cmd("quit")  # the guest comes back to a fresh ferry, as to a host
+    uri2 = ferrylib.migration_uri(tmp_path, 99)
+    back = ferrylib.Vm(ferrylib.incoming_argv(uri2, memory="128M", cpus=cpus,
+                                              serial=f"file:{tmp_path / 'back.txt'}",
+                                              control=tmp_path / "back.sock"),
+                       tmp_path, tmp_path / "back.txt", tmp_path / "back.sock")
+    try:
+        st = migrate(mid, back, uri2)
+        assert st["status"] == "completed", st
+        assert_continues_on_destination(mid, back, cpus)
+    finally:
+        back.kill()
