@@ -5,9 +5,10 @@
 #
 #   scripts/nested/lane.sh [options] [PYTEST-ARGS...]
 #
-#   no PYTEST-ARGS     the lane's selection (scripts/nested/lane-tests.txt)
+#   no test named      the lane's selection (scripts/nested/lane-tests.txt),
+#                      with any other pytest options given (-v, -x, -k ...)
 #   PYTEST-ARGS        any pytest arguments, e.g. one test:
-#                      scripts/nested/lane.sh tests/system/test_boot.py::test_boot
+#                      scripts/nested/lane.sh 'tests/system/test_migrate.py::test_there_and_back[2]'
 #   --build DIR        the ferry build to test (default: $FERRY_BUILD or build);
 #                      a normal build made by scripts/build.sh
 #   --junitxml FILE    also write pytest's junit xml there (for scripts/summary.py)
@@ -28,6 +29,8 @@ die() {
 	echo "lane: error: $*" >&2
 	exit 3
 }
+# The lane's own options may come anywhere; everything else goes to pytest.
+args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build) build=$2; shift 2 ;;
@@ -35,9 +38,10 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=$2; shift 2 ;;
 	--memory) memory=$2; shift 2 ;;
 	--help | -h) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) break ;;
+	*) args+=("$1"); shift ;;
 	esac
 done
+set -- ${args[@]+"${args[@]}"}
 [ "$(id -u)" -eq 0 ] || die "the lane needs root (modules, KVM, 9p)"
 case "$build" in /*) ;; *) build=$root/$build ;; esac
 [ -x "$build/src/ferry" ] || die "$build/src/ferry is missing: build first (scripts/build.sh $build)"
@@ -71,9 +75,14 @@ if [ ! -f "$initrd" ] || [ "$here/init" -nt "$initrd" ] || [ "$here/mkinitrd.sh"
 fi
 
 # The tests: the arguments, or the lane's selection.
-if [ $# -eq 0 ]; then
+# (no argument naming a test file, directory or node: the selection)
+named=0
+for a in "$@"; do
+	case "$a" in tests/* | */tests/* | *.py | *::*) named=1 ;; esac
+done
+if [ $named -eq 0 ]; then
 	mapfile -t sel < <(grep -vE '^\s*(#|$)' "$here/lane-tests.txt")
-	set -- "${sel[@]}"
+	set -- "$@" "${sel[@]}"
 fi
 
 out=$(mktemp -d "$cache/run.XXXXXX") || die "cannot create a results directory"
