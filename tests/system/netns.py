@@ -169,6 +169,28 @@ class HostPair:
             _run("tc", "-n", ns, "qdisc", "add", "dev", dev, "root", *tbf)
         self.qdisc[side] = kind
 
+    def prepare_rate_change(self, side, rate, burst, latency="50ms"):
+        """A function that changes @side's tbf to @rate at once when called.
+        The tc process is started now and waits for its command on a pipe, so
+        the change costs one write and one netlink message, not a fork and
+        exec: on a slow machine (the nested lane) starting tc takes longer
+        than a switchover."""
+        assert self.qdisc.get(side) == "tbf", "prepare_rate_change needs a tbf on that side"
+        proc = subprocess.Popen(["tc", "-n", self.ns[side], "-batch", "-"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        line = (f"qdisc change dev {self.dev[side]} root tbf rate {rate} burst {burst} "
+                f"latency {latency}\n")
+
+        def change():
+            proc.stdin.write(line)
+            proc.stdin.flush()
+            proc.stdin.close()
+            err = proc.stderr.read()
+            if proc.wait(timeout=30) != 0:
+                raise RuntimeError(f"tc -batch: {line.strip()}: {err.strip()}")
+        return change
+
     def qdisc_stats(self, side):
         return _run("tc", "-n", self.ns[side], "-s", "qdisc", "show", "dev",
                     self.dev[side]).stdout

@@ -151,9 +151,10 @@ def test_downtime_kept_when_bandwidth_collapses_at_switchover(hosts, tmp_path):
             assert time.monotonic() < deadline, "passes do not advance"
             time.sleep(0.01)
         beats0 = len(hb.times)
+        collapse = net.prepare_rate_change("a", rate="1mbit", burst="16kb", latency="100ms")
         set_params(q, downtime_limit=LIMIT_MS)
         st = wait_status(q, "device", timeout=20, interval=0)
-        net.shape("a", rate="1mbit", burst="16kb", latency="100ms")
+        collapse()
         deadline = time.monotonic() + 20
         while True:
             st = q.cmd("query-migrate")
