@@ -179,6 +179,12 @@ def test_downtime_limit_is_kept_by_rolling_back(pair, tmp_path):
         src, dst, uri = pair("workload=verify wss=16M rate=1000 heartbeat=2ms progress=200ms",
                              src_debugcon=f"unix:{hb.path}")
         src.wait_for(r"^progress cpu=0 .*$", count=2, timeout=60)
+        # What the platform itself loses between beats with no migration at
+        # all (a loaded host, the nested lane's emulated CPUs): the pause is
+        # judged on top of that, not blamed for it.
+        time.sleep(1.0)
+        jitter = max(0.0, max(hb.gaps_ms()) - 2)
+        print(f"heartbeat jitter before the migration: {jitter:.1f} ms")
         set_params(dst.qmp, x_load_delay=500)
         st = migrate(src, dst, uri, downtime_limit=100, switchover_attempts=2, timeout=5,
                      on_timeout="abort")
@@ -192,7 +198,8 @@ def test_downtime_limit_is_kept_by_rolling_back(pair, tmp_path):
         gaps = hb.gaps_ms()
         worst = max(gaps)
         # the limit, plus the margin measured and documented in docs/performance.md
-        assert worst < 100 + 50, f"guest paused {worst:.1f} ms with a 100 ms limit"
+        assert worst < 100 + 50 + jitter, \
+            f"guest paused {worst:.1f} ms with a 100 ms limit (jitter before: {jitter:.1f} ms)"
     finally:
         hb.close()
 
