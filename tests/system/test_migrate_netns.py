@@ -151,6 +151,10 @@ def test_downtime_kept_when_bandwidth_collapses_at_switchover(hosts, tmp_path):
             assert time.monotonic() < deadline, "passes do not advance"
             time.sleep(0.01)
         beats0 = len(hb.times)
+        # What the guest loses between beats while passes run and nothing
+        # pauses it (a loaded host, the nested lane's emulated CPUs): the
+        # switchover's pause is judged on top of that, not blamed for it.
+        jitter = max(0.0, max(hb.gaps_ms()[:max(1, beats0 - 1)], default=0.0) - 2)
         collapse = net.prepare_rate_change("a", rate="1mbit", burst="16kb", latency="100ms")
         set_params(q, downtime_limit=LIMIT_MS)
         st = wait_status(q, "device", timeout=20, interval=0)
@@ -185,10 +189,10 @@ def test_downtime_kept_when_bandwidth_collapses_at_switchover(hosts, tmp_path):
         gaps = hb.gaps_ms()[max(0, beats0 - 1):]
         worst = max(gaps)
         print(f"heartbeat: worst gap {worst:.1f} ms with a {LIMIT_MS} ms limit "
-              f"(margin {worst - LIMIT_MS:+.1f} ms)")
+              f"(margin {worst - LIMIT_MS:+.1f} ms, jitter before {jitter:.1f} ms)")
         assert worst > 50, f"no pause seen ({worst:.1f} ms): the switchover never paused"
-        assert worst < LIMIT_MS + MARGIN_MS, \
-            f"guest paused {worst:.1f} ms with a {LIMIT_MS} ms limit"
+        assert worst < LIMIT_MS + MARGIN_MS + jitter, \
+            f"guest paused {worst:.1f} ms with a {LIMIT_MS} ms limit (jitter before {jitter:.1f} ms)"
         if st["status"] == "failed":
             # mig_precopy.c has a message for exactly this case; the operator
             # should read it rather than the channel's bare timeout
