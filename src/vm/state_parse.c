@@ -100,11 +100,20 @@ int vm_blob_parse(const void *blob, size_t len, struct vm_blob *b, struct ferr *
 
 	sbuf_reader_init(&rd, blob, len);
 	while ((rc = sbuf_next_section(&rd, &s, err)) > 0) {
-		if (s.tag == 0 || s.tag > VM_SEC_CLOCK || sec[s.tag] || s.len != size[s.tag])
+		struct vm_tsc_head h;
+		bool tsc = s.tag == VM_SEC_TSC && s.len >= sizeof(h);
+		if (tsc) {
+			memcpy(&h, s.data, sizeof(h));
+			tsc = s.len == sizeof(h) + (uint64_t)h.ncpus * sizeof(uint64_t);
+		}
+		if (s.tag == 0 || s.tag > VM_SEC_TSC || sec[s.tag] ||
+		    (s.tag == VM_SEC_TSC ? !tsc : s.len != size[s.tag]))
 			return ferr_set(err, -EBADMSG,
 					"VM state: unexpected section %u of %u bytes", s.tag,
 					s.len);
 		sec[s.tag] = s.data;
+		if (tsc)
+			b->tsc_len = s.len;
 	}
 	if (rc < 0)
 		return rc;

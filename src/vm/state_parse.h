@@ -53,11 +53,22 @@ enum vm_section {
 	VM_SEC_IOAPIC = 3,
 	VM_SEC_PIT = 4,
 	VM_SEC_CLOCK = 5,
+	VM_SEC_TSC = 6, /* optional: absent from streams of hosts without the TSC attribute */
 };
 
-/* Sections of a VM blob: every one present once, at its exact size. */
+/* VM_SEC_TSC: this header, then every vCPU's guest TSC at one instant (u64 each). */
+struct vm_tsc_head {
+	uint32_t ncpus;
+	uint32_t reserved;
+};
+
+/*
+ * Sections of a VM blob: 1..5 present once each at their exact size; the
+ * TSC section at most once, sized for its vCPU count (@tsc_len 0: absent).
+ */
 struct vm_blob {
-	const void *sec[VM_SEC_CLOCK + 1];
+	const void *sec[VM_SEC_TSC + 1];
+	uint32_t tsc_len;
 };
 
 int vm_blob_parse(const void *blob, size_t len, struct vm_blob *b, struct ferr *err);

@@ -68,6 +68,7 @@ struct vm {
 	unsigned nmsrs;
 	uint32_t xsave_size; /* KVM_CAP_XSAVE2 size, or 4096 */
 	bool has_sregs2;
+	bool has_tsc_offset; /* the KVM_VCPU_TSC_OFFSET vCPU attribute (Linux >= 5.16) */
 
 	/* Run state, under lock. */
 	pthread_mutex_t lock;

@@ -278,6 +278,12 @@ def test_downtime_limit_is_kept_by_rolling_back(pair, tmp_path):
         src, dst, uri = pair("workload=verify wss=2M rate=1000 heartbeat=2ms progress=200ms",
                              src_debugcon=f"unix:{hb.path}")
         src.wait_for(r"^progress cpu=0 .*$", count=2, timeout=60)
+        # What the platform itself loses between beats with no migration at
+        # all (a loaded host, the nested lane's emulated CPUs): the pause is
+        # judged on top of that, not blamed for it.
+        time.sleep(1.0)
+        jitter = max(0.0, max(hb.gaps_ms()) - 2)
+        print(f"heartbeat jitter before the migration: {jitter:.1f} ms")
         set_params(dst.qmp, x_load_delay=500)
         st = migrate(src, dst, uri, downtime_limit=100, switchover_attempts=2, timeout=5,
                      on_timeout="abort")
@@ -289,7 +295,8 @@ def test_downtime_limit_is_kept_by_rolling_back(pair, tmp_path):
         gaps = hb.gaps_ms()
         worst = max(gaps)
         # the limit, plus the margin measured and documented in docs/performance.md
-        assert worst < 100 + 50, f"guest paused {worst:.1f} ms with a 100 ms limit"
+        assert worst < 100 + 50 + jitter, \
+            f"guest paused {worst:.1f} ms with a 100 ms limit (jitter before: {jitter:.1f} ms)"
     finally:
         hb.close()
 
@@ -326,3 +333,28 @@ def test_guest_over_3g_migrates(pair):
     assert st["downtime"] <= LIMIT_MS, st
     assert_continues_on_destination(src, dst, 2)
     wait_full_sweep(dst, append, 2)
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_there_and_back(pair, tmp_path, cpus):
+    """Pre-copy to a second ferry and back to a third: the verify guest
+    finds nothing lost either way, and keeps running on the last one."""
+    src, mid, uri = pair("workload=verify wss=16M rate=20000 progress=200ms", cpus=cpus,
+                         memory="128M")
+    for cpu in range(cpus):
+        src.wait_for(rf"^progress cpu={cpu} .*$", count=2, timeout=60)
+    st = migrate(src, mid, uri)
+    assert st["status"] == "completed", st
+    assert_continues_on_destination(src, mid, cpus)
+    src.qmp.cmd("quit")  # the guest comes back to a fresh ferry, as to a host
+    uri2 = ferrylib.migration_uri(tmp_path, 99)
+    back = ferrylib.Vm(ferrylib.incoming_argv(uri2, memory="128M", cpus=cpus,
+                                              serial=f"file:{tmp_path / 'back.txt'}",
+                                              control=tmp_path / "back.sock"),
+                       tmp_path, tmp_path / "back.txt", tmp_path / "back.sock")
+    try:
+        st = migrate(mid, back, uri2)
+        assert st["status"] == "completed", st
+        assert_continues_on_destination(mid, back, cpus)
+    finally:
+        back.kill()

@@ -175,6 +175,13 @@ def test_downtime_kept_when_link_slows_during_switchover(hosts, tmp_path, rate, 
         src = start_src("workload=verify wss=2M rate=max heartbeat=2ms progress=200ms",
                         debugcon=f"unix:{hb_src.path}")
         dst, uri = start_dst(debugcon=f"unix:{hb_dst.path}")
+        # What the platform itself loses between beats with no migration at
+        # all (a loaded host, the nested lane's emulated CPUs): pauses are
+        # judged on top of it, not blamed for it.
+        time.sleep(0.5)
+        jitter = max(0.0, max(hb_src.gaps_ms()) - 2)
+        allowed = limit_ms + SLOWDOWN_MARGIN_MS + jitter
+        print(f"heartbeat jitter before the migration: {jitter:.1f} ms")
         q = src.qmp
         set_params(q, downtime_limit=1, timeout=120, on_timeout="abort", switchover_attempts=100)
         q.cmd("migrate", uri=uri)
@@ -216,10 +223,10 @@ def test_downtime_kept_when_link_slows_during_switchover(hosts, tmp_path, rate, 
                   f"(heartbeat gap {gap:.1f} ms); phases {a['phases-ns']}")
             # ferry's own figure: the deadline plus waking the vCPUs, which on a
             # loaded host includes waiting for a CPU
-            assert a["paused-ns"] <= (limit_ms + SLOWDOWN_MARGIN_MS) * 1e6, table
-            assert pause < limit_ms + SLOWDOWN_MARGIN_MS, \
+            assert a["paused-ns"] <= allowed * 1e6, table
+            assert pause < allowed, \
                 f"guest paused {pause:.1f} ms with a {limit_ms} ms limit: {a}"
-        assert f["downtime-ns"] <= (limit_ms + SLOWDOWN_MARGIN_MS) * 1e6, st
+        assert f["downtime-ns"] <= allowed * 1e6, st
     finally:
         hb_src.close()
         hb_dst.close()
