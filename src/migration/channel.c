@@ -14,12 +14,72 @@
 
 #include <errno.h>
 #include <linux/sockios.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "migration/channel_priv.h"
+
+/* ---- waiting, for the socket kinds (channel_priv.h) ---- */
+
+uint64_t channel_deadline_after(int timeout_ms)
+{
+	return timeout_ms < 0 ? CHANNEL_NO_DEADLINE
+			      : clock_now_ns() + (uint64_t)timeout_ms * 1000000;
+}
+
+int channel_poll(int fd, short events, int cancel_fd, uint64_t deadline, uint64_t hard)
+{
+	struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = cancel_fd, .events = POLLIN}};
+
+	if (hard && hard < deadline)
+		deadline = hard;
+	for (;;) {
+		int ms = -1;
+
+		if (deadline != CHANNEL_NO_DEADLINE) {
+			uint64_t now = clock_now_ns();
+			uint64_t left = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
+			ms = left > INT_MAX ? INT_MAX : (int)left;
+		}
+		int n = poll(p, cancel_fd >= 0 ? 2 : 1, ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (cancel_fd >= 0 && p[1].revents)
+			return -ECANCELED;
+		if (p[0].revents & POLLNVAL)
+			return -EBADF;
+		if (p[0].revents)
+			return 0;
+		if (ms >= 0 && clock_now_ns() >= deadline)
+			return deadline == hard ? -ETIME : -ETIMEDOUT;
+	}
+}
+
+bool channel_cancelled(int cancel_fd)
+{
+	struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
+
+	return poll(&p, 1, 0) > 0;
+}
+
+int channel_wait_error(struct channel *ch, int rc, const char *stalled, struct ferr *err)
+{
+	if (rc == -ECANCELED)
+		return ferr_set(err, rc, "%s: cancelled", ch->name);
+	if (rc == -ETIMEDOUT)
+		return ferr_set(err, rc, "%s: %s for %d ms", ch->name, stalled, ch->timeout_ms);
+	if (rc == -ETIME)
+		return ferr_set(err, rc, "%s: the deadline passed (%s)", ch->name, stalled);
+	return ferr_errno(err, rc, "%s: poll", ch->name);
+}
+
+/* ---- every kind ---- */
 
 /* -ETIME with a message once @ch's deadline has passed; 0 before. */
 static int deadline_check(struct channel *ch, struct ferr *err)

@@ -33,11 +33,11 @@
 
 #include "common/clock.h"
 #include "migration/channel.h"
+#include "migration/channel_priv.h"
 #include "migration/channel_uri.h"
 
 #define SOCK_CANCEL_CHECK (1u << 20)
 #define SOCK_BACKLOG	  16
-#define SOCK_NO_DEADLINE  UINT64_MAX
 
 /*
  * Keepalive finds a dead peer (crashed host, cut network) on an idle
@@ -74,56 +74,6 @@ struct channel_listener {
 	char uri[];	/* as bound: tcp port 0 -> the real port */
 };
 
-/* ---- waiting ---- */
-
-static uint64_t deadline_after(int timeout_ms)
-{
-	return timeout_ms < 0 ? SOCK_NO_DEADLINE : clock_now_ns() + (uint64_t)timeout_ms * 1000000;
-}
-
-/*
- * Wait until @fd is ready for @events, @cancel_fd (if >= 0) is readable,
- * @deadline (inactivity) or @hard (the channel's absolute deadline, 0:
- * none) passes: 0, -ECANCELED, -ETIMEDOUT, -ETIME or -errno.  Errors and
- * hangups on @fd also return 0: the syscall that follows reports them.
- */
-static int sock_wait(int fd, short events, int cancel_fd, uint64_t deadline, uint64_t hard)
-{
-	struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = cancel_fd, .events = POLLIN}};
-
-	if (hard && hard < deadline)
-		deadline = hard;
-	for (;;) {
-		int ms = -1;
-
-		if (deadline != SOCK_NO_DEADLINE) {
-			uint64_t now = clock_now_ns();
-			uint64_t left = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
-			ms = left > INT_MAX ? INT_MAX : (int)left;
-		}
-		int n = poll(p, cancel_fd >= 0 ? 2 : 1, ms);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (cancel_fd >= 0 && p[1].revents)
-			return -ECANCELED;
-		if (p[0].revents & POLLNVAL)
-			return -EBADF;
-		if (p[0].revents)
-			return 0;
-		if (ms >= 0 && clock_now_ns() >= deadline)
-			return deadline == hard ? -ETIME : -ETIMEDOUT;
-	}
-}
-
-static bool cancelled(int cancel_fd)
-{
-	struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
-
-	return poll(&p, 1, 0) > 0;
-}
-
 /* ---- channel ops ---- */
 
 static int sock_io_error(struct channel *ch, int code, const char *what, struct ferr *err)
@@ -144,24 +94,13 @@ static int sock_io_error(struct channel *ch, int code, const char *what, struct 
 	}
 }
 
-static int sock_wait_error(struct channel *ch, int rc, const char *stalled, struct ferr *err)
-{
-	if (rc == -ECANCELED)
-		return ferr_set(err, rc, "%s: cancelled", ch->name);
-	if (rc == -ETIMEDOUT)
-		return ferr_set(err, rc, "%s: %s for %d ms", ch->name, stalled, ch->timeout_ms);
-	if (rc == -ETIME)
-		return ferr_set(err, rc, "%s: the deadline passed (%s)", ch->name, stalled);
-	return ferr_errno(err, rc, "%s: poll", ch->name);
-}
-
 static ssize_t sock_read(struct channel *ch, void *buf, size_t len, struct ferr *err)
 {
 	struct sock_channel *s = (struct sock_channel *)ch;
 	uint64_t deadline = 0; /* from the first wait: the fast path reads no clock */
 
 	if (s->rd_unchecked >= SOCK_CANCEL_CHECK) {
-		if (cancelled(ch->cancel_fd))
+		if (channel_cancelled(ch->cancel_fd))
 			return ferr_set(err, -ECANCELED, "%s: cancelled", ch->name);
 		s->rd_unchecked = 0;
 	}
@@ -176,11 +115,11 @@ static ssize_t sock_read(struct channel *ch, void *buf, size_t len, struct ferr 
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return sock_io_error(ch, -errno, "receive", err);
 		if (!deadline)
-			deadline = deadline_after(ch->timeout_ms);
-		int rc = sock_wait(ch->fd, POLLIN, ch->cancel_fd, deadline,
-				   atomic_load(&ch->deadline_ns));
+			deadline = channel_deadline_after(ch->timeout_ms);
+		int rc = channel_poll(ch->fd, POLLIN, ch->cancel_fd, deadline,
+				      atomic_load(&ch->deadline_ns));
 		if (rc)
-			return sock_wait_error(ch, rc, "no data", err);
+			return channel_wait_error(ch, rc, "no data", err);
 		s->rd_unchecked = 0;
 	}
 }
@@ -196,7 +135,7 @@ static ssize_t sock_writev(struct channel *ch, const struct iovec *iov, int iovc
 	uint64_t deadline = 0;
 
 	if (s->wr_unchecked >= SOCK_CANCEL_CHECK) {
-		if (cancelled(ch->cancel_fd))
+		if (channel_cancelled(ch->cancel_fd))
 			return ferr_set(err, -ECANCELED, "%s: cancelled", ch->name);
 		s->wr_unchecked = 0;
 	}
@@ -212,21 +151,21 @@ static ssize_t sock_writev(struct channel *ch, const struct iovec *iov, int iovc
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return sock_io_error(ch, -errno, "send", err);
 		if (!deadline)
-			deadline = deadline_after(ch->timeout_ms);
-		int rc = sock_wait(ch->fd, POLLOUT, ch->cancel_fd, deadline,
-				   atomic_load(&ch->deadline_ns));
+			deadline = channel_deadline_after(ch->timeout_ms);
+		int rc = channel_poll(ch->fd, POLLOUT, ch->cancel_fd, deadline,
+				      atomic_load(&ch->deadline_ns));
 		if (rc)
-			return sock_wait_error(ch, rc, "peer took no data", err);
+			return channel_wait_error(ch, rc, "peer took no data", err);
 		s->wr_unchecked = 0;
 	}
 }
 
 static int sock_wait_input(struct channel *ch, struct ferr *err)
 {
-	int rc = sock_wait(ch->fd, POLLIN, ch->cancel_fd, deadline_after(ch->timeout_ms),
-			   atomic_load(&ch->deadline_ns));
+	int rc = channel_poll(ch->fd, POLLIN, ch->cancel_fd, channel_deadline_after(ch->timeout_ms),
+			      atomic_load(&ch->deadline_ns));
 
-	return rc ? sock_wait_error(ch, rc, "no data", err) : 0;
+	return rc ? channel_wait_error(ch, rc, "no data", err) : 0;
 }
 
 /* Both directions: the peer reads EOF, and our own reader blocked in
@@ -363,7 +302,7 @@ static int tcp_connect_one(const struct addrinfo *ai, uint64_t deadline, int *fd
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		rc = errno == EINPROGRESS ? sock_wait(fd, POLLOUT, -1, deadline, 0) : -errno;
+		rc = errno == EINPROGRESS ? channel_poll(fd, POLLOUT, -1, deadline, 0) : -errno;
 		if (!rc && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 			rc = -errno;
 		else if (!rc)
@@ -380,7 +319,7 @@ static int tcp_connect_one(const struct addrinfo *ai, uint64_t deadline, int *fd
 static int tcp_connect(const char *uri, const struct uri *u, int timeout_ms, int *fdp,
 		       struct ferr *err)
 {
-	uint64_t deadline = deadline_after(timeout_ms);
+	uint64_t deadline = channel_deadline_after(timeout_ms);
 	struct addrinfo *res, *ai;
 	int rc = resolve(uri, u, false, &res, err);
 
@@ -422,7 +361,7 @@ static void unix_addr(struct sockaddr_un *sa, const char *path)
 static int unix_connect(const char *uri, const char *path, int timeout_ms, int *fdp,
 			struct ferr *err)
 {
-	uint64_t deadline = deadline_after(timeout_ms);
+	uint64_t deadline = channel_deadline_after(timeout_ms);
 	struct sockaddr_un sa;
 	int fd, rc;
 
@@ -431,7 +370,7 @@ static int unix_connect(const char *uri, const char *path, int timeout_ms, int *
 	if (fd < 0)
 		return ferr_errno(err, -errno, "%s: socket", uri);
 	do {
-		if (deadline != SOCK_NO_DEADLINE) {
+		if (deadline != CHANNEL_NO_DEADLINE) {
 			uint64_t now = clock_now_ns();
 			uint64_t us = deadline > now ? (deadline - now) / 1000 : 0;
 			/* 0 would mean "no limit": wait at least a microsecond. */
@@ -662,7 +601,7 @@ const char *channel_listener_uri(const struct channel_listener *l)
 
 static int accept_file(struct channel_listener *l, struct channel **out, struct ferr *err)
 {
-	if (cancelled(l->cancel_fd))
+	if (channel_cancelled(l->cancel_fd))
 		return ferr_set(err, -ECANCELED, "%s: cancelled", l->uri);
 	if (l->file_accepted)
 		return ferr_set(err, -EINVAL, "%s: already accepted (a file is read once)", l->uri);
@@ -675,7 +614,7 @@ static int accept_file(struct channel_listener *l, struct channel **out, struct 
 int channel_accept(struct channel_listener *l, int timeout_ms, struct channel **out,
 		   struct ferr *err)
 {
-	uint64_t deadline = deadline_after(timeout_ms);
+	uint64_t deadline = channel_deadline_after(timeout_ms);
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	char name[sizeof((*out)->name)];
@@ -686,7 +625,7 @@ int channel_accept(struct channel_listener *l, int timeout_ms, struct channel **
 		return accept_file(l, out, err);
 	for (;;) {
 		/* Wait first: a cancelled listener must not hand out a queued peer. */
-		int rc = sock_wait(l->fd, POLLIN, l->cancel_fd, deadline, 0);
+		int rc = channel_poll(l->fd, POLLIN, l->cancel_fd, deadline, 0);
 		if (rc == -ECANCELED)
 			return ferr_set(err, rc, "%s: cancelled", l->uri);
 		if (rc == -ETIMEDOUT)
