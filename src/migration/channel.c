@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -186,6 +187,13 @@ uint64_t channel_unsent(struct channel *ch)
 	if (ch->fd < 0 || ioctl(ch->fd, SIOCOUTQ, &n) < 0 || n < 0)
 		return 0; /* not a socket: nothing queued that could be mistaken for sent */
 	return (uint64_t)n;
+}
+
+void channel_get_security(const struct channel *ch, struct channel_security *sec)
+{
+	memset(sec, 0, sizeof(*sec));
+	if (ch->ops->security)
+		ch->ops->security(ch, sec);
 }
 
 void channel_cancel(struct channel *ch)

@@ -2,7 +2,9 @@
 /*
  * Socket channels (tcp:, unix:) and the URI front door: channel_connect(),
  * channel_listen(), channel_accept().  file: URIs are handed to
- * channel_file.c.  docs/channels.md describes the behaviour operators see.
+ * channel_file.c, and with tls-creds every socket is wrapped by
+ * channel_tls.c before it is handed out.  docs/channels.md describes the
+ * behaviour operators see.
  *
  * The I/O path is built for a stream that runs at memory-copy speed:
  * sockets are O_NONBLOCK, and read/writev try recv()/sendmsg() first,
@@ -34,6 +36,7 @@
 #include "common/clock.h"
 #include "migration/channel.h"
 #include "migration/channel_priv.h"
+#include "migration/channel_tls.h"
 #include "migration/channel_uri.h"
 
 #define SOCK_CANCEL_CHECK (1u << 20)
@@ -63,10 +66,11 @@ struct sock_channel {
 };
 
 struct channel_listener {
-	int fd;		      /* the listening socket; -1 for file: */
-	int cancel_fd;	      /* eventfd; readable once cancelled */
-	bool tcp;	      /* accepted sockets get the TCP options */
-	struct channel *file; /* file:, until accepted */
+	int fd;			       /* the listening socket; -1 for file: */
+	int cancel_fd;		       /* eventfd; readable once cancelled */
+	bool tcp;		       /* accepted sockets get the TCP options */
+	struct channel_tls_creds *tls; /* accepted sockets are wrapped in TLS */
+	struct channel *file;	       /* file:, until accepted */
 	bool file_accepted;
 	dev_t sock_dev; /* unix: the socket file we created, */
 	ino_t sock_ino; /* removed on close if still ours */
@@ -399,13 +403,70 @@ static int unix_connect(const char *uri, const char *path, int timeout_ms, int *
 	}
 }
 
-int channel_connect(const char *uri, int timeout_ms, struct channel **out, struct ferr *err)
+/* ---- TLS settings ---- */
+
+static bool opts_tls(const struct channel_opts *o)
 {
+	return o && o->tls_creds && o->tls_creds[0];
+}
+
+/*
+ * The TLS side of @opts for @u: *creds loaded (NULL: plaintext) and, for
+ * a client, the name to check the server's certificate against.
+ */
+static int tls_prepare(const char *uri, const struct uri *u, const struct channel_opts *o,
+		       bool server, struct channel_tls_creds **creds, const char **hostname,
+		       struct ferr *err)
+{
+	*creds = NULL;
+	if (!opts_tls(o))
+		return 0;
+	if (u->kind == URI_FILE)
+		return ferr_set(err, -EINVAL,
+				"%s: tls-creds is set, but a file has no peer to authenticate "
+				"(clear tls-creds to save or restore a snapshot)",
+				uri);
+	if (!server) {
+		*hostname = o->tls_hostname && o->tls_hostname[0] ? o->tls_hostname
+			    : u->kind == URI_TCP		  ? u->host
+								  : NULL;
+		if (!*hostname)
+			return ferr_set(err, -EINVAL,
+					"%s: TLS needs tls-hostname here: a unix: URI has no host "
+					"name to check the destination's certificate against",
+					uri);
+	}
+	return channel_tls_creds_load(o->tls_creds, server, creds, err);
+}
+
+int channel_connect_check(const char *uri, const struct channel_opts *opts, struct ferr *err)
+{
+	struct channel_tls_creds *creds;
+	const char *hostname;
+	struct uri u;
+	int rc = uri_parse(uri, false, &u, err);
+
+	if (!rc)
+		rc = tls_prepare(uri, &u, opts, false, &creds, &hostname, err);
+	if (!rc)
+		channel_tls_creds_put(creds);
+	return rc;
+}
+
+int channel_connect_opts(const char *uri, int timeout_ms, const struct channel_opts *opts,
+			 struct channel **out, struct ferr *err)
+{
+	uint64_t deadline = channel_deadline_after(timeout_ms);
+	struct channel_tls_creds *creds = NULL;
+	const char *hostname = NULL;
+	struct channel *ch;
 	struct uri u;
 	int fd = -1, rc;
 
 	*out = NULL;
 	rc = uri_parse(uri, false, &u, err);
+	if (!rc)
+		rc = tls_prepare(uri, &u, opts, false, &creds, &hostname, err);
 	if (rc)
 		return rc;
 	switch (u.kind) {
@@ -418,9 +479,20 @@ int channel_connect(const char *uri, int timeout_ms, struct channel **out, struc
 		rc = unix_connect(uri, u.path, timeout_ms, &fd, err);
 		break;
 	}
-	if (rc)
-		return rc;
-	return sock_channel_new(fd, u.kind == URI_TCP, uri, timeout_ms, out, err);
+	if (!rc)
+		rc = sock_channel_new(fd, u.kind == URI_TCP, uri, timeout_ms, &ch, err);
+	/* The handshake shares the connect's time. */
+	if (!rc && creds)
+		rc = channel_tls_client(ch, creds, hostname, deadline, &ch, err);
+	channel_tls_creds_put(creds);
+	if (!rc)
+		*out = ch;
+	return rc;
+}
+
+int channel_connect(const char *uri, int timeout_ms, struct channel **out, struct ferr *err)
+{
+	return channel_connect_opts(uri, timeout_ms, NULL, out, err);
 }
 
 /* ---- listen ---- */
@@ -550,25 +622,39 @@ static int unix_listen(struct channel_listener *l, const char *uri, const char *
 
 int channel_listen(const char *uri, struct channel_listener **out, struct ferr *err)
 {
+	return channel_listen_opts(uri, NULL, out, err);
+}
+
+int channel_listen_opts(const char *uri, const struct channel_opts *opts,
+			struct channel_listener **out, struct ferr *err)
+{
+	struct channel_tls_creds *creds = NULL;
 	struct channel_listener *l;
+	const char *unused;
 	size_t uri_size;
 	struct uri u;
 	int rc;
 
 	*out = NULL;
 	rc = uri_parse(uri, true, &u, err);
+	if (!rc)
+		rc = tls_prepare(uri, &u, opts, true, &creds, &unused, err);
 	if (rc)
 		return rc;
 	/* Room for the URI as given or as bound ("tcp:[v6%scope]:65535"). */
 	uri_size = strlen(uri) + 1 > 80 ? strlen(uri) + 1 : 80;
 	l = calloc(1, sizeof(*l) + uri_size);
-	if (!l)
+	if (!l) {
+		channel_tls_creds_put(creds);
 		return ferr_set(err, -ENOMEM, "%s: out of memory", uri);
+	}
+	l->tls = creds;
 	l->fd = -1;
 	memcpy(l->uri, uri, strlen(uri) + 1);
 	l->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (l->cancel_fd < 0) {
 		rc = ferr_errno(err, -errno, "%s: eventfd", uri);
+		channel_tls_creds_put(l->tls);
 		free(l);
 		return rc;
 	}
@@ -585,6 +671,7 @@ int channel_listen(const char *uri, struct channel_listener **out, struct ferr *
 	}
 	if (rc) {
 		close(l->cancel_fd);
+		channel_tls_creds_put(l->tls);
 		free(l);
 		return rc;
 	}
@@ -651,7 +738,16 @@ int channel_accept(struct channel_listener *l, int timeout_ms, struct channel **
 	} else {
 		snprintf(name, sizeof(name), "%s", l->uri);
 	}
-	return sock_channel_new(fd, l->tcp, name, timeout_ms, out, err);
+	struct channel *ch;
+	int rc = sock_channel_new(fd, l->tcp, name, timeout_ms, &ch, err);
+	/* The handshake gets the accept's time again (or its own when that is
+	 * forever), and the listener's cancellation. */
+	if (!rc && l->tls)
+		rc = channel_tls_server(ch, l->tls, channel_deadline_after(timeout_ms),
+					l->cancel_fd, &ch, err);
+	if (!rc)
+		*out = ch;
+	return rc;
 }
 
 void channel_listener_cancel(struct channel_listener *l)
@@ -677,6 +773,7 @@ void channel_listener_close(struct channel_listener *l)
 		unlink(l->path);
 	if (l->file)
 		channel_close(l->file);
+	channel_tls_creds_put(l->tls);
 	close(l->cancel_fd);
 	free(l);
 }
