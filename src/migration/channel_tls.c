@@ -233,6 +233,18 @@ static void verify_describe(const struct tls_channel *t, unsigned status, char *
 	}
 }
 
+/* The alert that tells the peer what is wrong with its certificate. */
+static gnutls_alert_description_t verify_alert(unsigned status)
+{
+	if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
+		return GNUTLS_A_CERTIFICATE_EXPIRED;
+	if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
+		return GNUTLS_A_UNKNOWN_CA;
+	if (status & GNUTLS_CERT_REVOKED)
+		return GNUTLS_A_CERTIFICATE_REVOKED;
+	return GNUTLS_A_BAD_CERTIFICATE;
+}
+
 /* The peer ended the handshake with a fatal alert: say what it objected to. */
 static int tls_refused(struct tls_channel *t, struct ferr *err)
 {
@@ -253,7 +265,10 @@ static int tls_handshake_error(struct tls_channel *t, int code, struct ferr *err
 
 	/* Tell the peer why (GnuTLS leaves that to us), so that it can say so
 	 * too; one try, without waiting. */
-	if (code != GNUTLS_E_FATAL_ALERT_RECEIVED)
+	if (code == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+		gnutls_alert_send(t->sess, GNUTLS_AL_FATAL,
+				  verify_alert(gnutls_session_get_verify_cert_status(t->sess)));
+	else if (code != GNUTLS_E_FATAL_ALERT_RECEIVED)
 		gnutls_alert_send_appropriate(t->sess, code);
 
 	switch (code) {

@@ -435,6 +435,11 @@ static int pc_setup(struct pc *pc, const struct stream_header *h, struct ferr *e
 	if (rc == -ETIME)
 		return ferr_set(err, -ETIMEDOUT, "%s: the destination did not answer within %llu s",
 				s->ch->name, PC_READY_TIMEOUT_NS / 1000000000ull);
+	/* A destination with tls-creds hangs up on a plaintext source, which
+	 * then has nothing but a closed connection to show for it. */
+	if ((rc == -ECONNRESET || rc == -EPIPE) && !s->st.tls.tls)
+		ferr_prefix(err, "the destination hung up before READY (does it require TLS? then "
+				 "set tls-creds): ");
 	if (rc)
 		return rc;
 	pc->rtt_ns = clock_now_ns() - t0;

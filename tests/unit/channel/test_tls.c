@@ -614,7 +614,7 @@ static void test_wrong_ca_refused(void **state)
 	assert_int_equal(r.client_rc, -EACCES);
 	assert_has(r.client.msg, "tls: certificate verification failed: signer not found");
 	assert_true(r.server_rc < 0);
-	assert_has(r.server.msg, "tls: the peer refused our certificate: Certificate is bad");
+	assert_has(r.server.msg, "tls: the peer refused our certificate: CA is unknown");
 
 	/* The client's certificate is from another CA: the server refuses it. */
 	o.tls_creds = foreign;
@@ -622,7 +622,7 @@ static void test_wrong_ca_refused(void **state)
 	assert_int_equal(r.server_rc, -EACCES);
 	assert_has(r.server.msg, "tls: certificate verification failed: signer not found");
 	assert_int_equal(r.client_rc, -EACCES);
-	assert_has(r.client.msg, "tls: the peer refused our certificate");
+	assert_has(r.client.msg, "tls: the peer refused our certificate: CA is unknown");
 }
 
 static void test_expired_refused(void **state)
@@ -639,7 +639,7 @@ static void test_expired_refused(void **state)
 	assert_int_equal(r.server_rc, -EACCES);
 	assert_has(r.server.msg, "tls: certificate verification failed: certificate expired");
 	assert_int_equal(r.client_rc, -EACCES);
-	assert_has(r.client.msg, "tls: the peer refused our certificate");
+	assert_has(r.client.msg, "tls: the peer refused our certificate: Certificate is expired");
 }
 
 static void test_hostname_checked(void **state)
