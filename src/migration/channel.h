@@ -101,6 +101,10 @@ struct channel_listener;
 struct channel_opts {
 	const char *tls_creds;
 	const char *tls_hostname;
+	/* Test only: GnuTLS's own socket I/O, one record per system call, as
+	 * with kernel TLS (which this host may lack), instead of ferry's
+	 * batched reads and writes. */
+	bool x_tls_direct;
 };
 
 /* Connect to @uri (tcp/unix), or create file:PATH for writing. */

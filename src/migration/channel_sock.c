@@ -436,7 +436,10 @@ static int tls_prepare(const char *uri, const struct uri *u, const struct channe
 					"name to check the destination's certificate against",
 					uri);
 	}
-	return channel_tls_creds_load(o->tls_creds, server, creds, err);
+	int rc = channel_tls_creds_load(o->tls_creds, server, creds, err);
+	if (!rc)
+		channel_tls_creds_direct(*creds, o->x_tls_direct);
+	return rc;
 }
 
 int channel_connect_check(const char *uri, const struct channel_opts *opts, struct ferr *err)

@@ -59,16 +59,27 @@
 #include "migration/channel_priv.h"
 #include "migration/channel_tls.h"
 
-#define TLS_RECORD		 16384	    /* plaintext bytes per record: TLS's maximum */
-#define TLS_CANCEL_CHECK	 (1u << 20) /* as the socket kinds: a look per MiB moved */
-#define TLS_CONTENT_HANDSHAKE	 0x16	    /* the first byte of a TLS ClientHello */
-#define TLS_ACCEPTED		 0x06	    /* the server's first byte: it took our certificate */
-#define TLS_HANDSHAKE_DEFAULT_MS 10000	    /* for an accept that waits forever */
-#define TLS_ULP_LIST		 "/proc/sys/net/ipv4/tcp_available_ulp"
+/* Plaintext bytes per record: TLS's maximum. */
+#define TLS_RECORD 16384
+/* As the socket kinds: a look at the cancel eventfd per MiB moved. */
+#define TLS_CANCEL_CHECK (1u << 20)
+/* The first byte of a TLS ClientHello (a handshake record). */
+#define TLS_CONTENT_HANDSHAKE 0x16
+/* The server's first application byte: it took the client's certificate. */
+#define TLS_ACCEPTED 0x06
+/* The handshake limit of an accept that would wait forever. */
+#define TLS_HANDSHAKE_DEFAULT_MS 10000
+/* Ciphertext read per recv(), plaintext encrypted per write, and room for
+ * the records of a write (header, tag and padding of each). */
+#define TLS_READ_BUF	 (256u << 10)
+#define TLS_BATCH	 (256u << 10)
+#define TLS_BATCH_CIPHER (TLS_BATCH + (TLS_BATCH / TLS_RECORD + 1) * 512)
+#define TLS_ULP_LIST	 "/proc/sys/net/ipv4/tcp_available_ulp"
 
 struct channel_tls_creds {
 	_Atomic unsigned refs;
 	bool server;
+	bool direct; /* test only: GnuTLS's own socket I/O after the handshake */
 	gnutls_certificate_credentials_t x509;
 };
 
@@ -86,9 +97,14 @@ struct tls_channel {
 	/* writer only */
 	size_t pending; /* plaintext bytes of a record GnuTLS holds after EAGAIN */
 	size_t wr_unchecked;
-	uint8_t wbuf[TLS_RECORD];
+	bool batched;	    /* our push function: no kernel TLS */
+	size_t olen, osent; /* obuf[osent, olen): records not yet sent */
+	uint8_t wbuf[TLS_BATCH];
+	uint8_t obuf[TLS_BATCH_CIPHER];
 	/* reader only */
 	size_t rd_unchecked;
+	size_t roff, rlen; /* rbuf[roff, rlen): received, not yet given to GnuTLS */
+	uint8_t rbuf[TLS_READ_BUF];
 };
 
 /* ---- credentials ---- */
@@ -104,6 +120,11 @@ void channel_tls_creds_put(struct channel_tls_creds *c)
 {
 	if (c && atomic_fetch_sub(&c->refs, 1) == 1)
 		creds_free(c);
+}
+
+void channel_tls_creds_direct(struct channel_tls_creds *c, bool direct)
+{
+	c->direct = direct;
 }
 
 static struct channel_tls_creds *creds_get(struct channel_tls_creds *c)
@@ -368,34 +389,89 @@ static bool iov_starts_with(const struct iovec *iov, int iovcnt, const uint8_t *
 	return len == 0;
 }
 
-static ssize_t tls_writev(struct channel *ch, const struct iovec *iov, int iovcnt, struct ferr *err)
+/* A socket error while flushing, worded as the socket kinds word theirs. */
+static int tls_sock_error(struct tls_channel *t, int e, struct ferr *err)
 {
-	struct tls_channel *t = (struct tls_channel *)ch;
-	uint64_t deadline = 0;
-	const void *data = t->wbuf;
-	size_t len = 0;
+	errno = e;
+	return tls_io_error(t, GNUTLS_E_PUSH_ERROR, "send", err);
+}
 
-	if (t->wr_unchecked >= TLS_CANCEL_CHECK) {
-		if (channel_cancelled(ch->cancel_fd))
-			return ferr_set(err, -ECANCELED, "%s: cancelled", ch->name);
+/*
+ * Batched writes (no kernel TLS): GnuTLS encrypts up to TLS_BATCH of
+ * plaintext into records that tls_push() collects in obuf, and obuf goes
+ * out in as few send() calls as the socket allows, instead of one per
+ * 16 KiB record.  The batch counts as written once all of it left; until
+ * then it is pending (see tls_writev).  Writer thread only.
+ */
+static ssize_t tls_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
+{
+	struct tls_channel *t = p;
+	size_t total = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (total > sizeof(t->obuf) - t->olen) {
+		errno = ENOBUFS; /* cannot happen: obuf holds a batch's records */
+		return -1;
+	}
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(t->obuf + t->olen, iov[i].iov_base, iov[i].iov_len);
+		t->olen += iov[i].iov_len;
+	}
+	return (ssize_t)total;
+}
+
+static ssize_t tls_write_batch(struct tls_channel *t, size_t len, struct ferr *err)
+{
+	struct channel *ch = &t->ch;
+	uint64_t deadline = 0;
+
+	if (!t->pending) {
+		for (size_t off = 0; off < len;) {
+			size_t n = len - off < TLS_RECORD ? len - off : TLS_RECORD;
+			errno = 0;
+			ssize_t r = gnutls_record_send(t->sess, t->wbuf + off, n);
+			if (r <= 0)
+				return tls_io_error(t, r ? (int)r : GNUTLS_E_INTERNAL_ERROR, "send",
+						    err);
+			off += (size_t)r;
+		}
+		t->pending = len;
+	}
+	while (t->osent < t->olen) {
+		ssize_t n = send(ch->fd, t->obuf + t->osent, t->olen - t->osent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0) {
+			t->osent += (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return tls_sock_error(t, errno, err);
+		if (!deadline)
+			deadline = channel_deadline_after(ch->timeout_ms);
+		int rc = channel_poll(ch->fd, POLLOUT, ch->cancel_fd, deadline,
+				      atomic_load(&ch->deadline_ns));
+		if (rc)
+			return channel_wait_error(ch, rc, "peer took no data", err);
 		t->wr_unchecked = 0;
 	}
-	if (t->pending) {
-		/* GnuTLS holds this record already: a retry sends it. */
-		if (!iov_starts_with(iov, iovcnt, t->wbuf, t->pending))
-			return ferr_set(err, -EIO,
-					"%s: tls: a write cut short is not resumed with the same "
-					"bytes",
-					ch->name);
-		data = NULL;
-	} else {
-		for (int i = 0; i < iovcnt && len < TLS_RECORD; i++) {
-			size_t n =
-			    iov[i].iov_len < TLS_RECORD - len ? iov[i].iov_len : TLS_RECORD - len;
-			memcpy(t->wbuf + len, iov[i].iov_base, n);
-			len += n;
-		}
-	}
+	size_t done = t->pending;
+	t->pending = t->olen = t->osent = 0;
+	t->wr_unchecked += done;
+	return (ssize_t)done;
+}
+
+/* Kernel TLS: GnuTLS writes to the socket itself, one record per call; a
+ * record it could not send whole stays inside it, and a retry (NULL, 0)
+ * finishes it. */
+static ssize_t tls_write_record(struct tls_channel *t, size_t len, struct ferr *err)
+{
+	struct channel *ch = &t->ch;
+	const void *data = t->pending ? NULL : t->wbuf;
+	uint64_t deadline = 0;
+
 	for (;;) {
 		errno = 0;
 		ssize_t n = gnutls_record_send(t->sess, data, data ? len : 0);
@@ -422,6 +498,39 @@ static ssize_t tls_writev(struct channel *ch, const struct iovec *iov, int iovcn
 		}
 		return tls_io_error(t, n ? (int)n : GNUTLS_E_INTERNAL_ERROR, "send", err);
 	}
+}
+
+/*
+ * Plaintext accepted but not yet all on the wire (t->pending bytes of
+ * wbuf: a batch, or a record GnuTLS holds) is what a write cut short by
+ * the deadline or a timeout leaves; the next write must start with the
+ * same bytes (the channel contract), which is checked, and completes it.
+ */
+static ssize_t tls_writev(struct channel *ch, const struct iovec *iov, int iovcnt, struct ferr *err)
+{
+	struct tls_channel *t = (struct tls_channel *)ch;
+	size_t max = t->batched ? TLS_BATCH : TLS_RECORD, len = 0;
+
+	if (t->wr_unchecked >= TLS_CANCEL_CHECK) {
+		if (channel_cancelled(ch->cancel_fd))
+			return ferr_set(err, -ECANCELED, "%s: cancelled", ch->name);
+		t->wr_unchecked = 0;
+	}
+	if (t->pending) {
+		if (!iov_starts_with(iov, iovcnt, t->wbuf, t->pending))
+			return ferr_set(err, -EIO,
+					"%s: tls: a write cut short is not resumed with the same "
+					"bytes",
+					ch->name);
+		len = t->pending;
+	} else {
+		for (int i = 0; i < iovcnt && len < max; i++) {
+			size_t n = iov[i].iov_len < max - len ? iov[i].iov_len : max - len;
+			memcpy(t->wbuf + len, iov[i].iov_base, n);
+			len += n;
+		}
+	}
+	return t->batched ? tls_write_batch(t, len, err) : tls_write_record(t, len, err);
 }
 
 static ssize_t tls_read(struct channel *ch, void *buf, size_t len, struct ferr *err)
@@ -467,7 +576,7 @@ static int tls_wait_input(struct channel *ch, struct ferr *err)
 {
 	struct tls_channel *t = (struct tls_channel *)ch;
 
-	if (gnutls_record_check_pending(t->sess) > 0)
+	if (gnutls_record_check_pending(t->sess) > 0 || t->roff < t->rlen)
 		return 0;
 	int rc = channel_poll(ch->fd, POLLIN, ch->cancel_fd, channel_deadline_after(ch->timeout_ms),
 			      atomic_load(&ch->deadline_ns));
@@ -498,8 +607,13 @@ static void tls_close(struct channel *ch)
 	struct tls_channel *t = (struct tls_channel *)ch;
 
 	/* One try, without waiting: the peer then reads a clean end of stream. */
-	if (t->ready && !atomic_load(&t->shut) && !t->pending)
+	if (t->ready && !atomic_load(&t->shut) && !t->pending) {
 		gnutls_bye(t->sess, GNUTLS_SHUT_WR);
+		if (t->batched && t->olen &&
+		    send(ch->fd, t->obuf, t->olen, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+			/* the peer gets no close_notify: it sees the end anyway */
+		}
+	}
 	tls_free(t);
 }
 
@@ -517,6 +631,42 @@ static const struct channel_ops tls_ops = {
     .close = tls_close,
     .security = tls_security,
 };
+
+/*
+ * GnuTLS reads a record as two recv() calls, its header and then its
+ * body: 130000 system calls per GiB.  After the handshake (when kernel
+ * TLS did not take over, which needs GnuTLS's own socket functions), it
+ * reads through this instead: as much as the socket has, up to
+ * TLS_READ_BUF, in one call.  The reader thread only.
+ */
+static ssize_t tls_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct tls_channel *t = p;
+
+	if (t->roff == t->rlen) {
+		ssize_t n = recv(t->ch.fd, t->rbuf, sizeof(t->rbuf), 0);
+		if (n <= 0)
+			return n; /* errno says why: EAGAIN is waited for by tls_read */
+		t->roff = 0;
+		t->rlen = (size_t)n;
+	}
+	size_t n = len < t->rlen - t->roff ? len : t->rlen - t->roff;
+	memcpy(buf, t->rbuf + t->roff, n);
+	t->roff += n;
+	return (ssize_t)n;
+}
+
+/* After the handshake: our buffered reads and batched writes, unless the
+ * kernel does the records (which needs GnuTLS's own socket functions). */
+static void tls_tune(struct tls_channel *t)
+{
+	if (gnutls_transport_is_ktls_enabled(t->sess) || t->creds->direct)
+		return;
+	gnutls_transport_set_ptr(t->sess, t);
+	gnutls_transport_set_pull_function(t->sess, tls_pull);
+	gnutls_transport_set_vec_push_function(t->sess, tls_push);
+	t->batched = true;
+}
 
 /* ---- setting up ---- */
 
@@ -747,6 +897,7 @@ int channel_tls_client(struct channel *inner, struct channel_tls_creds *c, const
 		return rc;
 	}
 	t->ready = true;
+	tls_tune(t);
 	tls_describe(t);
 	*out = &t->ch;
 	return 0;
@@ -774,6 +925,7 @@ int channel_tls_server(struct channel *inner, struct channel_tls_creds *c, uint6
 		return rc;
 	}
 	t->ready = true;
+	tls_tune(t);
 	tls_describe(t);
 	*out = &t->ch;
 	return 0;

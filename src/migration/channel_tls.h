@@ -25,6 +25,8 @@ struct channel_tls_creds;
 int channel_tls_creds_load(const char *dir, bool server, struct channel_tls_creds **out,
 			   struct ferr *err);
 void channel_tls_creds_put(struct channel_tls_creds *c);
+/* Channels made with @c leave the socket I/O to GnuTLS (channel_opts.x_tls_direct). */
+void channel_tls_creds_direct(struct channel_tls_creds *c, bool direct);
 
 /*
  * Make @inner (a connected tcp: or unix: channel; taken, and closed on

@@ -203,7 +203,7 @@ void *mig_source_thread(void *arg)
 	struct ferr err = FERR_INIT;
 	char uri[sizeof(m->uri)];
 	char tls_creds[MIG_PARAM_STR_MAX], tls_hostname[MIG_PARAM_STR_MAX];
-	struct channel_opts copts = {tls_creds, tls_hostname};
+	struct channel_opts copts = {.tls_creds = tls_creds, .tls_hostname = tls_hostname};
 	struct stream_header h;
 	int rc;
 

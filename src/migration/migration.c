@@ -312,7 +312,7 @@ int migration_start(struct migration *m, const char *uri, struct ferr *err)
 	if (mig_params_check(&p, err))
 		return -EOPNOTSUPP;
 	/* TLS settings and files are this command's error, not a failed migration. */
-	struct channel_opts copts = {p.tls_creds, p.tls_hostname};
+	struct channel_opts copts = {.tls_creds = p.tls_creds, .tls_hostname = p.tls_hostname};
 	int rc = p.tls_creds[0] ? channel_connect_check(uri, &copts, err) : 0;
 	if (rc)
 		return rc;
@@ -344,7 +344,7 @@ int migration_incoming(struct migration *m, const char *uri, struct ferr *err)
 	struct mig_params p = m->params;
 	pthread_mutex_unlock(&m->lock);
 	/* With tls-creds every connection accepted is a TLS one (channel_tls.c). */
-	struct channel_opts lopts = {p.tls_creds, p.tls_hostname};
+	struct channel_opts lopts = {.tls_creds = p.tls_creds, .tls_hostname = p.tls_hostname};
 	int rc = channel_listen_opts(uri, &lopts, &l, err);
 	if (rc)
 		return rc;

@@ -36,6 +36,8 @@ static char exp_srv[128]; /* good's CA; the server certificate expired */
 static char exp_cli[128]; /* good's CA; the client certificate expired */
 
 static const struct channel_opts good_opts = {.tls_creds = good};
+/* GnuTLS's own socket I/O, the path kernel TLS takes (this host may lack it). */
+static const struct channel_opts direct_opts = {.tls_creds = good, .x_tls_direct = true};
 
 /* ---- helpers ---- */
 
@@ -239,14 +241,15 @@ static void join_ok(pthread_t t, struct job *j)
 	assert_int_equal(j->rc, 0);
 }
 
-static void bidirectional(const char *uri, const struct channel_opts *copts)
+static void bidirectional(const char *uri, const struct channel_opts *copts,
+			  const struct channel_opts *sopts)
 {
 	uint8_t *down = pattern(BULK_LEN, 3), *up = pattern(BULK_LEN, 4);
 	struct channel *c, *s;
 	struct job jobs[4];
 	pthread_t t[4];
 
-	tls_pair(uri, copts, &good_opts, &c, &s);
+	tls_pair(uri, copts, sopts, &c, &s);
 	jobs[0] = (struct job){.ch = c, .data = down, .len = BULK_LEN};
 	jobs[1] = (struct job){.ch = s, .data = down, .len = BULK_LEN};
 	jobs[2] = (struct job){.ch = s, .data = up, .len = BULK_LEN};
@@ -271,7 +274,15 @@ static void bidirectional(const char *uri, const struct channel_opts *copts)
 
 static void test_tcp_bidirectional(void **state)
 {
-	bidirectional("tcp:127.0.0.1:0", &good_opts);
+	bidirectional("tcp:127.0.0.1:0", &good_opts, &good_opts);
+}
+
+/* Either side may use either I/O path: the bytes on the wire are TLS. */
+static void test_tcp_bidirectional_direct(void **state)
+{
+	bidirectional("tcp:127.0.0.1:0", &direct_opts, &direct_opts);
+	bidirectional("tcp:127.0.0.1:0", &good_opts, &direct_opts);
+	bidirectional("tcp:127.0.0.1:0", &direct_opts, &good_opts);
 }
 
 static void test_unix_bidirectional(void **state)
@@ -279,7 +290,7 @@ static void test_unix_bidirectional(void **state)
 	struct channel_opts o = {.tls_creds = good, .tls_hostname = "localhost"};
 	char uri[160];
 
-	bidirectional(unix_uri("bidi.sock", uri, sizeof(uri)), &o);
+	bidirectional(unix_uri("bidi.sock", uri, sizeof(uri)), &o, &good_opts);
 }
 
 /* Bytes GnuTLS decrypted but the caller has not read are input, though the
@@ -300,6 +311,19 @@ static void test_wait_input_sees_buffered_data(void **state)
 	assert_true(clock_now_ns() - t0 < 100 * MS);
 	assert_int_equal(channel_read_full(s, buf, 15, &err), 0);
 	assert_memory_equal(buf, "56789abcdefghij", 15);
+	/* Two records that arrive together: ferry's read buffer holds the second,
+	 * still encrypted, once the first is read; that is input too. */
+	assert_int_equal(channel_write_full(c, "first", 5, &err), 0);
+	assert_int_equal(channel_write_full(c, "second", 6, &err), 0);
+	usleep(50000);
+	assert_int_equal(channel_read_full(s, buf, 5, &err), 0);
+	assert_memory_equal(buf, "first", 5);
+	t0 = clock_now_ns();
+	s->timeout_ms = 2000;
+	assert_int_equal(channel_wait_input(s, &err), 0);
+	assert_true(clock_now_ns() - t0 < 100 * MS);
+	assert_int_equal(channel_read_full(s, buf, 6, &err), 0);
+	assert_memory_equal(buf, "second", 6);
 	/* Now nothing is buffered anywhere: the wait times out. */
 	s->timeout_ms = 100;
 	assert_int_equal(channel_wait_input(s, &err), -ETIMEDOUT);
@@ -403,7 +427,7 @@ static void test_read_and_write_cancel(void **state)
  * resumes from there (through the record GnuTLS kept) and the reader
  * gets every byte once, in order.
  */
-static void test_deadline_then_resume(void **state)
+static void deadline_then_resume(const struct channel_opts *o)
 {
 	size_t len = 16u << 20;
 	uint8_t *data = pattern(len, 9);
@@ -411,7 +435,7 @@ static void test_deadline_then_resume(void **state)
 	struct channel *c, *s;
 	size_t sent = 0;
 
-	tls_pair("tcp:127.0.0.1:0", &good_opts, &good_opts, &c, &s);
+	tls_pair("tcp:127.0.0.1:0", o, o, &c, &s);
 	c->timeout_ms = 5000; /* longer than the deadline: it must not matter */
 	uint64_t t0 = clock_now_ns();
 	channel_set_deadline(c, t0 + 200 * MS);
@@ -442,7 +466,13 @@ static void test_deadline_then_resume(void **state)
 }
 
 /* A record GnuTLS holds must be resumed with the same bytes. */
-static void test_resume_with_other_bytes_refused(void **state)
+static void test_deadline_then_resume(void **state)
+{
+	deadline_then_resume(&good_opts);
+	deadline_then_resume(&direct_opts);
+}
+
+static void resume_with_other_bytes_refused(const struct channel_opts *o)
 {
 	size_t len = 16u << 20;
 	uint8_t *data = pattern(len, 10), *wrong = pattern(len, 11);
@@ -450,7 +480,7 @@ static void test_resume_with_other_bytes_refused(void **state)
 	struct channel *c, *s;
 	size_t sent = 0;
 
-	tls_pair("tcp:127.0.0.1:0", &good_opts, &good_opts, &c, &s);
+	tls_pair("tcp:127.0.0.1:0", o, o, &c, &s);
 	channel_set_deadline(c, clock_now_ns() + 100 * MS);
 	struct iovec iov = {data, len};
 	assert_int_equal(channel_writev_sent(c, &iov, 1, &sent, &err), -ETIME);
@@ -464,6 +494,12 @@ static void test_resume_with_other_bytes_refused(void **state)
 	channel_close(s);
 	free(data);
 	free(wrong);
+}
+
+static void test_resume_with_other_bytes_refused(void **state)
+{
+	resume_with_other_bytes_refused(&good_opts);
+	resume_with_other_bytes_refused(&direct_opts);
 }
 
 static void test_read_and_wait_deadline(void **state)
@@ -744,6 +780,7 @@ int main(void)
 	    cmocka_unit_test(test_handshake_reports),
 	    cmocka_unit_test(test_tcp_bidirectional),
 	    cmocka_unit_test(test_unix_bidirectional),
+	    cmocka_unit_test(test_tcp_bidirectional_direct),
 	    cmocka_unit_test(test_wait_input_sees_buffered_data),
 	    cmocka_unit_test(test_read_timeout),
 	    cmocka_unit_test(test_write_timeout),
