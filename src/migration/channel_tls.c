@@ -11,19 +11,21 @@
  * socket channel's own, so channel_cancel() needs no TLS knowledge.
  *
  * Threads: as for sockets, one thread may write while another reads
- * (GnuTLS allows one sender and one receiver per session).  Fields are
- * marked with the side that owns them.  Session tickets are off: a TLS
+ * (GnuTLS allows one sender and one receiver per session, and only a send
+ * pushes: a key update the peer asks for is sent before our next record).
+ * Fields are marked with the side that owns them.  Session tickets are off: a TLS
  * 1.3 ticket is a post-handshake message, and the session is never
  * resumed anyway.
  *
- * Writes: GnuTLS sends one record per call, so writev gathers up to a
- * full record (16 KiB) from the caller's vectors (a page batch is many
- * 4 KiB vectors).  When the socket is full, GnuTLS keeps the encrypted
- * record and wants the next send to be a retry; if the deadline or a
- * timeout ends the wait first, the record stays pending and the next
- * writev, which by the channel contract starts with the same bytes,
- * completes it (checked against our copy, so a caller that breaks the
- * contract gets an error, not a corrupt stream).
+ * Writes gather the caller's vectors (a page batch is many 4 KiB
+ * vectors) into up to 256 KiB, which GnuTLS encrypts as 16 KiB records
+ * that go out together (tls_write_batch); with kernel TLS, one record at
+ * a time through GnuTLS (tls_write_record).  Either way, what was
+ * encrypted but not sent when the deadline or a timeout ended the wait
+ * stays pending, and the next writev, which by the channel contract
+ * starts with the same bytes, completes it (checked against our copy, so
+ * a caller that breaks the contract gets an error, not a corrupt stream).
+ * Reads take as much ciphertext as the socket has (tls_pull).
  *
  * Handshake: the server first peeks at the first byte, so that a
  * plaintext client is named as such instead of as a GnuTLS parse error.
@@ -95,7 +97,7 @@ struct tls_channel {
 	char hostname[256];	     /* client: what the server's certificate must name */
 	struct channel_security sec; /* set once, after the handshake */
 	/* writer only */
-	size_t pending; /* plaintext bytes of a record GnuTLS holds after EAGAIN */
+	size_t pending; /* wbuf bytes encrypted, not all sent yet (tls_writev) */
 	size_t wr_unchecked;
 	bool batched;	    /* our push function: no kernel TLS */
 	size_t olen, osent; /* obuf[osent, olen): records not yet sent */

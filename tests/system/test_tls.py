@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 import ferrylib
-from ferrylib import (assert_keeps_verifying, assert_never_ran, assert_one_error, read_stderr,
-                      set_params, wait_migration)
+from ferrylib import (assert_keeps_verifying, assert_never_ran, assert_no_sanitizer_report,
+                      assert_one_error, read_stderr, set_params, wait_migration)
 
 SCRIPT = ferrylib.ROOT / "scripts" / "tls-certs.sh"
 PAGE = 4096
@@ -93,6 +93,7 @@ def assert_refused(src, dst, st, src_words, dst_words):
         assert w in st.get("error-desc", ""), st
     assert src.qmp.cmd("query-status")["status"] == "running"
     assert_keeps_verifying(src, lines=3, pages=LIGHT_PAGES)
+    assert_no_sanitizer_report(src)
     rc = dst.wait_exit(15)
     print(f"destination: exit {rc}: {read_stderr(dst).strip()}")
     assert_one_error(rc, read_stderr(dst), *dst_words)
@@ -120,6 +121,8 @@ def test_mutual_tls_migration(pair, creds, transport):
     assert "CN=ferry-source" in dtls["peer"], dtls
     assert dtls["cipher"] == tls["cipher"]
     assert src.qmp.cmd("query-status")["running"] is False  # the guest left the source
+    assert_no_sanitizer_report(src)
+    assert_no_sanitizer_report(dst)
 
 
 def test_ferry_migrate_cli_with_tls(pair, creds):
