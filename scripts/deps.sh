@@ -5,6 +5,7 @@ set -euo pipefail
 
 PKGS=(gcc make meson ninja-build pkg-config clang libclang-rt-14-dev
       libcmocka-dev libjansson-dev libxxhash-dev zlib1g-dev libzstd-dev liblz4-dev
+      libgnutls28-dev gnutls-bin
       python3 python3-pytest python3-xxhash qemu-system-x86 iproute2 iperf3 gnuplot-nox binutils)
 
 missing=()

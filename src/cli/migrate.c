@@ -45,7 +45,9 @@ struct migrate_opts {
 	/* Sent only when given: the others keep the values ferry has now. */
 	bool has_downtime_limit, has_max_bandwidth, has_timeout;
 	uint64_t downtime_limit_ms, max_bandwidth, timeout_s;
-	const char *on_timeout; /* NULL: not given */
+	const char *on_timeout;	  /* NULL: not given */
+	const char *tls_creds;	  /* NULL: not given; "": plaintext */
+	const char *tls_hostname; /* NULL: not given */
 };
 
 void cli_migrate_usage(void)
@@ -66,6 +68,11 @@ void cli_migrate_usage(void)
 	       "  --on-timeout ACTION   abort: give up, the VM keeps running here (default);\n"
 	       "                        postcopy: switch to post-copy; force: switch over now,\n"
 	       "                        the downtime limit no longer holds\n"
+	       "  --tls-creds DIR       TLS with mutual x509 authentication: DIR holds\n"
+	       "                        ca-cert.pem, client-cert.pem and client-key.pem\n"
+	       "                        (docs/security.md); '' for plaintext (default)\n"
+	       "  --tls-hostname NAME   the name the destination's certificate must carry;\n"
+	       "                        default: the HOST of a tcp: URI (unix: needs it)\n"
 	       "  --wait                follow the migration to its end: progress on a terminal,\n"
 	       "                        then a summary; Ctrl-C cancels it (twice: stop waiting)\n"
 	       "  --json                with --wait: print the final query-migrate result as JSON\n"
@@ -123,6 +130,11 @@ static int migrate_check_param(const char *name, const char *value_name, uint64_
 
 	if (!d)
 		return 0;
+	if (d->type == MIG_PARAM_STR) {
+		if (mig_param_set_str(&scratch, d, value_name, &err))
+			return cli_error("--%s: %s", name, err.msg);
+		return 0;
+	}
 	if (value_name && mig_param_enum_value(d, value_name, &value, &err))
 		return cli_error("--%s: %s", name, err.msg);
 	if (mig_param_set(&scratch, d, value, &err))
@@ -138,8 +150,8 @@ static int migrate_bad_value(const char *opt, const char *arg, const char *expec
 /* Check the combination of options; an exit status, or 0. */
 static int migrate_check(const struct migrate_opts *o, int nargs)
 {
-	bool params =
-	    o->has_downtime_limit || o->has_max_bandwidth || o->has_timeout || o->on_timeout;
+	bool params = o->has_downtime_limit || o->has_max_bandwidth || o->has_timeout ||
+		      o->on_timeout || o->tls_creds || o->tls_hostname;
 
 	if (!o->control || !*o->control)
 		return cli_error("--control PATH is required (try 'ferry migrate --help')");
@@ -160,7 +172,7 @@ static int migrate_check(const struct migrate_opts *o, int nargs)
 	return 0;
 }
 
-enum { O_DOWNTIME = 256, O_BANDWIDTH, O_TIMEOUT, O_ON_TIMEOUT };
+enum { O_DOWNTIME = 256, O_BANDWIDTH, O_TIMEOUT, O_ON_TIMEOUT, O_TLS_CREDS, O_TLS_HOSTNAME };
 
 /* Apply option @c; 0, or the exit status to leave with. */
 static int migrate_option(struct migrate_opts *o, int c, const char *arg)
@@ -197,6 +209,12 @@ static int migrate_option(struct migrate_opts *o, int c, const char *arg)
 	case O_ON_TIMEOUT:
 		o->on_timeout = arg;
 		return migrate_check_param("on-timeout", arg, 0);
+	case O_TLS_CREDS:
+		o->tls_creds = arg;
+		return migrate_check_param("tls-creds", arg, 0);
+	case O_TLS_HOSTNAME:
+		o->tls_hostname = arg;
+		return migrate_check_param("tls-hostname", arg, 0);
 	case 'x':
 	case 's':
 		if (o->mode != MIGRATE_START)
@@ -228,6 +246,8 @@ static int migrate_parse(int argc, char **argv, struct migrate_opts *o, int *sta
 	    {"max-bandwidth", required_argument, NULL, O_BANDWIDTH},
 	    {"timeout", required_argument, NULL, O_TIMEOUT},
 	    {"on-timeout", required_argument, NULL, O_ON_TIMEOUT},
+	    {"tls-creds", required_argument, NULL, O_TLS_CREDS},
+	    {"tls-hostname", required_argument, NULL, O_TLS_HOSTNAME},
 	    {"wait", no_argument, NULL, 'w'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"cancel", no_argument, NULL, 'x'},
@@ -274,6 +294,10 @@ static json_t *migrate_params_json(const struct migrate_opts *o)
 		json_object_set_new(p, "timeout", json_integer((json_int_t)o->timeout_s));
 	if (o->on_timeout)
 		json_object_set_new(p, "on-timeout", json_string(o->on_timeout));
+	if (o->tls_creds)
+		json_object_set_new(p, "tls-creds", json_string(o->tls_creds));
+	if (o->tls_hostname)
+		json_object_set_new(p, "tls-hostname", json_string(o->tls_hostname));
 	if (json_object_size(p) == 0) {
 		json_decref(p);
 		return NULL;

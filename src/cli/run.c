@@ -31,6 +31,8 @@ struct run_opts {
 	const char *control;
 	const char *name;
 	const char *incoming; /* URI or "defer" */
+	/* Migration parameters (NULL: not given). */
+	const char *tls_creds, *tls_hostname;
 	uint64_t memory;
 	unsigned cpus;
 	bool memory_given, cpus_given;
@@ -55,6 +57,11 @@ void cli_run_usage(void)
 	       "                       own sizes are used\n"
 	       "  --prealloc           populate all guest RAM up front, in the background (an\n"
 	       "                       incoming migration then writes into memory that exists)\n"
+	       "  --tls-creds DIR      migrations in and out use TLS with mutual x509\n"
+	       "                       authentication: DIR holds ca-cert.pem and server-*.pem\n"
+	       "                       (incoming) or client-*.pem (outgoing); docs/security.md\n"
+	       "  --tls-hostname NAME  outgoing: the name the destination's certificate must\n"
+	       "                       carry (default: the host of a tcp: URI)\n"
 	       "\n"
 	       "BACKEND: stdio | null | file:PATH | unix:PATH (connects to a listening socket)\n"
 	       "\n"
@@ -78,6 +85,8 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 		{"name", required_argument, NULL, 'n'},
 		{"incoming", required_argument, NULL, 'i'},
 		{"prealloc", no_argument, NULL, 'p'},
+		{"tls-creds", required_argument, NULL, 'T'},
+		{"tls-hostname", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -114,6 +123,12 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 			break;
 		case 'p':
 			o->prealloc = true;
+			break;
+		case 'T':
+			o->tls_creds = optarg;
+			break;
+		case 'H':
+			o->tls_hostname = optarg;
 			break;
 		case 'm':
 			if (parse_size(optarg, &o->memory))
@@ -236,6 +251,26 @@ static int run_incoming_sizes(struct run_opts *o, struct ferr *err)
 	return 0;
 }
 
+/* Migration parameters given as options, through the engine's table (as
+ * migrate-set-parameters would set them). */
+static int run_mig_params(const struct run_opts *o, struct migration *mig, struct ferr *err)
+{
+	const char *const names[] = {"tls-creds", "tls-hostname"};
+	const char *const values[] = {o->tls_creds, o->tls_hostname};
+	int rc = 0;
+
+	pthread_mutex_lock(&mig->lock);
+	for (size_t i = 0; !rc && i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!values[i])
+			continue;
+		rc = mig_param_set_str(&mig->params, mig_param_find(names[i]), values[i], err);
+		if (rc)
+			ferr_prefix(err, "--%s: ", names[i]);
+	}
+	pthread_mutex_unlock(&mig->lock);
+	return rc;
+}
+
 /* Boot, or get ready to receive: the VM's first steps. */
 static int run_begin(const struct run_opts *o, struct vm *vm, struct migration *mig,
 		     struct ferr *err)
@@ -303,6 +338,10 @@ int cli_run_main(int argc, char **argv)
 	migration_init(&mig, vm, &mev);
 	mig_ready = true;
 	mig.trace = &trace;
+	if (run_mig_params(&o, &mig, &err)) {
+		status = cli_error("%s", err.msg);
+		goto out;
+	}
 	if (o.control && (qmp_server_open(o.control, qmp_vm_commands, vm, &rc.qmp, &err) ||
 			  qmp_server_add_commands(rc.qmp, qmp_mig_commands, &mig, &err) ||
 			  qmp_server_add_commands(rc.qmp, qmp_trace_commands, &trace, &err))) {

@@ -24,9 +24,10 @@ static json_t *params_json(const struct mig_params *p)
 
 	for (const struct mig_param_desc *d = mig_param_table; o && d->name; d++) {
 		uint64_t v = mig_param_get(p, d);
-		json_object_set_new(o, d->name,
-				    d->type == MIG_PARAM_ENUM ? json_string(d->names[v])
-							      : json_integer((json_int_t)v));
+		json_t *j = d->type == MIG_PARAM_STR	? qmp_json_string(mig_param_get_str(p, d))
+			    : d->type == MIG_PARAM_ENUM ? json_string(d->names[v])
+							: json_integer((json_int_t)v);
+		json_object_set_new(o, d->name, j);
 	}
 	return o;
 }
@@ -67,6 +68,17 @@ static int qmp_migrate_set_parameters(void *opaque, json_t *args, json_t **ret,
 		if (!d)
 			return qmp_error_set(qerr, NULL, -EINVAL, "Parameter '%s' is unexpected",
 					     key);
+		if (d->type == MIG_PARAM_STR) {
+			if (!json_is_string(val))
+				return qmp_error_set(qerr, NULL, -EINVAL,
+						     "Invalid parameter type for '%s', expected: "
+						     "string",
+						     key);
+			rc = mig_param_set_str(&p, d, json_string_value(val), &qerr->err);
+			if (rc)
+				return rc;
+			continue;
+		}
 		if (d->type == MIG_PARAM_ENUM) {
 			if (!json_is_string(val))
 				return qmp_error_set(qerr, NULL, -EINVAL,
@@ -250,6 +262,13 @@ static json_t *ferry_json(enum vm_owner owner, enum mig_role role, const struct 
 	json_object_set_new(f, "aborted-attempts", json_integer(st->aborted_attempts));
 	json_object_set_new(f, "forced", json_boolean(st->forced));
 	json_object_set_new(f, "not-converging", json_boolean(st->not_converging));
+	if (st->tls.tls)
+		json_object_set_new(f, "tls",
+				    json_pack("{s:o, s:o, s:o, s:o}", "protocol",
+					      qmp_json_string(st->tls.protocol), "cipher",
+					      qmp_json_string(st->tls.cipher), "peer",
+					      qmp_json_string(st->tls.peer), "ktls",
+					      qmp_json_string(st->tls.ktls_note)));
 	if (st->policy_reason[0]) {
 		json_object_set_new(f, "policy-reason", json_string(st->policy_reason));
 		json_object_set_new(f, "policy-detail", qmp_json_string(st->policy_detail));

@@ -315,6 +315,11 @@ int migration_start(struct migration *m, const char *uri, struct ferr *err)
 	pthread_mutex_unlock(&m->lock);
 	if (mig_params_check(&p, err))
 		return -EOPNOTSUPP;
+	/* TLS settings and files are this command's error, not a failed migration. */
+	struct channel_opts copts = {.tls_creds = p.tls_creds, .tls_hostname = p.tls_hostname};
+	rc = p.tls_creds[0] ? channel_connect_check(uri, &copts, err) : 0;
+	if (rc)
+		return rc;
 	return mig_begin(m, uri, MIG_ROLE_SOURCE, mig_source_thread, err);
 }
 
@@ -339,7 +344,12 @@ int migration_incoming(struct migration *m, const char *uri, struct ferr *err)
 	 * connect, and a bad URI or an address in use is this call's error.
 	 */
 	struct channel_listener *l;
-	int rc = channel_listen(uri, &l, err);
+	pthread_mutex_lock(&m->lock);
+	struct mig_params p = m->params;
+	pthread_mutex_unlock(&m->lock);
+	/* With tls-creds every connection accepted is a TLS one (channel_tls.c). */
+	struct channel_opts lopts = {.tls_creds = p.tls_creds, .tls_hostname = p.tls_hostname};
+	int rc = channel_listen_opts(uri, &lopts, &l, err);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&m->lock);

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "migration/transport/channel.h"
 #include "migration/params.h"
 
 struct vm;
@@ -119,6 +120,8 @@ struct mig_stats {
 	bool not_converging;
 	char policy_reason[48];	 /* why the policy did what it did last */
 	char policy_detail[256]; /* policy_describe() of that decision */
+	/* How the connection is protected: ferry.tls in query-migrate. */
+	struct channel_security tls;
 };
 
 struct migration_events {

@@ -40,14 +40,20 @@ const struct mig_param_desc mig_param_table[] = {
     {"x-verified-pages", MIG_PARAM_U64, P(x_verified_pages), 0, 0, 1, NULL,
      "test only: the destination places pages only after their record's checksum held "
      "(the post-copy path) instead of reading them straight into RAM"},
+    {"tls-creds", MIG_PARAM_STR, P(tls_creds), 0, 0, MIG_PARAM_STR_MAX - 1, NULL,
+     "directory of x509 files (ca-cert.pem, server-*.pem, client-*.pem): TLS with mutual "
+     "authentication on every migration connection; empty: plaintext"},
+    {"tls-hostname", MIG_PARAM_STR, P(tls_hostname), 0, 0, MIG_PARAM_STR_MAX - 1, NULL,
+     "source: the name the destination's certificate must carry; empty: the URI's host"},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL},
 };
 
 void mig_params_init(struct mig_params *p)
 {
-	memset(p, 0, sizeof(*p));
+	memset(p, 0, sizeof(*p)); /* strings: "" */
 	for (const struct mig_param_desc *d = mig_param_table; d->name; d++)
-		*(uint64_t *)((char *)p + d->offset) = d->dflt;
+		if (d->type != MIG_PARAM_STR)
+			*(uint64_t *)((char *)p + d->offset) = d->dflt;
 }
 
 const struct mig_param_desc *mig_param_find(const char *name)
@@ -60,16 +66,43 @@ const struct mig_param_desc *mig_param_find(const char *name)
 
 uint64_t mig_param_get(const struct mig_params *p, const struct mig_param_desc *d)
 {
+	if (d->type == MIG_PARAM_STR)
+		return 0;
 	return *(const uint64_t *)((const char *)p + d->offset);
 }
 
 int mig_param_set(struct mig_params *p, const struct mig_param_desc *d, uint64_t value,
 		  struct ferr *err)
 {
+	if (d->type == MIG_PARAM_STR)
+		return ferr_set(err, -EINVAL, "parameter '%s' is a string", d->name);
 	if (value < d->min || value > d->max)
 		return ferr_set(err, -ERANGE, "parameter '%s' must be between %llu and %llu",
 				d->name, (unsigned long long)d->min, (unsigned long long)d->max);
 	*(uint64_t *)((char *)p + d->offset) = value;
+	return 0;
+}
+
+const char *mig_param_get_str(const struct mig_params *p, const struct mig_param_desc *d)
+{
+	return d->type == MIG_PARAM_STR ? (const char *)p + d->offset : "";
+}
+
+int mig_param_set_str(struct mig_params *p, const struct mig_param_desc *d, const char *value,
+		      struct ferr *err)
+{
+	size_t len = strlen(value);
+
+	if (d->type != MIG_PARAM_STR)
+		return ferr_set(err, -EINVAL, "parameter '%s' is not a string", d->name);
+	if (len < d->min || len > d->max || len >= MIG_PARAM_STR_MAX)
+		return ferr_set(err, -ERANGE, "parameter '%s' must be %llu to %llu bytes long",
+				d->name, (unsigned long long)d->min, (unsigned long long)d->max);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+			return ferr_set(err, -EINVAL, "parameter '%s' contains a control character",
+					d->name);
+	memcpy((char *)p + d->offset, value, len + 1);
 	return 0;
 }
 

@@ -19,6 +19,8 @@ enum mig_on_timeout {
 	MIG_ON_TIMEOUT_FORCE,	 /* switch over now; downtime unbounded */
 };
 
+#define MIG_PARAM_STR_MAX 256 /* bytes of a string parameter, its NUL included */
+
 struct mig_params {
 	uint64_t downtime_limit_ms; /* "downtime-limit": the guarantee */
 	uint64_t max_bandwidth;	    /* "max-bandwidth": bytes/s, 0 = unlimited */
@@ -34,11 +36,14 @@ struct mig_params {
 	uint64_t x_load_delay_ms;  /* "x-load-delay": test only, destination delays its ACK */
 	uint64_t x_go_delay_ms;	   /* "x-go-delay": test only, source waits between ACK and GO */
 	uint64_t x_verified_pages; /* "x-verified-pages": test only, destination's page sink */
+	char tls_creds[MIG_PARAM_STR_MAX];    /* "tls-creds": x509 directory; "": no TLS */
+	char tls_hostname[MIG_PARAM_STR_MAX]; /* "tls-hostname": "": the URI's host */
 };
 
 enum mig_param_type {
 	MIG_PARAM_U64,
 	MIG_PARAM_ENUM, /* stored as u64, set and shown by name */
+	MIG_PARAM_STR,	/* char[MIG_PARAM_STR_MAX], default ""; min/max bound its length */
 };
 
 struct mig_param_desc {
@@ -55,9 +60,13 @@ extern const struct mig_param_desc mig_param_table[];
 void mig_params_init(struct mig_params *p);
 const struct mig_param_desc *mig_param_find(const char *name);
 uint64_t mig_param_get(const struct mig_params *p, const struct mig_param_desc *d);
-/* Checks bounds; @value for enums is an index into d->names. */
+/* Checks bounds; @value for enums is an index into d->names.  Not for strings. */
 int mig_param_set(struct mig_params *p, const struct mig_param_desc *d, uint64_t value,
 		  struct ferr *err);
+/* MIG_PARAM_STR: the value, and setting it (length and characters checked). */
+const char *mig_param_get_str(const struct mig_params *p, const struct mig_param_desc *d);
+int mig_param_set_str(struct mig_params *p, const struct mig_param_desc *d, const char *value,
+		      struct ferr *err);
 /* Combinations this ferry cannot honour (on-timeout postcopy without post-copy). */
 int mig_params_check(const struct mig_params *p, struct ferr *err);
 

@@ -433,6 +433,7 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 	pthread_mutex_unlock(&m->lock);
 	d.st.start_ns = clock_now_ns();
 	d.st.total_bytes = d.mem->size;
+	channel_get_security(ch, &d.st.tls);
 	rc = stream_reader_init(&d.r, ch, STREAM_MIGRATION, err);
 	if (rc)
 		return rc;

@@ -129,6 +129,9 @@ static void pc_fill_input(struct pc *pc, uint32_t passes, struct policy_input *i
 	in->dirty_rate = pc->dirty_rate;
 	in->remaining_bytes = bitmap_count(&pc->todo) * GMEM_PAGE_SIZE;
 	in->state_bytes = pc_state_estimate(pc);
+	uint64_t rtt = channel_rtt_ns(pc->s->ch);
+	if (rtt != UINT64_MAX)
+		pc->rtt_ns = rtt;
 	in->rtt_ns = pc->rtt_ns;
 	in->resume_ns = pc->resume_ns;
 	in->failed_attempts = pc->failed_attempts;
@@ -238,9 +241,21 @@ static int pc_setup(struct pc *pc, const struct stream_header *h, struct ferr *e
 	if (rc == -ETIME)
 		return ferr_set(err, -ETIMEDOUT, "%s: the destination did not answer within %llu s",
 				s->ch->name, PC_READY_TIMEOUT_NS / 1000000000ull);
+	/* A destination with tls-creds hangs up on a plaintext source, which
+	 * then has nothing but a closed connection to show for it. */
+	if ((rc == -ECONNRESET || rc == -EPIPE) && !s->st.tls.tls)
+		ferr_prefix(err, "the destination hung up before READY (does it require TLS? then "
+				 "set tls-creds): ");
 	if (rc)
 		return rc;
-	pc->rtt_ns = clock_now_ns() - t0;
+	/*
+	 * The round trip: the kernel's measure if there is one (timing READY
+	 * would add the destination's start-up to it, and the margin covers
+	 * rtt/2), else READY's.  Refreshed at every pass end.
+	 */
+	pc->rtt_ns = channel_rtt_ns(s->ch);
+	if (pc->rtt_ns == UINT64_MAX)
+		pc->rtt_ns = clock_now_ns() - t0;
 	pc->resume_ns = PC_RESUME_GUESS_NS;
 	rc = dirty_tracker_init(&s->tracker, s->m->vm, err);
 	if (rc)

@@ -188,11 +188,15 @@ void *mig_source_thread(void *arg)
 	struct mig_src s = {.m = m};
 	struct ferr err = FERR_INIT;
 	char uri[sizeof(m->uri)];
+	char tls_creds[MIG_PARAM_STR_MAX], tls_hostname[MIG_PARAM_STR_MAX];
+	struct channel_opts copts = {.tls_creds = tls_creds, .tls_hostname = tls_hostname};
 	struct stream_header h;
 	int rc;
 
 	pthread_mutex_lock(&m->lock);
 	memcpy(uri, m->uri, sizeof(uri));
+	memcpy(tls_creds, m->params.tls_creds, sizeof(tls_creds));
+	memcpy(tls_hostname, m->params.tls_hostname, sizeof(tls_hostname));
 	ratelimit_init(&s.rl, m->params.max_bandwidth, SRC_RATE_BURST, clock_now_ns());
 	pthread_mutex_unlock(&m->lock);
 	s.mem = vm_gmem(m->vm);
@@ -200,9 +204,11 @@ void *mig_source_thread(void *arg)
 	s.st.start_ns = clock_now_ns();
 	s.st.total_bytes = s.mem->size;
 
-	rc = channel_connect(uri, SRC_CONNECT_TIMEOUT_MS, &s.ch, &err);
+	/* With tls-creds the handshake is part of the connect (channel_tls.c). */
+	rc = channel_connect_opts(uri, SRC_CONNECT_TIMEOUT_MS, &copts, &s.ch, &err);
 	if (rc)
 		goto out;
+	channel_get_security(s.ch, &s.st.tls);
 	s.ch->timeout_ms = SRC_IO_TIMEOUT_MS;
 	s.ch->trace = m->trace;
 	pthread_mutex_lock(&m->lock);

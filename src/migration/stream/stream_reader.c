@@ -103,8 +103,13 @@ int stream_read_header(struct stream_reader *r, struct stream_header *out, struc
 	if (memcmp(buf, STREAM_MAGIC, STREAM_MAGIC_LEN)) {
 		char hex[64];
 		hex_prefix(buf, hex, sizeof(hex));
+		/* A TLS handshake record: 0x16, then version 3.x. */
+		bool tls = buf[0] == 0x16 && buf[1] == 0x03;
 		return stream_reader_fail(r, err, -EPROTO,
-					  "not a ferry migration stream (starts with %s)", hex);
+					  "not a ferry migration stream (starts with %s)%s", hex,
+					  tls ? ": a TLS handshake (the source uses TLS: set "
+						"tls-creds here too)"
+					      : "");
 	}
 	memcpy(&version, buf + 8, 4);
 	memcpy(&len, buf + 12, 4);

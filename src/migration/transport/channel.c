@@ -14,12 +14,79 @@
 
 #include <errno.h>
 #include <linux/sockios.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "migration/transport/channel_priv.h"
+
+/* ---- waiting, for the socket kinds (channel_priv.h) ---- */
+
+uint64_t channel_deadline_after(int timeout_ms)
+{
+	return timeout_ms < 0 ? CHANNEL_NO_DEADLINE
+			      : clock_now_ns() + (uint64_t)timeout_ms * 1000000;
+}
+
+int channel_poll(int fd, short events, int cancel_fd, uint64_t deadline, uint64_t hard)
+{
+	struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = cancel_fd, .events = POLLIN}};
+
+	if (hard && hard < deadline)
+		deadline = hard;
+	for (;;) {
+		int ms = -1;
+
+		if (deadline != CHANNEL_NO_DEADLINE) {
+			uint64_t now = clock_now_ns();
+			uint64_t left = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
+			ms = left > INT_MAX ? INT_MAX : (int)left;
+		}
+		int n = poll(p, cancel_fd >= 0 ? 2 : 1, ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (cancel_fd >= 0 && p[1].revents)
+			return -ECANCELED;
+		if (p[0].revents & POLLNVAL)
+			return -EBADF;
+		if (p[0].revents)
+			return 0;
+		if (ms >= 0 && clock_now_ns() >= deadline)
+			return deadline == hard ? -ETIME : -ETIMEDOUT;
+	}
+}
+
+bool channel_cancelled(int cancel_fd)
+{
+	struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
+
+	return poll(&p, 1, 0) > 0;
+}
+
+int channel_wait_error(struct channel *ch, int rc, const char *stalled, struct ferr *err)
+{
+	if (rc == -ECANCELED)
+		return ferr_set(err, rc, "%s: cancelled", ch->name);
+	if (rc == -ETIMEDOUT)
+		return ferr_set(err, rc, "%s: %s for %d ms", ch->name, stalled,
+				strcmp(stalled, "no data") == 0 && ch->rd_timeout_ms
+				    ? ch->rd_timeout_ms
+				    : ch->timeout_ms);
+	if (rc == -ETIME)
+		return ferr_set(err, rc, "%s: the deadline passed (%s)", ch->name, stalled);
+	return ferr_errno(err, rc, "%s: poll", ch->name);
+}
+
+/* ---- every kind ---- */
 
 /* -ETIME with a message once @ch's deadline has passed; 0 before. */
 static int deadline_check(struct channel *ch, struct ferr *err)
@@ -123,6 +190,29 @@ uint64_t channel_unsent(struct channel *ch)
 	if (ch->fd < 0 || ioctl(ch->fd, SIOCOUTQ, &n) < 0 || n < 0)
 		return 0; /* not a socket: nothing queued that could be mistaken for sent */
 	return (uint64_t)n;
+}
+
+void channel_get_security(const struct channel *ch, struct channel_security *sec)
+{
+	memset(sec, 0, sizeof(*sec));
+	if (ch->ops->security)
+		ch->ops->security(ch, sec);
+}
+
+uint64_t channel_rtt_ns(struct channel *ch)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int domain;
+	socklen_t dlen = sizeof(domain);
+
+	if (ch->fd < 0 || getsockopt(ch->fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0)
+		return UINT64_MAX;
+	if (domain == AF_UNIX)
+		return 0;
+	if (getsockopt(ch->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || ti.tcpi_rtt == 0)
+		return UINT64_MAX;
+	return (uint64_t)ti.tcpi_rtt * 1000u;
 }
 
 void channel_cancel(struct channel *ch)

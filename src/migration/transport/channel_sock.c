@@ -2,7 +2,9 @@
 /*
  * Socket channels (tcp:, unix:) and the URI front door: channel_connect(),
  * channel_listen(), channel_accept().  file: URIs are handed to
- * channel_file.c.  docs/channels.md describes the behaviour operators see.
+ * channel_file.c, and with tls-creds every socket is wrapped by
+ * channel_tls.c before it is handed out.  docs/channels.md describes the
+ * behaviour operators see.
  *
  * The I/O path is built for a stream that runs at memory-copy speed:
  * sockets are O_NONBLOCK, and read/writev try recv()/sendmsg() first,
@@ -34,11 +36,12 @@
 #include "common/clock.h"
 #include "common/trace.h"
 #include "migration/transport/channel.h"
+#include "migration/transport/channel_priv.h"
+#include "migration/transport/channel_tls.h"
 #include "migration/transport/channel_uri.h"
 
 #define SOCK_CANCEL_CHECK (1u << 20)
 #define SOCK_BACKLOG	  16
-#define SOCK_NO_DEADLINE  UINT64_MAX
 
 /*
  * Keepalive finds a dead peer (crashed host, cut network) on an idle
@@ -64,66 +67,17 @@ struct sock_channel {
 };
 
 struct channel_listener {
-	int fd;		      /* the listening socket; -1 for file: */
-	int cancel_fd;	      /* eventfd; readable once cancelled */
-	bool tcp;	      /* accepted sockets get the TCP options */
-	struct channel *file; /* file:, until accepted */
+	int fd;			       /* the listening socket; -1 for file: */
+	int cancel_fd;		       /* eventfd; readable once cancelled */
+	bool tcp;		       /* accepted sockets get the TCP options */
+	struct channel_tls_creds *tls; /* accepted sockets are wrapped in TLS */
+	struct channel *file;	       /* file:, until accepted */
 	bool file_accepted;
 	dev_t sock_dev; /* unix: the socket file we created, */
 	ino_t sock_ino; /* removed on close if still ours */
 	char path[108]; /* unix: its path */
 	char uri[];	/* as bound: tcp port 0 -> the real port */
 };
-
-/* ---- waiting ---- */
-
-static uint64_t deadline_after(int timeout_ms)
-{
-	return timeout_ms < 0 ? SOCK_NO_DEADLINE : clock_now_ns() + (uint64_t)timeout_ms * 1000000;
-}
-
-/*
- * Wait until @fd is ready for @events, @cancel_fd (if >= 0) is readable,
- * @deadline (inactivity) or @hard (the channel's absolute deadline, 0:
- * none) passes: 0, -ECANCELED, -ETIMEDOUT, -ETIME or -errno.  Errors and
- * hangups on @fd also return 0: the syscall that follows reports them.
- */
-static int sock_wait(int fd, short events, int cancel_fd, uint64_t deadline, uint64_t hard)
-{
-	struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = cancel_fd, .events = POLLIN}};
-
-	if (hard && hard < deadline)
-		deadline = hard;
-	for (;;) {
-		int ms = -1;
-
-		if (deadline != SOCK_NO_DEADLINE) {
-			uint64_t now = clock_now_ns();
-			uint64_t left = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
-			ms = left > INT_MAX ? INT_MAX : (int)left;
-		}
-		int n = poll(p, cancel_fd >= 0 ? 2 : 1, ms);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (cancel_fd >= 0 && p[1].revents)
-			return -ECANCELED;
-		if (p[0].revents & POLLNVAL)
-			return -EBADF;
-		if (p[0].revents)
-			return 0;
-		if (ms >= 0 && clock_now_ns() >= deadline)
-			return deadline == hard ? -ETIME : -ETIMEDOUT;
-	}
-}
-
-static bool cancelled(int cancel_fd)
-{
-	struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
-
-	return poll(&p, 1, 0) > 0;
-}
 
 /* ---- channel ops ---- */
 
@@ -145,27 +99,13 @@ static int sock_io_error(struct channel *ch, int code, const char *what, struct 
 	}
 }
 
-static int sock_wait_error(struct channel *ch, int rc, const char *stalled, struct ferr *err)
-{
-	if (rc == -ECANCELED)
-		return ferr_set(err, rc, "%s: cancelled", ch->name);
-	if (rc == -ETIMEDOUT)
-		return ferr_set(err, rc, "%s: %s for %d ms", ch->name, stalled,
-				strcmp(stalled, "no data") == 0 && ch->rd_timeout_ms
-				    ? ch->rd_timeout_ms
-				    : ch->timeout_ms);
-	if (rc == -ETIME)
-		return ferr_set(err, rc, "%s: the deadline passed (%s)", ch->name, stalled);
-	return ferr_errno(err, rc, "%s: poll", ch->name);
-}
-
 static ssize_t sock_read(struct channel *ch, void *buf, size_t len, struct ferr *err)
 {
 	struct sock_channel *s = (struct sock_channel *)ch;
 	uint64_t deadline = 0; /* from the first wait: the fast path reads no clock */
 
 	if (s->rd_unchecked >= SOCK_CANCEL_CHECK) {
-		if (cancelled(ch->cancel_fd))
+		if (channel_cancelled(ch->cancel_fd))
 			return ferr_set(err, -ECANCELED, "%s: cancelled", ch->name);
 		s->rd_unchecked = 0;
 	}
@@ -180,15 +120,15 @@ static ssize_t sock_read(struct channel *ch, void *buf, size_t len, struct ferr 
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return sock_io_error(ch, -errno, "receive", err);
 		if (!deadline)
-			deadline =
-			    deadline_after(ch->rd_timeout_ms ? ch->rd_timeout_ms : ch->timeout_ms);
+			deadline = channel_deadline_after(ch->rd_timeout_ms ? ch->rd_timeout_ms
+									    : ch->timeout_ms);
 		uint64_t t0 = trace_on(ch->trace, TRACE_CHANNEL_STALL) ? clock_now_ns() : 0;
 		/* Not the channel's deadline: a read cut mid-record could never resume. */
-		int rc = sock_wait(ch->fd, POLLIN, ch->cancel_fd, deadline, 0);
+		int rc = channel_poll(ch->fd, POLLIN, ch->cancel_fd, deadline, 0);
 		if (t0 && clock_now_ns() - t0 >= TRACE_STALL_NS)
 			trace_channel_stall(ch->trace, ch->name, "receive", clock_now_ns() - t0);
 		if (rc)
-			return sock_wait_error(ch, rc, "no data", err);
+			return channel_wait_error(ch, rc, "no data", err);
 		s->rd_unchecked = 0;
 	}
 }
@@ -204,7 +144,7 @@ static ssize_t sock_writev(struct channel *ch, const struct iovec *iov, int iovc
 	uint64_t deadline = 0;
 
 	if (s->wr_unchecked >= SOCK_CANCEL_CHECK) {
-		if (cancelled(ch->cancel_fd))
+		if (channel_cancelled(ch->cancel_fd))
 			return ferr_set(err, -ECANCELED, "%s: cancelled", ch->name);
 		s->wr_unchecked = 0;
 	}
@@ -220,24 +160,24 @@ static ssize_t sock_writev(struct channel *ch, const struct iovec *iov, int iovc
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return sock_io_error(ch, -errno, "send", err);
 		if (!deadline)
-			deadline = deadline_after(ch->timeout_ms);
+			deadline = channel_deadline_after(ch->timeout_ms);
 		uint64_t t0 = trace_on(ch->trace, TRACE_CHANNEL_STALL) ? clock_now_ns() : 0;
-		int rc = sock_wait(ch->fd, POLLOUT, ch->cancel_fd, deadline,
-				   atomic_load(&ch->deadline_ns));
+		int rc = channel_poll(ch->fd, POLLOUT, ch->cancel_fd, deadline,
+				      atomic_load(&ch->deadline_ns));
 		if (t0 && clock_now_ns() - t0 >= TRACE_STALL_NS)
 			trace_channel_stall(ch->trace, ch->name, "send", clock_now_ns() - t0);
 		if (rc)
-			return sock_wait_error(ch, rc, "peer took no data", err);
+			return channel_wait_error(ch, rc, "peer took no data", err);
 		s->wr_unchecked = 0;
 	}
 }
 
 static int sock_wait_input(struct channel *ch, struct ferr *err)
 {
-	int rc = sock_wait(ch->fd, POLLIN, ch->cancel_fd, deadline_after(ch->timeout_ms),
-			   atomic_load(&ch->deadline_ns));
+	int rc = channel_poll(ch->fd, POLLIN, ch->cancel_fd, channel_deadline_after(ch->timeout_ms),
+			      atomic_load(&ch->deadline_ns));
 
-	return rc ? sock_wait_error(ch, rc, "no data", err) : 0;
+	return rc ? channel_wait_error(ch, rc, "no data", err) : 0;
 }
 
 /* Both directions: the peer reads EOF, and our own reader blocked in
@@ -374,7 +314,7 @@ static int tcp_connect_one(const struct addrinfo *ai, uint64_t deadline, int *fd
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		rc = errno == EINPROGRESS ? sock_wait(fd, POLLOUT, -1, deadline, 0) : -errno;
+		rc = errno == EINPROGRESS ? channel_poll(fd, POLLOUT, -1, deadline, 0) : -errno;
 		if (!rc && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 			rc = -errno;
 		else if (!rc)
@@ -391,7 +331,7 @@ static int tcp_connect_one(const struct addrinfo *ai, uint64_t deadline, int *fd
 static int tcp_connect(const char *uri, const struct uri *u, int timeout_ms, int *fdp,
 		       struct ferr *err)
 {
-	uint64_t deadline = deadline_after(timeout_ms);
+	uint64_t deadline = channel_deadline_after(timeout_ms);
 	struct addrinfo *res, *ai;
 	int rc = resolve(uri, u, false, &res, err);
 
@@ -433,7 +373,7 @@ static void unix_addr(struct sockaddr_un *sa, const char *path)
 static int unix_connect(const char *uri, const char *path, int timeout_ms, int *fdp,
 			struct ferr *err)
 {
-	uint64_t deadline = deadline_after(timeout_ms);
+	uint64_t deadline = channel_deadline_after(timeout_ms);
 	struct sockaddr_un sa;
 	int fd, rc;
 
@@ -442,7 +382,7 @@ static int unix_connect(const char *uri, const char *path, int timeout_ms, int *
 	if (fd < 0)
 		return ferr_errno(err, -errno, "%s: socket", uri);
 	do {
-		if (deadline != SOCK_NO_DEADLINE) {
+		if (deadline != CHANNEL_NO_DEADLINE) {
 			uint64_t now = clock_now_ns();
 			uint64_t us = deadline > now ? (deadline - now) / 1000 : 0;
 			/* 0 would mean "no limit": wait at least a microsecond. */
@@ -471,13 +411,73 @@ static int unix_connect(const char *uri, const char *path, int timeout_ms, int *
 	}
 }
 
-int channel_connect(const char *uri, int timeout_ms, struct channel **out, struct ferr *err)
+/* ---- TLS settings ---- */
+
+static bool opts_tls(const struct channel_opts *o)
 {
+	return o && o->tls_creds && o->tls_creds[0];
+}
+
+/*
+ * The TLS side of @opts for @u: *creds loaded (NULL: plaintext) and, for
+ * a client, the name to check the server's certificate against.
+ */
+static int tls_prepare(const char *uri, const struct uri *u, const struct channel_opts *o,
+		       bool server, struct channel_tls_creds **creds, const char **hostname,
+		       struct ferr *err)
+{
+	*creds = NULL;
+	if (!opts_tls(o))
+		return 0;
+	if (u->kind == URI_FILE)
+		return ferr_set(err, -EINVAL,
+				"%s: tls-creds is set, but a file has no peer to authenticate "
+				"(clear tls-creds to save or restore a snapshot)",
+				uri);
+	if (!server) {
+		*hostname = o->tls_hostname && o->tls_hostname[0] ? o->tls_hostname
+			    : u->kind == URI_TCP		  ? u->host
+								  : NULL;
+		if (!*hostname)
+			return ferr_set(err, -EINVAL,
+					"%s: TLS needs tls-hostname here: a unix: URI has no host "
+					"name to check the destination's certificate against",
+					uri);
+	}
+	int rc = channel_tls_creds_load(o->tls_creds, server, creds, err);
+	if (!rc)
+		channel_tls_creds_direct(*creds, o->x_tls_direct);
+	return rc;
+}
+
+int channel_connect_check(const char *uri, const struct channel_opts *opts, struct ferr *err)
+{
+	struct channel_tls_creds *creds;
+	const char *hostname;
+	struct uri u;
+	int rc = uri_parse(uri, false, &u, err);
+
+	if (!rc)
+		rc = tls_prepare(uri, &u, opts, false, &creds, &hostname, err);
+	if (!rc)
+		channel_tls_creds_put(creds);
+	return rc;
+}
+
+int channel_connect_opts(const char *uri, int timeout_ms, const struct channel_opts *opts,
+			 struct channel **out, struct ferr *err)
+{
+	uint64_t deadline = channel_deadline_after(timeout_ms);
+	struct channel_tls_creds *creds = NULL;
+	const char *hostname = NULL;
+	struct channel *ch;
 	struct uri u;
 	int fd = -1, rc;
 
 	*out = NULL;
 	rc = uri_parse(uri, false, &u, err);
+	if (!rc)
+		rc = tls_prepare(uri, &u, opts, false, &creds, &hostname, err);
 	if (rc)
 		return rc;
 	switch (u.kind) {
@@ -490,9 +490,20 @@ int channel_connect(const char *uri, int timeout_ms, struct channel **out, struc
 		rc = unix_connect(uri, u.path, timeout_ms, &fd, err);
 		break;
 	}
-	if (rc)
-		return rc;
-	return sock_channel_new(fd, u.kind == URI_TCP, uri, timeout_ms, out, err);
+	if (!rc)
+		rc = sock_channel_new(fd, u.kind == URI_TCP, uri, timeout_ms, &ch, err);
+	/* The handshake shares the connect's time. */
+	if (!rc && creds)
+		rc = channel_tls_client(ch, creds, hostname, deadline, &ch, err);
+	channel_tls_creds_put(creds);
+	if (!rc)
+		*out = ch;
+	return rc;
+}
+
+int channel_connect(const char *uri, int timeout_ms, struct channel **out, struct ferr *err)
+{
+	return channel_connect_opts(uri, timeout_ms, NULL, out, err);
 }
 
 /* ---- listen ---- */
@@ -622,25 +633,39 @@ static int unix_listen(struct channel_listener *l, const char *uri, const char *
 
 int channel_listen(const char *uri, struct channel_listener **out, struct ferr *err)
 {
+	return channel_listen_opts(uri, NULL, out, err);
+}
+
+int channel_listen_opts(const char *uri, const struct channel_opts *opts,
+			struct channel_listener **out, struct ferr *err)
+{
+	struct channel_tls_creds *creds = NULL;
 	struct channel_listener *l;
+	const char *unused;
 	size_t uri_size;
 	struct uri u;
 	int rc;
 
 	*out = NULL;
 	rc = uri_parse(uri, true, &u, err);
+	if (!rc)
+		rc = tls_prepare(uri, &u, opts, true, &creds, &unused, err);
 	if (rc)
 		return rc;
 	/* Room for the URI as given or as bound ("tcp:[v6%scope]:65535"). */
 	uri_size = strlen(uri) + 1 > 80 ? strlen(uri) + 1 : 80;
 	l = calloc(1, sizeof(*l) + uri_size);
-	if (!l)
+	if (!l) {
+		channel_tls_creds_put(creds);
 		return ferr_set(err, -ENOMEM, "%s: out of memory", uri);
+	}
+	l->tls = creds;
 	l->fd = -1;
 	memcpy(l->uri, uri, strlen(uri) + 1);
 	l->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (l->cancel_fd < 0) {
 		rc = ferr_errno(err, -errno, "%s: eventfd", uri);
+		channel_tls_creds_put(l->tls);
 		free(l);
 		return rc;
 	}
@@ -657,6 +682,7 @@ int channel_listen(const char *uri, struct channel_listener **out, struct ferr *
 	}
 	if (rc) {
 		close(l->cancel_fd);
+		channel_tls_creds_put(l->tls);
 		free(l);
 		return rc;
 	}
@@ -673,7 +699,7 @@ const char *channel_listener_uri(const struct channel_listener *l)
 
 static int accept_file(struct channel_listener *l, struct channel **out, struct ferr *err)
 {
-	if (cancelled(l->cancel_fd))
+	if (channel_cancelled(l->cancel_fd))
 		return ferr_set(err, -ECANCELED, "%s: cancelled", l->uri);
 	if (l->file_accepted)
 		return ferr_set(err, -EINVAL, "%s: already accepted (a file is read once)", l->uri);
@@ -686,7 +712,7 @@ static int accept_file(struct channel_listener *l, struct channel **out, struct 
 int channel_accept(struct channel_listener *l, int timeout_ms, struct channel **out,
 		   struct ferr *err)
 {
-	uint64_t deadline = deadline_after(timeout_ms);
+	uint64_t deadline = channel_deadline_after(timeout_ms);
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	char name[sizeof((*out)->name)];
@@ -697,7 +723,7 @@ int channel_accept(struct channel_listener *l, int timeout_ms, struct channel **
 		return accept_file(l, out, err);
 	for (;;) {
 		/* Wait first: a cancelled listener must not hand out a queued peer. */
-		int rc = sock_wait(l->fd, POLLIN, l->cancel_fd, deadline, 0);
+		int rc = channel_poll(l->fd, POLLIN, l->cancel_fd, deadline, 0);
 		if (rc == -ECANCELED)
 			return ferr_set(err, rc, "%s: cancelled", l->uri);
 		if (rc == -ETIMEDOUT)
@@ -723,7 +749,16 @@ int channel_accept(struct channel_listener *l, int timeout_ms, struct channel **
 	} else {
 		snprintf(name, sizeof(name), "%s", l->uri);
 	}
-	return sock_channel_new(fd, l->tcp, name, timeout_ms, out, err);
+	struct channel *ch;
+	int rc = sock_channel_new(fd, l->tcp, name, timeout_ms, &ch, err);
+	/* The handshake gets the accept's time again (or its own when that is
+	 * forever), and the listener's cancellation. */
+	if (!rc && l->tls)
+		rc = channel_tls_server(ch, l->tls, channel_deadline_after(timeout_ms),
+					l->cancel_fd, &ch, err);
+	if (!rc)
+		*out = ch;
+	return rc;
 }
 
 void channel_listener_cancel(struct channel_listener *l)
@@ -749,6 +784,7 @@ void channel_listener_close(struct channel_listener *l)
 		unlink(l->path);
 	if (l->file)
 		channel_close(l->file);
+	channel_tls_creds_put(l->tls);
 	close(l->cancel_fd);
 	free(l);
 }

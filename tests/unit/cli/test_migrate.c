@@ -182,6 +182,9 @@ static void test_parse_errors(void **state)
 	    {{"file:/x", "--control"}, "a value is needed for '--control'"},
 	    {{"--control", "/c", "file:/x", "--wait=yes"}, "no value expected for '--wait=yes'"},
 	    {{"--control=", "file:/x"}, "--control PATH is required"},
+	    {{"--control", "/c", "tcp:h:1", "--tls-hostname", "a\tb"},
+	     "--tls-hostname: parameter 'tls-hostname' contains a control character"},
+	    {{"--control", "/c", "--cancel", "--tls-creds", "/d"}, "--cancel goes alone"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -269,6 +272,23 @@ static void test_params_json(void **state)
 			 0);
 	p = migrate_params_json(&o);
 	want = json_pack("{s:I, s:I}", "downtime-limit", (json_int_t)20, "timeout", (json_int_t)30);
+	assert_true(json_equal(p, want));
+	json_decref(p);
+	json_decref(want);
+
+	/* Strings go as given; '' switches TLS off. */
+	assert_int_equal(PARSE(&o, &status, "--control", "/c", "unix:/m", "--tls-creds",
+			       "/etc/ferry/tls", "--tls-hostname", "dst.example"),
+			 0);
+	p = migrate_params_json(&o);
+	want =
+	    json_pack("{s:s, s:s}", "tls-creds", "/etc/ferry/tls", "tls-hostname", "dst.example");
+	assert_true(json_equal(p, want));
+	json_decref(p);
+	json_decref(want);
+	assert_int_equal(PARSE(&o, &status, "--control", "/c", "tcp:h:1", "--tls-creds", ""), 0);
+	p = migrate_params_json(&o);
+	want = json_pack("{s:s}", "tls-creds", "");
 	assert_true(json_equal(p, want));
 	json_decref(p);
 	json_decref(want);
