@@ -245,13 +245,13 @@ static json_t *ferry_json(enum vm_owner owner, enum mig_role role, const struct 
 			break;
 		json_array_append_new(
 		    attempts,
-		    json_pack("{s:i, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "attempt",
+		    json_pack("{s:i, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "attempt",
 			      (int)a->attempt, "outcome", outcome[a->outcome], "paused-at-ns",
 			      (json_int_t)a->paused_at_ns, "paused-ns", (json_int_t)a->paused_ns,
-			      "phases-ns", "pause", (json_int_t)a->phases.pause, "harvest",
-			      (json_int_t)a->phases.harvest, "send", (json_int_t)a->phases.send,
-			      "destination", (json_int_t)a->phases.dest, "go",
-			      (json_int_t)a->phases.go));
+			      "bytes", (json_int_t)a->bytes, "phases-ns", "pause",
+			      (json_int_t)a->phases.pause, "harvest", (json_int_t)a->phases.harvest,
+			      "send", (json_int_t)a->phases.send, "destination",
+			      (json_int_t)a->phases.dest, "go", (json_int_t)a->phases.go));
 	}
 	if (attempts)
 		json_object_set_new(f, "switchover-table", attempts);

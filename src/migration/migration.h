@@ -87,6 +87,7 @@ struct mig_attempt_stats {
 	enum mig_attempt_outcome outcome;
 	uint64_t paused_at_ns; /* CLOCK_MONOTONIC of t0, the first vCPU stopping */
 	uint64_t paused_ns;    /* t0 to GO sent, or to the guest running again here */
+	uint64_t bytes;	       /* put on the stream in the window: pages, state, END */
 	struct mig_downtime_phases phases;
 };
 

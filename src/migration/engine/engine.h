@@ -47,6 +47,7 @@ struct mig_src {
 	bool have_rp;
 	uint64_t end_record; /* number of the END awaiting its ACK */
 	bool quiesced;	     /* sections quiesced by mig_src_send_state() */
+	bool in_window;	     /* a switchover's downtime window: max-bandwidth does not apply */
 };
 
 void mig_sleep_ns(uint64_t ns);

@@ -359,20 +359,30 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		 */
 		struct stream_msg msg;
 		struct ferr e2 = FERR_INIT;
+		snprintf(pc.phase, sizeof(pc.phase), "after GO");
 		int wrc =
 		    pc_wait_msg_for(&pc, STREAM_MSG_RESUMED, PC_RESUMED_TIMEOUT_NS, &msg, &e2);
+		if (wrc == -ETIME) {
+			/*
+			 * Silent but connected (stopped, or very slow): it may start the
+			 * guest at any moment, so the guest may not resume here; and it
+			 * starts only once its confirmation is written, so the connection
+			 * must stay open for it.  Wait for the confirmation, or for the
+			 * connection to die (end of stream, reset, TCP keepalive), which
+			 * means it never started.
+			 */
+			pc_note(&pc, "MIGRATION_UNCONFIRMED", "no-resume-report",
+				"the destination took GO but has not confirmed for 2 s; the guest "
+				"stays paused here until it confirms or the connection is lost");
+			ferr_clear(&e2);
+			wrc = rp_wait(&s->rp, STREAM_MSG_RESUMED, 0, 0, -1, &msg, &e2);
+		}
 		if (wrc == 0) {
 			/* CLOCK_MONOTONIC is one clock only on one host: across hosts the
 			 * difference means nothing and is not reported. */
 			if (msg.resumed.resume_ns > s->st.pause_at_ns)
 				s->st.dest_resume_ns = msg.resumed.resume_ns - s->st.pause_at_ns;
 			mig_guest_gone(m, PC_GONE_WHY);
-		} else if (wrc == -ETIME) {
-			pc_note(&pc, "MIGRATION_UNCONFIRMED", "no-resume-report",
-				"the destination took GO but did not confirm within 2 s; the guest "
-				"stays paused here");
-			mig_guest_gone(m, "the destination took the guest without confirming it: "
-					  "it may be running there");
 		} else {
 			rc = ferr_set(err, -ECONNRESET,
 				      "the destination went away after GO without taking the guest "

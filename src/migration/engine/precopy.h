@@ -27,6 +27,7 @@ struct pc {
 	uint32_t failed_attempts;
 	uint64_t last_attempt_ns;
 	uint64_t attempt_end_ns; /* when the guest ran again after the last rollback */
+	uint64_t window_bytes;	 /* put on the stream in the last attempt's window */
 	bool not_converging_reported;
 	char phase[32]; /* "setup", "pass 3", "the switchover", "after GO": for messages */
 };

@@ -40,6 +40,40 @@ void mig_sleep_ns(uint64_t ns)
 		;
 }
 
+/* A max-bandwidth changed by the operator applies from the next chunk. */
+static void src_cap_update(struct mig_src *s)
+{
+	pthread_mutex_lock(&s->m->lock);
+	uint64_t rate = s->m->params.max_bandwidth;
+	pthread_mutex_unlock(&s->m->lock);
+	if (rate != s->rl.rate)
+		ratelimit_set_rate(&s->rl, rate, clock_now_ns());
+}
+
+/*
+ * max-bandwidth: account what went out since *@since once it is at least
+ * @min bytes (a batch: the cap holds over short windows too, not only per
+ * 16 MiB chunk), and wait as the token bucket says.  The cap shapes passes
+ * and snapshots; inside a switchover's window it would only add to the
+ * guest's pause.
+ */
+static void src_pace(struct mig_src *s, uint64_t *since, uint64_t min)
+{
+	uint64_t n = s->w.stats.bytes - *since;
+
+	if (s->in_window || n < min || (n == 0 && min == 0))
+		return;
+	*since = s->w.stats.bytes;
+	uint64_t wait = ratelimit_consume(&s->rl, n, clock_now_ns());
+	if (wait) {
+		mig_sleep_ns(wait);
+		/* A capped stream is slow: let query-migrate see it move, in step
+		 * with the cap (after the wait the bytes are due). */
+		s->st.transferred = s->w.stats.bytes;
+		mig_publish(s->m, &s->st);
+	}
+}
+
 /*
  * Send the pages set in @todo, clearing them.  @only_resident skips pages
  * never populated; @running selects copy mode.
@@ -61,6 +95,7 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 			continue;
 		if (mig_cancelled(s->m))
 			return ferr_set(err, -ECANCELED, "migration cancelled");
+		src_cap_update(s);
 		/* The destination gave up (its words) or went away: stop now. */
 		if (s->have_rp && (rc = rp_check(&s->rp, err)))
 			return rc;
@@ -107,6 +142,7 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 				bitmap_set(todo, i);
 				return rc;
 			}
+			src_pace(s, &bytes0, STREAM_BATCH_MAX_DATA);
 		}
 		rc = stream_batch_flush(&s->w, err);
 		if (rc)
@@ -116,10 +152,7 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 		mig_publish(s->m, &s->st);
 		if (!s->tracking)
 			mig_progress(s->m, "saving", done, total);
-		uint64_t wait =
-		    ratelimit_consume(&s->rl, s->w.stats.bytes - bytes0, clock_now_ns());
-		if (wait)
-			mig_sleep_ns(wait);
+		src_pace(s, &bytes0, 0);
 	}
 	return 0;
 }

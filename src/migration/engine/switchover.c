@@ -52,6 +52,7 @@ static void sw_record(struct pc *pc, enum mig_attempt_outcome outcome,
 	    .outcome = outcome,
 	    .paused_at_ns = t0,
 	    .paused_ns = end > t0 ? end - t0 : 0,
+	    .bytes = pc->window_bytes,
 	    .phases = *ph,
 	};
 }
@@ -147,6 +148,8 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 		sp.switchover.flags = guest_running ? 0 : STREAM_SWITCHOVER_PAUSED;
 		rc = stream_write_msg(&s->w, &sp, err);
 	}
+	uint64_t bytes0 = s->w.stats.bytes;
+	s->in_window = true;
 	if (!rc)
 		rc = mig_src_send_pages(s, &pc->todo, false, false, deadline, err);
 	if (!rc)
@@ -155,6 +158,8 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 		s->end_record = s->w.stats.records + 1;
 		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_REC_END}, err);
 	}
+	s->in_window = false;
+	pc->window_bytes = s->w.stats.bytes - bytes0;
 	ph.send = clock_now_ns() - t;
 	trace_switchover_phase(m->trace, s->st.attempts, "sent", clock_now_ns() - t0);
 	t = clock_now_ns();
