@@ -186,6 +186,16 @@ static int dest_state(struct mig_dest *d, const struct stream_record *rec, struc
 
 	if (!rc)
 		rc = vm_section_find(vm, kind, b.vcpu, b.device, &i, err);
+	/* Once per attempt: a second copy would silently replace the first. */
+	if (!rc && d->seen[i]) {
+		struct vm_section_info sec;
+		vm_section_get(vm, i, &sec);
+		rc = kind == VM_SECTION_VCPU
+			 ? ferr_set(err, -EPROTO, "a second state for vCPU %u", sec.index)
+		     : kind == VM_SECTION_VM
+			 ? ferr_set(err, -EPROTO, "a second VM state")
+			 : ferr_set(err, -EPROTO, "a second state for device '%s'", sec.name);
+	}
 	if (!rc)
 		rc = vm_section_load(vm, i, b.device_version, d->buf, b.len, err);
 	if (!rc)
