@@ -18,7 +18,9 @@ SECONDS = int(os.environ.get("FERRY_LONG_MIGRATION_S", "30" if os.environ.get("F
 
 VARIANTS = {
     "passes": ({"downtime_limit": 1}, {}),
-    "rollbacks": ({"downtime_limit": 100, "switchover_attempts": 100}, {"x_load_delay": 400}),
+    # a limit generous enough that the policy tries switchovers even in the
+    # slow lane, and a destination slower than it: each one is rolled back
+    "rollbacks": ({"downtime_limit": 2000, "switchover_attempts": 100}, {"x_load_delay": 2500}),
 }
 
 
