@@ -302,13 +302,24 @@ static int pc_switchover(struct pc *pc, const struct policy_decision *d, struct 
 	rc = s->tracker.ops->sync(&s->tracker, &pc->todo, err);
 	ph.harvest = clock_now_ns() - t;
 	t = clock_now_ns();
+	/*
+	 * Writes may not outlast the deadline: a stuck channel must not hold
+	 * the guest.  This includes SWITCHOVER_PREPARE, the first write of the
+	 * window: after a rolled-back attempt the destination may still be
+	 * busy with the last one and the socket full, and a write with the
+	 * channel's ordinary timeout would keep the guest paused for as long as
+	 * the destination took.
+	 */
+	if (deadline) {
+		uint64_t left = deadline > clock_now_ns() ? deadline - clock_now_ns() : 0;
+		s->ch->timeout_ms = (int)(left / 1000000u) + 1;
+	}
 	if (!rc) {
 		struct stream_msg sp = {.type = STREAM_REC_SWITCHOVER_PREPARE};
 		sp.switchover.remaining = bitmap_count(&pc->todo);
 		sp.switchover.flags = guest_running ? 0 : STREAM_SWITCHOVER_PAUSED;
 		rc = stream_write_msg(&s->w, &sp, err);
 	}
-	/* Writes may not outlast the deadline: a stuck channel must not hold the guest. */
 	if (deadline) {
 		uint64_t left = deadline > clock_now_ns() ? deadline - clock_now_ns() : 0;
 		s->ch->timeout_ms = (int)(left / 1000000u) + 1;
