@@ -30,7 +30,7 @@
 
 #include <xxhash.h>
 
-#include "migration/stream.h"
+#include "migration/stream/stream.h"
 
 #define GUEST_SIZE (4u << 20)
 #define BLOB_MAX   (64u << 10)

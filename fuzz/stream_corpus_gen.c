@@ -14,7 +14,7 @@
 
 #include <xxhash.h>
 
-#include "migration/stream.h"
+#include "migration/stream/stream.h"
 
 #define MiB (1ull << 20)
 

@@ -163,6 +163,11 @@ static int parse_word(char *word, struct config *cfg, char *err, size_t errlen)
 
 		if (!end || *end)
 			goto bad;
+	} else if (!strcmp(key, "high")) {
+		if (!strcmp(val, "0"))
+			cfg->high = 0;
+		else if (parse_size(val, &cfg->high))
+			goto bad;
 	} else if (!strcmp(key, "seed")) {
 		const char *end = parse_u64(val, &cfg->seed);
 
@@ -180,6 +185,7 @@ bad:
 	    !strcmp(key, "workload")	? "expected idle|spin|dirty|verify"
 	    : !strcmp(key, "pattern")	? "expected seq|random|hotcold"
 	    : !strcmp(key, "wss")	? "expected N, NK, NM or NG, N > 0"
+	    : !strcmp(key, "high")	? "expected 0, N, NK, NM or NG"
 	    : !strcmp(key, "rate")	? "expected max or 1..1000000000 pages/s"
 	    : !strcmp(key, "heartbeat") ? "expected 0 or 100us..3600s with suffix us|ms|s"
 	    : !strcmp(key, "progress")	? "expected 0 or whole ms up to 3600s with suffix ms|s"

@@ -22,6 +22,7 @@ struct config {
 	u64 seed;
 	bool seed_given;
 	u64 sweeps; /* dirty: stop writing after this many slices' worth; 0 = never */
+	u64 high;   /* verify: extra working set at 4 GiB, bytes; 0 = none */
 };
 
 struct guest {
@@ -40,6 +41,8 @@ struct guest {
 	u64 ws_limit;	 /* end of the RAM usable for the working set */
 	u64 slice_bytes; /* per-CPU share, multiple of PAGE_SIZE */
 	u64 seed;	 /* effective seed */
+	u64 high_slice;	 /* per-CPU share of the high working set at 4 GiB */
+	u64 ro_sum;	 /* verify: checksum of kernel text/rodata and page tables */
 
 	u32 go; /* set by CPU 0 once the start line is out */
 };

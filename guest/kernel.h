@@ -40,6 +40,7 @@ extern u8 cpu_apic_id[MAX_CPUS];
 extern u32 cpu_started[MAX_CPUS]; /* set by each AP on arrival */
 extern u32 cpus_online;		  /* APs done with ring-0 setup */
 extern char kstacks[], ustacks[], extra_pds[];
+extern char __image_start[], __ro_end[], pd_low[];
 extern u64 pml4[512], pdpt[512];
 
 static inline u64 kstack_top(unsigned cpu)

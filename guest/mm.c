@@ -172,5 +172,20 @@ void workset_layout(void)
 		kfatal("wss=%lu is less than one page per CPU (%u CPUs)", guest.cfg.wss,
 		       guest.ncpus);
 	guest.slice_bytes = slice;
+	if (guest.cfg.high) {
+		u64 hi = 4 * GIB, hend = hi + guest.cfg.high;
+		bool covered = false;
+
+		for (unsigned i = 0; i < nram; i++)
+			covered |= ram[i].start <= hi && hend <= ram[i].end;
+		for (u64 g = hi / GIB; covered && g <= (hend - 1) / GIB; g++)
+			covered = g < 512 && pdpt[g];
+		if (!covered)
+			kfatal("high=%lu: no mapped RAM at [0x%lx, 0x%lx)", guest.cfg.high, hi,
+			       hend);
+		guest.high_slice = (guest.cfg.high / guest.ncpus) & ~(u64)(PAGE_SIZE - 1);
+		if (!guest.high_slice)
+			kfatal("high=%lu is less than one page per CPU", guest.cfg.high);
+	}
 	guest.seed = guest.cfg.seed_given ? guest.cfg.seed : guest.boot_tsc;
 }

@@ -18,6 +18,8 @@ struct task {
 	unsigned cpu;
 	u8 *slice; /* first byte of this CPU's slice */
 	u64 npages;
+	u8 *high; /* verify: this CPU's share of the high working set */
+	u64 nhigh;
 
 	u64 last_tsc;		/* clock check: must never decrease */
 	u64 next_event;		/* earliest of the two deadlines below */

@@ -98,6 +98,8 @@ static void task_init(struct task *t, unsigned cpu)
 	    .cpu = cpu,
 	    .slice = (u8 *)(guest.ws_base + cpu * guest.slice_bytes),
 	    .npages = guest.slice_bytes / PAGE_SIZE,
+	    .high = (u8 *)(4ULL * 1024 * 1024 * 1024 + cpu * guest.high_slice),
+	    .nhigh = guest.high_slice / PAGE_SIZE,
 	    .hb_period = cpu == 0 ? us_to_tsc(cfg->heartbeat_us) : 0,
 	    .progress_period = us_to_tsc(cfg->progress_us),
 	    .tick_tsc = us_to_tsc(guest.tick_us),
@@ -124,17 +126,19 @@ static void task_start(struct task *t)
 static void print_boot_and_start(void)
 {
 	const struct config *cfg = &guest.cfg;
-	char rate[24] = "max";
+	char rate[24] = "max", high[32] = "";
 
 	if (cfg->rate)
 		fmt(rate, sizeof(rate), "%lu", cfg->rate);
+	if (guest.high_slice)
+		fmt(high, sizeof(high), " high=%lu", guest.high_slice * guest.ncpus);
 	say("ferry-guest: boot cpus=%u mem=%luM tsc_khz=%lu cmdline=\"%s\"%s", guest.ncpus,
 	    (guest.mem_bytes + (1 << 19)) >> 20, guest.tsc_khz, guest.cmdline,
 	    guest.no_madt ? " madt=none" : "");
 	say("ferry-guest: start workload=%s cpus=%u wss=%lu rate=%s "
-	    "pattern=%s heartbeat_us=%lu progress_ms=%lu",
+	    "pattern=%s heartbeat_us=%lu progress_ms=%lu%s",
 	    workload_names[cfg->workload], guest.ncpus, guest.slice_bytes * guest.ncpus, rate,
-	    pattern_names[cfg->pattern], cfg->heartbeat_us, cfg->progress_us / 1000);
+	    pattern_names[cfg->pattern], cfg->heartbeat_us, cfg->progress_us / 1000, high);
 }
 
 __noreturn void user_main(u64 cpu)

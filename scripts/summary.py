@@ -71,6 +71,19 @@ def main():
         else:
             print(f"{kind} system: no results")
             failed += 1
+    # the hardware-KVM lane: system tests only, against the normal build
+    s = d / "system-lane.xml"
+    if s.exists():
+        p, f, sk = pytest_counts(s)
+        print(f"lane system: {p} passed, {f} failed, {sk} skipped")
+        passed += p
+        failed += f
+        skipped += sk
+        if p + f == 0:
+            failed += 1
+    else:
+        print("lane system: no results")
+        failed += 1
     bf = d / "build-failures"
     if bf.exists():
         failed += len(bf.read_text().split())

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests (cmocka) and system tests (pytest on real
 # KVM guests), on a normal build and on an AddressSanitizer+UBSan build.
+# Then the hardware-KVM lane: system tests inside a nested L1 with kvm_amd.
 # The last line is the combined summary "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,18 @@ for variant in build:release build-asan:asan; do
 	# pytest exit 5 means "no tests collected": that is a failure here.
 	[ $rc -ne 0 ] && status=1
 done
+# A time-limited libFuzzer run of both fuzz targets (clang build), besides
+# the corpus replays that the unit tests of both builds include.
+echo "== fuzzing (${FUZZ_SECONDS:-180}s per target)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-180}" || status=1
+# The hardware-KVM lane (docs/testing.md): the lane's selection of system
+# tests on kvm_amd in a nested L1, against the normal build.
+if [ -x build/src/ferry ]; then
+	echo "== lane: system tests on nested SVM KVM (scripts/nested/lane.sh)"
+	scripts/nested/lane.sh --build build --junitxml "$results/system-lane.xml" || status=1
+else
+	echo "ferry: error: no normal build: the hardware-KVM lane cannot run" >&2
+fi
 /usr/bin/python3 scripts/summary.py "$results" || status=1
 rm -rf "$results"
 exit $status

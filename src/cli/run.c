@@ -12,6 +12,8 @@
 
 #include "cli/cli.h"
 #include "common/parse.h"
+#include "common/trace.h"
+#include "control/trace_commands.h"
 #include "control/commands.h"
 #include "control/events.h"
 #include "cli/progress.h"
@@ -237,7 +239,9 @@ static int run_incoming_sizes(struct run_opts *o, struct ferr *err)
 		return 0;
 	rc = migration_peek_file(o->incoming + 5, &mem, &cpus, err);
 	if (rc) {
-		ferr_prefix(err, "%s: ", o->incoming);
+		/* Channel errors name the file already; the stream's do not. */
+		if (strncmp(err->msg, o->incoming, strlen(o->incoming)) != 0)
+			ferr_prefix(err, "%s: ", o->incoming);
 		return rc;
 	}
 	if (!o->memory_given)
@@ -293,6 +297,10 @@ int cli_run_main(int argc, char **argv)
 
 	if (run_parse(argc, argv, &o, &status))
 		return status;
+	/* Trace points (docs/tracing.md): $FERRY_TRACE at start, trace-event-set-state later. */
+	struct trace trace;
+	if (trace_init(&trace, getenv("FERRY_TRACE"), &err))
+		return cli_error("%s", err.msg);
 	progress_init(&rc.progress);
 	if (run_incoming_sizes(&o, &err)) {
 		status = cli_error("%s", err.msg);
@@ -329,12 +337,14 @@ int cli_run_main(int argc, char **argv)
 	};
 	migration_init(&mig, vm, &mev);
 	mig_ready = true;
+	mig.trace = &trace;
 	if (run_mig_params(&o, &mig, &err)) {
 		status = cli_error("%s", err.msg);
 		goto out;
 	}
 	if (o.control && (qmp_server_open(o.control, qmp_vm_commands, vm, &rc.qmp, &err) ||
-			  qmp_server_add_commands(rc.qmp, qmp_mig_commands, &mig, &err))) {
+			  qmp_server_add_commands(rc.qmp, qmp_mig_commands, &mig, &err) ||
+			  qmp_server_add_commands(rc.qmp, qmp_trace_commands, &trace, &err))) {
 		status = cli_error("%s", err.msg);
 		goto out;
 	}

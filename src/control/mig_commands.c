@@ -5,7 +5,7 @@
 
 #include "common/clock.h"
 
-#include "migration/dirty_probe.h"
+#include "vm/dirty_probe.h"
 #include "migration/migration.h"
 #include "migration/params.h"
 #include "vm/vm.h"

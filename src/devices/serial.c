@@ -13,6 +13,7 @@
 
 #include "devices/chardev.h"
 #include "vm/iobus.h"
+#include "vm/state_parse.h"
 #include "vm/vm.h"
 
 enum {
@@ -164,8 +165,6 @@ static void serial_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 }
 
 /* State blob v1: one section, the registers as bytes in this order. */
-#define SERIAL_STATE_REGS 1
-enum { SERIAL_NREGS = 10 };
 
 static int serial_save(void *dev, struct sbuf *out, struct ferr *err)
 {
@@ -186,33 +185,18 @@ static int serial_load(void *dev, uint32_t version, const void *blob, size_t len
 {
 	struct serial *s = dev;
 	struct serial_regs *r = &s->regs;
-	struct sbuf_reader rd;
-	struct sbuf_section sec;
-	bool have_regs = false;
-	int rc;
+	uint8_t b[SERIAL_NREGS];
+	int rc = serial_blob_parse(version, blob, len, b, err);
 
-	if (version != 1)
-		return ferr_set(err, -ENOTSUP, "serial: state version %u is not supported (1 is)",
-				version);
-	sbuf_reader_init(&rd, blob, len);
-	while ((rc = sbuf_next_section(&rd, &sec, err)) > 0) {
-		if (sec.tag != SERIAL_STATE_REGS || sec.len != SERIAL_NREGS)
-			return ferr_set(err, -EBADMSG, "serial: unexpected section %#x of %u bytes",
-					sec.tag, sec.len);
-		const uint8_t *b = sec.data;
-		pthread_mutex_lock(&s->lock);
-		r->ier = b[0] & 0x0f, r->lcr = b[1], r->mcr = b[2] & 0x1f;
-		r->lsr = b[3], r->msr = b[4], r->scr = b[5], r->fcr = b[6] & 0xc9;
-		r->dll = b[7], r->dlm = b[8], r->thr_ipending = b[9] & 1;
-		s->irq_level = false;
-		serial_update_irq(s);
-		pthread_mutex_unlock(&s->lock);
-		have_regs = true;
-	}
-	if (rc < 0)
+	if (rc)
 		return rc;
-	if (!have_regs)
-		return ferr_set(err, -EBADMSG, "serial: state has no registers");
+	pthread_mutex_lock(&s->lock);
+	r->ier = b[0] & 0x0f, r->lcr = b[1], r->mcr = b[2] & 0x1f;
+	r->lsr = b[3], r->msr = b[4], r->scr = b[5], r->fcr = b[6] & 0xc9;
+	r->dll = b[7], r->dlm = b[8], r->thr_ipending = b[9] & 1;
+	s->irq_level = false;
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 

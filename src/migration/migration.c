@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "migration/channel.h"
-#include "migration/dirty_probe.h"
-#include "migration/mig_priv.h"
+#include "migration/transport/channel.h"
+#include "vm/dirty_probe.h"
+#include "migration/engine/engine.h"
 #include "vm/vm.h"
 
 static const char *const mig_status_names[MIG__COUNT] = {
@@ -302,6 +302,10 @@ int migration_start(struct migration *m, const char *uri, struct ferr *err)
 
 	if (vm_check_owner(m->vm, "migrate", err))
 		return -EBUSY;
+	/* A malformed URI is this command's error, not a failure later. */
+	int rc = channel_uri_check(uri, false, err);
+	if (rc)
+		return rc;
 	if (rs != VM_RS_RUNNING && rs != VM_RS_PAUSED)
 		return ferr_set(err, -EBUSY, "the VM is %s: nothing to migrate",
 				vm_runstate_name(rs));
@@ -313,7 +317,7 @@ int migration_start(struct migration *m, const char *uri, struct ferr *err)
 		return -EOPNOTSUPP;
 	/* TLS settings and files are this command's error, not a failed migration. */
 	struct channel_opts copts = {.tls_creds = p.tls_creds, .tls_hostname = p.tls_hostname};
-	int rc = p.tls_creds[0] ? channel_connect_check(uri, &copts, err) : 0;
+	rc = p.tls_creds[0] ? channel_connect_check(uri, &copts, err) : 0;
 	if (rc)
 		return rc;
 	return mig_begin(m, uri, MIG_ROLE_SOURCE, mig_source_thread, err);

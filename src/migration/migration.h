@@ -23,10 +23,11 @@
 #include <stdint.h>
 
 #include "common/err.h"
-#include "migration/channel.h"
+#include "migration/transport/channel.h"
 #include "migration/params.h"
 
 struct vm;
+struct trace;
 struct dirty_probe;
 struct channel;
 struct channel_listener;
@@ -138,6 +139,7 @@ struct migration_events {
 struct migration {
 	struct vm *vm;
 	struct migration_events events;
+	struct trace *trace; /* trace points (common/trace.h); NULL: none; set before use */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* status changes */

@@ -5,12 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "migration/policy/policy.h"
+
 static const char *const mig_on_timeout_names[] = {"abort", "postcopy", "force", NULL};
 
 #define P(field) offsetof(struct mig_params, field)
 
 const struct mig_param_desc mig_param_table[] = {
-    {"downtime-limit", MIG_PARAM_U64, P(downtime_limit_ms), 300, 1, 2000000, NULL,
+    {"downtime-limit", MIG_PARAM_U64, P(downtime_limit_ms),
+     POLICY_DEFAULT_DOWNTIME_LIMIT_NS / 1000000, 1, POLICY_MAX_DOWNTIME_LIMIT_NS / 1000000, NULL,
      "longest the guest may be paused at switchover, in ms; a guarantee"},
     {"max-bandwidth", MIG_PARAM_U64, P(max_bandwidth), 0, 0, UINT64_MAX, NULL,
      "bytes per second the migration may use; 0 means unlimited"},
@@ -18,12 +21,25 @@ const struct mig_param_desc mig_param_table[] = {
      "seconds after which on-timeout decides; 0 means no timeout"},
     {"on-timeout", MIG_PARAM_ENUM, P(on_timeout), MIG_ON_TIMEOUT_ABORT, 0, 2, mig_on_timeout_names,
      "abort, postcopy or force"},
-    {"switchover-attempts", MIG_PARAM_U64, P(max_attempts), 3, 1, 100, NULL,
-     "switchovers tried (each aborted if the limit would be missed) before failing"},
+    {"switchover-attempts", MIG_PARAM_U64, P(max_attempts), POLICY_DEFAULT_MAX_ATTEMPTS, 1, 100,
+     NULL, "switchovers tried (each aborted if the limit would be missed) before failing"},
+    {"switchover-margin", MIG_PARAM_U64, P(margin_pct), POLICY_DEFAULT_MARGIN_PCT, 0, 99, NULL,
+     "% of the downtime limit kept for GO's flight and the destination's start"},
+    {"pass-gain", MIG_PARAM_U64, P(gain_pct), POLICY_DEFAULT_GAIN_PCT, 0, 100, NULL,
+     "another pass is run only if it cuts the predicted downtime by more than this %"},
+    {"stall-passes", MIG_PARAM_U64, P(stall_passes), POLICY_DEFAULT_STALL_PASSES, 1, 1000, NULL,
+     "pass ends without progress after which pre-copy is not converging"},
+    {"stall-pct", MIG_PARAM_U64, P(stall_pct), POLICY_DEFAULT_STALL_PCT, 0, 99, NULL,
+     "the remaining set must shrink by this % to count as progress"},
+    {"max-passes", MIG_PARAM_U64, P(max_passes), POLICY_DEFAULT_MAX_PASSES, 1, 100000, NULL,
+     "pre-copy passes after which a switchover that fits is taken"},
     {"x-load-delay", MIG_PARAM_U64, P(x_load_delay_ms), 0, 0, 60000, NULL,
      "test only: the destination waits this many ms before acknowledging the state"},
     {"x-go-delay", MIG_PARAM_U64, P(x_go_delay_ms), 0, 0, 60000, NULL,
      "test only: the source waits this many ms between the destination's ACK and GO"},
+    {"x-verified-pages", MIG_PARAM_U64, P(x_verified_pages), 0, 0, 1, NULL,
+     "test only: the destination places pages only after their record's checksum held "
+     "(the post-copy path) instead of reading them straight into RAM"},
     {"tls-creds", MIG_PARAM_STR, P(tls_creds), 0, 0, MIG_PARAM_STR_MAX - 1, NULL,
      "directory of x509 files (ca-cert.pem, server-*.pem, client-*.pem): TLS with mutual "
      "authentication on every migration connection; empty: plaintext"},
@@ -114,4 +130,22 @@ int mig_params_check(const struct mig_params *p, struct ferr *err)
 				"on-timeout postcopy needs post-copy, which this ferry does not "
 				"implement yet (use abort or force)");
 	return 0;
+}
+
+void mig_params_policy(const struct mig_params *mp, struct policy_params *pp)
+{
+	*pp = (struct policy_params){
+	    .downtime_limit_ns = mp->downtime_limit_ms * 1000000ull,
+	    .max_bandwidth = mp->max_bandwidth,
+	    .timeout_ns = mp->timeout_s * 1000000000ull,
+	    .on_timeout = (enum policy_on_timeout)mp->on_timeout,
+	    .postcopy = false, /* not available yet */
+	    .postcopy_after_passes = 0,
+	    .margin_pct = (uint32_t)mp->margin_pct,
+	    .gain_pct = (uint32_t)mp->gain_pct,
+	    .stall_passes = (uint32_t)mp->stall_passes,
+	    .stall_pct = (uint32_t)mp->stall_pct,
+	    .max_passes = (uint32_t)mp->max_passes,
+	    .max_attempts = (uint32_t)mp->max_attempts,
+	};
 }

@@ -27,8 +27,15 @@ struct mig_params {
 	uint64_t timeout_s;	    /* "timeout": 0 = none */
 	uint64_t on_timeout;	    /* "on-timeout": enum mig_on_timeout */
 	uint64_t max_attempts;	    /* "switchover-attempts": tries before failing */
-	uint64_t x_load_delay_ms;   /* "x-load-delay": test only, destination delays its ACK */
-	uint64_t x_go_delay_ms;	    /* "x-go-delay": test only, source waits between ACK and GO */
+	/* The policy's tunables (docs/policy.md), ferry's own names. */
+	uint64_t margin_pct;	   /* "switchover-margin": % of the limit kept in reserve */
+	uint64_t gain_pct;	   /* "pass-gain": another pass must cut the downtime by this % */
+	uint64_t stall_passes;	   /* "stall-passes": pass ends without progress = not converging */
+	uint64_t stall_pct;	   /* "stall-pct": what counts as progress, % */
+	uint64_t max_passes;	   /* "max-passes": pre-copy pass budget */
+	uint64_t x_load_delay_ms;  /* "x-load-delay": test only, destination delays its ACK */
+	uint64_t x_go_delay_ms;	   /* "x-go-delay": test only, source waits between ACK and GO */
+	uint64_t x_verified_pages; /* "x-verified-pages": test only, destination's page sink */
 	char tls_creds[MIG_PARAM_STR_MAX];    /* "tls-creds": x509 directory; "": no TLS */
 	char tls_hostname[MIG_PARAM_STR_MAX]; /* "tls-hostname": "": the URI's host */
 };
@@ -62,6 +69,14 @@ int mig_param_set_str(struct mig_params *p, const struct mig_param_desc *d, cons
 		      struct ferr *err);
 /* Combinations this ferry cannot honour (on-timeout postcopy without post-copy). */
 int mig_params_check(const struct mig_params *p, struct ferr *err);
+
+/*
+ * The policy's parameters from the operator's: the one conversion, used by
+ * the engine and by anything that simulates it.  The defaults live in one
+ * place (policy.h), which the table above refers to.
+ */
+struct policy_params;
+void mig_params_policy(const struct mig_params *mp, struct policy_params *pp);
 
 /* Enum by name; -EINVAL with the accepted names in @err. */
 int mig_param_enum_value(const struct mig_param_desc *d, const char *name, uint64_t *value,

@@ -122,6 +122,21 @@ static void vcpu_fatal(struct vcpu *vcpu, enum vm_runstate rs, const char *reaso
 	vm_fail(vcpu->vm, rs, reason, report);
 }
 
+/*
+ * SVM's shutdown intercept resets the vCPU (the VMCB is undefined after a
+ * shutdown) before KVM returns KVM_EXIT_SHUTDOWN: the state is then the
+ * reset vector, which would send whoever reads the report to look for a
+ * stray INIT.
+ */
+static bool vcpu_at_reset_vector(struct vcpu *vcpu)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	return ioctl(vcpu->fd, KVM_GET_REGS, &r) == 0 && ioctl(vcpu->fd, KVM_GET_SREGS, &s) == 0 &&
+	       r.rip == 0xfff0 && s.cs.selector == 0xf000;
+}
+
 /* Returns false when the vCPU cannot go on. */
 static bool vcpu_handle_exit(struct vcpu *vcpu)
 {
@@ -141,7 +156,11 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 		return true;
 	case KVM_EXIT_SHUTDOWN:
 		vcpu_fatal(vcpu, VM_RS_GUEST_PANICKED, "guest-triple-fault",
-			   "triple fault (KVM_EXIT_SHUTDOWN)");
+			   vcpu_at_reset_vector(vcpu)
+			       ? "triple fault (KVM_EXIT_SHUTDOWN); KVM on AMD SVM re-initialises "
+				 "the vCPU before reporting a shutdown, so these are its "
+				 "registers after INIT, not where it faulted"
+			       : "triple fault (KVM_EXIT_SHUTDOWN)");
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
 		vm_request_quit(vcpu->vm, "guest-shutdown", true, 0);

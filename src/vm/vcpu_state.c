@@ -12,22 +12,8 @@
 #include <sys/ioctl.h>
 
 #include "vm/state.h"
+#include "vm/state_parse.h"
 #include "vm/vm_priv.h"
-
-enum vcpu_section {
-	VCPU_SEC_REGS = 1,
-	VCPU_SEC_SREGS = 2,
-	VCPU_SEC_SREGS2 = 3,
-	VCPU_SEC_XSAVE = 4,
-	VCPU_SEC_XCRS = 5,
-	VCPU_SEC_MSRS = 6,
-	VCPU_SEC_LAPIC = 7,
-	VCPU_SEC_EVENTS = 8,
-	VCPU_SEC_MP_STATE = 9,
-	VCPU_SEC_DEBUGREGS = 10,
-};
-
-#define VCPU_MAX_MSRS 256
 
 /* kvm_msrs with room for the entries. */
 struct vcpu_msrs {
@@ -47,6 +33,11 @@ int vcpu_state_probe(struct vm *vm, struct ferr *err)
 	int n, xs;
 
 	vm->has_sregs2 = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SREGS2) > 0;
+	{
+		struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL,
+					    .attr = KVM_VCPU_TSC_OFFSET};
+		vm->has_tsc_offset = ioctl(vm->vcpus[0].fd, KVM_HAS_DEVICE_ATTR, &a) == 0;
+	}
 	xs = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
 	vm->xsave_size =
 	    xs > (int)sizeof(struct kvm_xsave) ? (uint32_t)xs : sizeof(struct kvm_xsave);
@@ -149,85 +140,6 @@ int vcpu_state_save(struct vm *vm, unsigned index, struct sbuf *out, struct ferr
 	return 0;
 }
 
-/* Sections found in a blob, validated for size; pointers into the blob. */
-struct vcpu_blob {
-	const void *sec[VCPU_SEC_DEBUGREGS + 1];
-	uint32_t len[VCPU_SEC_DEBUGREGS + 1];
-};
-
-static int vcpu_blob_parse(struct vm *vm, unsigned index, const void *blob, size_t len,
-			   struct vcpu_blob *b, struct ferr *err)
-{
-	static const uint32_t fixed[VCPU_SEC_DEBUGREGS + 1] = {
-	    [VCPU_SEC_REGS] = sizeof(struct kvm_regs),
-	    [VCPU_SEC_SREGS] = sizeof(struct kvm_sregs),
-	    [VCPU_SEC_SREGS2] = sizeof(struct kvm_sregs2),
-	    [VCPU_SEC_XCRS] = sizeof(struct kvm_xcrs),
-	    [VCPU_SEC_LAPIC] = sizeof(struct kvm_lapic_state),
-	    [VCPU_SEC_EVENTS] = sizeof(struct kvm_vcpu_events),
-	    [VCPU_SEC_MP_STATE] = sizeof(struct kvm_mp_state),
-	    [VCPU_SEC_DEBUGREGS] = sizeof(struct kvm_debugregs),
-	};
-	struct sbuf_reader rd;
-	struct sbuf_section s;
-	int rc;
-
-	memset(b, 0, sizeof(*b));
-	sbuf_reader_init(&rd, blob, len);
-	while ((rc = sbuf_next_section(&rd, &s, err)) > 0) {
-		if (s.tag == 0 || s.tag > VCPU_SEC_DEBUGREGS)
-			return ferr_set(err, -EBADMSG, "vCPU %u state: unknown section %u", index,
-					s.tag);
-		if (b->sec[s.tag])
-			return ferr_set(err, -EBADMSG, "vCPU %u state: section %u twice", index,
-					s.tag);
-		if (fixed[s.tag] && s.len != fixed[s.tag])
-			return ferr_set(err, -EBADMSG,
-					"vCPU %u state: section %u is %u bytes, expected %u", index,
-					s.tag, s.len, fixed[s.tag]);
-		b->sec[s.tag] = s.data;
-		b->len[s.tag] = s.len;
-	}
-	if (rc < 0) {
-		ferr_prefix(err, "vCPU %u: ", index);
-		return rc;
-	}
-	if (b->sec[VCPU_SEC_XSAVE] && b->len[VCPU_SEC_XSAVE] != vm->xsave_size)
-		return ferr_set(err, -EBADMSG,
-				"vCPU %u state: XSAVE area is %u bytes, this host uses %u (a "
-				"different CPU feature set)",
-				index, b->len[VCPU_SEC_XSAVE], vm->xsave_size);
-	if (b->sec[VCPU_SEC_MSRS]) {
-		struct kvm_msrs h;
-		if (b->len[VCPU_SEC_MSRS] < sizeof(h))
-			return ferr_set(err, -EBADMSG, "vCPU %u state: MSR section too short",
-					index);
-		memcpy(&h, b->sec[VCPU_SEC_MSRS], sizeof(h));
-		if (h.nmsrs > VCPU_MAX_MSRS ||
-		    b->len[VCPU_SEC_MSRS] != sizeof(h) + h.nmsrs * sizeof(struct kvm_msr_entry))
-			return ferr_set(err, -EBADMSG,
-					"vCPU %u state: MSR count %u does not match "
-					"the section size",
-					index, h.nmsrs);
-	}
-	static const enum vcpu_section required[] = {
-	    VCPU_SEC_REGS,  VCPU_SEC_XSAVE,  VCPU_SEC_XCRS,	VCPU_SEC_MSRS,
-	    VCPU_SEC_LAPIC, VCPU_SEC_EVENTS, VCPU_SEC_MP_STATE, VCPU_SEC_DEBUGREGS,
-	};
-	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-		if (!b->sec[required[i]])
-			return ferr_set(err, -EBADMSG, "vCPU %u state: section %u missing", index,
-					required[i]);
-	if (!b->sec[VCPU_SEC_SREGS] && !b->sec[VCPU_SEC_SREGS2])
-		return ferr_set(err, -EBADMSG, "vCPU %u state: no segment registers", index);
-	if (b->sec[VCPU_SEC_SREGS2] && !vm->has_sregs2)
-		return ferr_set(err, -ENOTSUP,
-				"vCPU %u state needs KVM_SET_SREGS2, which this "
-				"host lacks",
-				index);
-	return 0;
-}
-
 #define SET(req, ptr, what)                                                      \
 	do {                                                                     \
 		memcpy(&tmp, (ptr), sizeof(tmp));                                \
@@ -243,7 +155,8 @@ int vcpu_state_load(struct vm *vm, unsigned index, const void *blob, size_t len,
 	if (index >= vm->ncpus)
 		return ferr_set(err, -EINVAL, "vCPU %u does not exist", index);
 	fd = vm->vcpus[index].fd;
-	rc = vcpu_blob_parse(vm, index, blob, len, &b, err);
+	rc = vcpu_blob_parse(&(struct vcpu_host){vm->xsave_size, vm->has_sregs2}, index, blob, len,
+			     &b, err);
 	if (rc)
 		return rc;
 	{

@@ -265,6 +265,11 @@ static int vm_start_threads(struct vm *vm, bool paused, struct ferr *err)
 	}
 	pthread_mutex_unlock(&vm->lock);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* As QEMU: RESUME whenever the guest starts running, after a migration too. */
+	if (!rc && !paused) {
+		struct vm_event ev = {.kind = VM_EVENT_RESUME};
+		vm_emit(vm, &ev);
+	}
 	return rc;
 }
 

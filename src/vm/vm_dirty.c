@@ -5,6 +5,7 @@
  * ferry itself writes (KVM's log only sees the guest's writes).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
 
 #include "vm/vm_priv.h"
@@ -86,9 +87,9 @@ int vm_dirty_log_enable(struct vm *vm, bool on, struct ferr *err)
 		}
 	}
 	if (!rc) {
-		vm->dirty_logging = on;
 		if (on)
-			bitmap_zero(&vm->self_dirty);
+			bitmap_zero(&vm->self_dirty); /* before markers can see it on */
+		atomic_store_explicit(&vm->dirty_logging, on, memory_order_release);
 	}
 	pthread_mutex_unlock(&vm->dirty_lock);
 	return rc;
@@ -99,23 +100,28 @@ void vm_mark_self_dirty(struct vm *vm, uint64_t gpa, uint64_t len)
 	const uint8_t *p = gmem_ptr(&vm->mem, gpa, len);
 	uint64_t first, last;
 
-	if (!p || len == 0)
+	if (!p || len == 0 || !atomic_load_explicit(&vm->dirty_logging, memory_order_acquire))
 		return;
 	first = (uint64_t)(p - vm->mem.base) / GMEM_PAGE_SIZE;
 	last = (uint64_t)(p + len - 1 - vm->mem.base) / GMEM_PAGE_SIZE;
-	pthread_mutex_lock(&vm->dirty_lock);
-	if (vm->dirty_logging)
-		for (uint64_t i = first; i <= last; i++)
-			bitmap_set(&vm->self_dirty, i);
-	pthread_mutex_unlock(&vm->dirty_lock);
+	/* The data was written before this: a harvest that sees the bit sends it. */
+	for (uint64_t i = first; i <= last; i++)
+		__atomic_fetch_or(&vm->self_dirty.words[i / 64], 1ull << (i % 64),
+				  __ATOMIC_ACQ_REL);
 }
 
 void vm_take_self_dirty(struct vm *vm, struct bitmap *dirty)
 {
-	pthread_mutex_lock(&vm->dirty_lock);
-	if (vm->self_dirty.words) {
-		bitmap_or_words(dirty, 0, vm->self_dirty.words, vm->self_dirty.nbits);
-		bitmap_zero(&vm->self_dirty);
+	struct bitmap *sd = &vm->self_dirty;
+
+	if (!sd->words)
+		return;
+	/* Word by word, so that a mark racing with the harvest lands in this
+	 * harvest or the next, never in neither. */
+	for (uint64_t w = 0; w < BITMAP_WORDS(sd->nbits); w++) {
+		uint64_t bits = __atomic_exchange_n(&sd->words[w], 0, __ATOMIC_ACQ_REL);
+		if (bits)
+			bitmap_or_words(dirty, w * 64, &bits,
+					sd->nbits - w * 64 < 64 ? sd->nbits - w * 64 : 64);
 	}
-	pthread_mutex_unlock(&vm->dirty_lock);
 }

@@ -48,9 +48,15 @@ struct vm {
 
 	/* Dirty logging: manual_flags fixed at creation; self_dirty under dirty_lock. */
 	uint64_t dirty_manual_flags;
-	pthread_mutex_t dirty_lock;
-	bool dirty_logging;
-	struct bitmap self_dirty; /* pages written by vm_mem_write while logging */
+	pthread_mutex_t dirty_lock; /* serialises turning logging on and off only */
+	_Atomic bool dirty_logging;
+	/*
+	 * Pages written by ferry itself (vm_mem_write: device emulation, DMA)
+	 * while logging.  Allocated before logging first turns on, freed with
+	 * the VM; its words are updated with atomic OR and exchange, so that a
+	 * device thread marking a page never takes a lock.
+	 */
+	struct bitmap self_dirty;
 
 	/* Devices: created before the vCPUs start; each locks itself. */
 	struct serial *serial;
@@ -62,6 +68,7 @@ struct vm {
 	unsigned nmsrs;
 	uint32_t xsave_size; /* KVM_CAP_XSAVE2 size, or 4096 */
 	bool has_sregs2;
+	bool has_tsc_offset; /* the KVM_VCPU_TSC_OFFSET vCPU attribute (Linux >= 5.16) */
 
 	/* Run state, under lock. */
 	pthread_mutex_t lock;

@@ -5,26 +5,100 @@
  * same CPU.
  *
  * Time: the guest's kvmclock is saved when the VM is paused and restored
- * before it resumes, and each vCPU's TSC travels in its MSRs, so guest time
- * stands still while the VM is not running, on either host: it never jumps
- * backwards and never races forward to catch up.
+ * before it resumes, and so are the vCPUs' TSCs, so guest time stands still
+ * while the VM is not running, on either host: it never jumps backwards and
+ * never races forward to catch up.
+ *
+ * The TSCs are saved together, as every vCPU's guest TSC at one instant
+ * (one host TSC read plus each vCPU's KVM_VCPU_TSC_OFFSET), and restored
+ * together, as offsets from one host TSC read on the destination.  Writing
+ * MSR_IA32_TSC per vCPU instead (which the MSR section still does, for
+ * hosts without the attribute) leaves the result to KVM's TSC "sync"
+ * heuristics: a write is matched to the previous vCPU's offset only when
+ * it lands within a second of what elapsed time predicts, which the
+ * vCPUs' writes, seconds after the destination's vCPUs were created, may
+ * or may not do -- on SVM they did not, and the vCPUs' clocks came back
+ * seconds apart.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <x86intrin.h>
 #include <xxhash.h>
 
 #include "devices/device.h"
 #include "vm/state.h"
+#include "vm/state_parse.h"
 #include "vm/vm_priv.h"
 
-enum vm_section {
-	VM_SEC_PIC_MASTER = 1,
-	VM_SEC_PIC_SLAVE = 2,
-	VM_SEC_IOAPIC = 3,
-	VM_SEC_PIT = 4,
-	VM_SEC_CLOCK = 5,
-};
+static int vcpu_tsc_offset(struct vm *vm, unsigned i, unsigned req, uint64_t *offset,
+			   struct ferr *err)
+{
+	struct kvm_device_attr a = {
+	    .group = KVM_VCPU_TSC_CTRL,
+	    .attr = KVM_VCPU_TSC_OFFSET,
+	    .addr = (uintptr_t)offset,
+	};
+	if (ioctl(vm->vcpus[i].fd, req, &a) < 0)
+		return ferr_errno(err, -errno, "vCPU %u: %s (TSC offset)", i,
+				  req == KVM_GET_DEVICE_ATTR ? "KVM_GET_DEVICE_ATTR"
+							     : "KVM_SET_DEVICE_ATTR");
+	return 0;
+}
+
+/*
+ * The guest TSC is host TSC + offset (ferry never scales the TSC), and the
+ * offsets of parked vCPUs do not change, so one host TSC read gives every
+ * vCPU's TSC at the same instant.  The host TSC is the one KVM reads: this
+ * process runs on the same host, and rdtsc is what KVM itself uses.
+ */
+static int vm_tsc_save(struct vm *vm, struct sbuf *out, struct ferr *err)
+{
+	struct vm_tsc_head h = {.ncpus = vm->ncpus};
+	size_t len = sizeof(h) + vm->ncpus * sizeof(uint64_t);
+	uint64_t *tsc = calloc(1, len), now;
+	int rc = 0;
+
+	if (!tsc)
+		return ferr_set(err, -ENOMEM, "out of memory");
+	memcpy(tsc, &h, sizeof(h));
+	for (unsigned i = 0; !rc && i < vm->ncpus; i++)
+		rc = vcpu_tsc_offset(vm, i, KVM_GET_DEVICE_ATTR, &tsc[1 + i], err);
+	now = __rdtsc();
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		tsc[1 + i] += now;
+	if (!rc && sbuf_put_section(out, VM_SEC_TSC, tsc, len))
+		rc = ferr_set(err, -ENOMEM, "out of memory");
+	free(tsc);
+	return rc;
+}
+
+/* After the vCPUs' MSRs (their MSR_IA32_TSC writes set offsets of their own). */
+static int vm_tsc_load(struct vm *vm, const void *data, uint32_t len, struct ferr *err)
+{
+	struct vm_tsc_head h;
+	uint64_t now;
+	int rc;
+
+	memcpy(&h, data, sizeof(h));
+	if (h.ncpus != vm->ncpus || len != sizeof(h) + (uint64_t)h.ncpus * sizeof(uint64_t))
+		return ferr_set(err, -EBADMSG,
+				"VM state: TSC section for %u vCPUs in %u bytes, this VM has %u",
+				h.ncpus, len, vm->ncpus);
+	if (!vm->has_tsc_offset)
+		return 0; /* the MSRs already set each vCPU's TSC, as well as this host can */
+	now = __rdtsc();
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		uint64_t tsc, offset;
+		memcpy(&tsc, (const char *)data + sizeof(h) + i * sizeof(tsc), sizeof(tsc));
+		offset = tsc - now;
+		rc = vcpu_tsc_offset(vm, i, KVM_SET_DEVICE_ATTR, &offset, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
 
 static const struct {
 	uint32_t tag;
@@ -55,37 +129,17 @@ int vm_state_save(struct vm *vm, struct sbuf *out, struct ferr *err)
 	if (sbuf_put_section(out, VM_SEC_PIT, &pit, sizeof(pit)) ||
 	    sbuf_put_section(out, VM_SEC_CLOCK, &clock, sizeof(clock)))
 		return ferr_set(err, -ENOMEM, "out of memory");
-	return 0;
+	return vm->has_tsc_offset ? vm_tsc_save(vm, out, err) : 0;
 }
 
 int vm_state_load(struct vm *vm, const void *blob, size_t len, struct ferr *err)
 {
-	const void *sec[VM_SEC_CLOCK + 1] = {0};
-	static const uint32_t size[VM_SEC_CLOCK + 1] = {
-	    [VM_SEC_PIC_MASTER] = sizeof(struct kvm_irqchip),
-	    [VM_SEC_PIC_SLAVE] = sizeof(struct kvm_irqchip),
-	    [VM_SEC_IOAPIC] = sizeof(struct kvm_irqchip),
-	    [VM_SEC_PIT] = sizeof(struct kvm_pit_state2),
-	    [VM_SEC_CLOCK] = sizeof(struct kvm_clock_data),
-	};
-	struct sbuf_reader rd;
-	struct sbuf_section s;
-	int rc;
+	struct vm_blob b;
+	const void *const *sec = b.sec;
+	int rc = vm_blob_parse(blob, len, &b, err);
 
-	sbuf_reader_init(&rd, blob, len);
-	while ((rc = sbuf_next_section(&rd, &s, err)) > 0) {
-		if (s.tag == 0 || s.tag > VM_SEC_CLOCK || sec[s.tag] || s.len != size[s.tag])
-			return ferr_set(err, -EBADMSG,
-					"VM state: unexpected section %u of %u bytes", s.tag,
-					s.len);
-		sec[s.tag] = s.data;
-	}
-	if (rc < 0)
+	if (rc)
 		return rc;
-	for (uint32_t t = 1; t <= VM_SEC_CLOCK; t++)
-		if (!sec[t])
-			return ferr_set(err, -EBADMSG, "VM state: section %u missing", t);
-
 	for (size_t i = 0; i < sizeof(vm_irqchips) / sizeof(vm_irqchips[0]); i++) {
 		struct kvm_irqchip chip;
 		memcpy(&chip, sec[vm_irqchips[i].tag], sizeof(chip));
@@ -99,6 +153,12 @@ int vm_state_load(struct vm *vm, const void *blob, size_t len, struct ferr *err)
 	memcpy(&pit, sec[VM_SEC_PIT], sizeof(pit));
 	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0)
 		return ferr_errno(err, -errno, "KVM_SET_PIT2");
+	if (sec[VM_SEC_TSC]) {
+		/* Before the clock: KVM_SET_CLOCK refreshes every vCPU's kvmclock from its TSC. */
+		rc = vm_tsc_load(vm, sec[VM_SEC_TSC], b.tsc_len, err);
+		if (rc)
+			return rc;
+	}
 	struct kvm_clock_data clock;
 	memcpy(&clock, sec[VM_SEC_CLOCK], sizeof(clock));
 	clock.flags = 0; /* only the clock value is ours to set; the rest is host-specific */

@@ -13,6 +13,27 @@ def built():
     assert ferrylib.GUEST.exists(), f"{ferrylib.GUEST} is missing: build first"
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "allow_detection: the test makes the guest report a failure on purpose")
+
+
+@pytest.fixture(autouse=True)
+def checked_processes(request):
+    """At teardown (after every other fixture has stopped its processes),
+    fail the test if any ferry (or QEMU) process it started wrote a
+    sanitizer report to stderr, or if any of its guests printed a detection
+    line (verify/clock FAIL, a CPU exception) at any time."""
+    first = len(ferrylib.STARTED)
+    yield
+    mine = ferrylib.STARTED[first:]
+    del ferrylib.STARTED[first:]
+    allow = request.node.get_closest_marker("allow_detection") is not None
+    problems = ferrylib.check_finished_vms(mine, allow_detection=allow)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
 @pytest.fixture
 def kvm():
     ferrylib.require_kvm()

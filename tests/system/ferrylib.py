@@ -1,6 +1,7 @@
 """Helpers for ferry's system tests and benchmarks: start real ferry (and
 QEMU) processes on the real test guest, talk QMP to their control socket,
 read the guest's serial output as documented in docs/guest.md."""
+import itertools
 import json
 import os
 import pathlib
@@ -19,10 +20,42 @@ if not BUILD.is_absolute():
 FERRY = BUILD / "src" / "ferry"
 GUEST = BUILD / "guest" / "ferry-guest.elf"
 
+
+
+def _sanitized():
+    try:
+        return b"__asan_init" in FERRY.read_bytes()
+    except OSError:
+        return False
+
+
+# Wall-clock bounds on ferry's own work (not on the downtime limit, which is
+# a guarantee whatever the build) are multiplied by this: AddressSanitizer
+# and UBSan make ferry several times slower.
+SLOW = 3 if _sanitized() else 1
+
 START_RE = re.compile(r"^ferry-guest: start (.*)$", re.M)
 PROGRESS_RE = re.compile(
     r"^progress cpu=(\d+) t_ms=(\d+) work=(\d+) total=(\d+)$", re.M)
 FAIL_RE = re.compile(r"^(verify|clock): FAIL .*$", re.M)
+# Any line by which the guest says something went wrong: a detection (FAIL)
+# or a CPU exception.  conftest.py fails a test whose VM ever printed one.
+DETECTION_RE = re.compile(r"^((verify|clock): FAIL|ferry-guest: error: exception) .*$", re.M)
+# What AddressSanitizer, LeakSanitizer and UBSan print.
+SANITIZER_RE = re.compile(r"runtime error:|ERROR: AddressSanitizer|LeakSanitizer|"
+                          r"SUMMARY: \w*Sanitizer")
+
+# Every sanitizer report stops the process (sanitizer build only; harmless
+# otherwise), with a stack trace, and is not confused with ferry's exit 1.
+os.environ.setdefault("ASAN_OPTIONS",
+                      "halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1")
+os.environ.setdefault("UBSAN_OPTIONS",
+                      "halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1")
+
+# Every Vm started in this process, in order (conftest.py checks the ones a
+# test started when it ends), and a counter for unique file names.
+STARTED = []
+_seq = itertools.count()
 
 
 def require_kvm():
@@ -107,11 +140,14 @@ class Vm:
         self.workdir = pathlib.Path(workdir)
         self.serial_path = serial_path
         self.control = control
-        self.stderr_path = self.workdir / f"stderr-{id(self)}.txt"
+        # a sequence number, not id(): ids are reused once an object is freed
+        stem = pathlib.Path(serial_path).stem if serial_path else "vm"
+        self.stderr_path = self.workdir / f"stderr-{next(_seq):04d}-{stem}.txt"
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self._stderr)
         self._qmp = None
+        STARTED.append(self)
 
     @property
     def qmp(self):
@@ -264,10 +300,55 @@ def free_tcp_port():
 
 
 def migration_uri(tmp_path, n, transport="unix"):
-    """A fresh address for the @n-th destination of a test."""
+    """A fresh address for the @n-th destination of a test to listen on: a
+    unix socket path, or TCP port 0 (the kernel picks a free port when the
+    destination binds: no window in which another process could take it).
+    bound_uri() gives the address a source must use."""
     if transport == "unix":
         return f"unix:{tmp_path / f'mig{n}.sock'}"
-    return f"tcp:127.0.0.1:{free_tcp_port()}"
+    return "tcp:127.0.0.1:0"
+
+
+def listening_tcp_ports(pid):
+    """TCP ports on which process @pid has a listening socket (from /proc)."""
+    inodes = set()
+    fd_dir = pathlib.Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = []
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = pathlib.Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "0A" and f[9] in inodes:  # TCP_LISTEN
+                ports.append(int(f[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def bound_uri(vm, uri, timeout=10.0):
+    """The address destination @vm, started with --incoming @uri, listens on:
+    @uri itself, or for TCP port 0 the port it was given."""
+    if not uri.startswith("tcp:") or not uri.endswith(":0"):
+        return uri
+    deadline = time.monotonic() + timeout
+    while True:
+        ports = listening_tcp_ports(vm.proc.pid)
+        if ports:
+            return f"{uri[:-2]}:{ports[0]}"
+        if vm.proc.poll() is not None:
+            raise AssertionError(f"destination exited ({vm.proc.returncode}) before listening: "
+                                 f"{vm.stderr()[-1000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"destination not listening on {uri} after {timeout}s")
+        time.sleep(0.01)
 
 
 def wait_migration(q, timeout=60.0):
@@ -343,6 +424,43 @@ def assert_keeps_verifying(vm, cpus=1, lines=3, pages=0, timeout=30.0):
     assert vm.qmp.cmd("query-status")["status"] == "running"
 
 
+def wait_total(vm, cpu, total, timeout=60.0):
+    """Wait until @cpu's progress lines report at least @total units of work."""
+    deadline = time.monotonic() + timeout
+    while True:
+        mine = [p for p in vm.progress() if p[0] == cpu]
+        if mine and mine[-1][3] >= total:
+            return mine[-1][3]
+        vm.wait_for(rf"^progress cpu={cpu} .*$", count=len(mine) + 1,
+                    timeout=max(0.5, deadline - time.monotonic()))
+
+
+def wait_full_sweep(vm, cpus, pages_per_cpu, timeout=60.0):
+    """A verify guest checks every page of its working set once more: each
+    CPU's total grows by its pages per pass (slice plus high slice) beyond
+    the first progress line this VM printed (docs/guest.md).  The
+    conftest.py teardown then fails the test on any FAIL line."""
+    deadline = time.monotonic() + timeout
+    for cpu in range(cpus):
+        vm.wait_for(rf"^progress cpu={cpu} .*$", count=1,
+                    timeout=max(0.5, deadline - time.monotonic()))
+        first = [p for p in vm.progress() if p[0] == cpu][0][3]
+        wait_total(vm, cpu, first + pages_per_cpu, timeout=max(0.5, deadline - time.monotonic()))
+    fail = DETECTION_RE.search(vm.serial())
+    assert not fail, fail.group(0)
+
+
+def verify_pages_per_cpu(append, cpus):
+    """Pages each CPU of a verify guest sweeps per pass, from its command line."""
+    def size(key):
+        m = re.search(rf"\b{key}=(\d+)([KMG]?)\b", append)
+        if not m:
+            return 0
+        return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+    wss = size("wss") or 64 << 20
+    return (wss // cpus // 4096) + (size("high") // cpus // 4096)
+
+
 def assert_never_ran(vm):
     """A destination that did not get the guest: not one line from it."""
     out = vm.serial()
@@ -356,16 +474,39 @@ def read_stderr(vm):
 
 
 def assert_no_sanitizer_report(vm):
-    """No AddressSanitizer/UBSan report on @vm's stderr (UBSan goes on running)."""
+    """No AddressSanitizer/LeakSanitizer/UBSan report on @vm's stderr."""
     err = read_stderr(vm)
-    assert "Sanitizer" not in err and "runtime error" not in err, err
+    assert not SANITIZER_RE.search(err), err
+
+
+def check_finished_vms(vms, allow_detection=False):
+    """Teardown check of every process a test started: kill it if it still
+    runs (so that its files are complete), then return a list of problems:
+    a sanitizer report on its stderr, or (unless @allow_detection) a
+    detection line that its guest printed at any time."""
+    problems = []
+    for vm in vms:
+        vm.kill()
+        err = read_stderr(vm)
+        m = SANITIZER_RE.search(err)
+        if m:
+            problems.append(f"{vm.stderr_path.name}: sanitizer report:\n{err[-3000:]}")
+        if not allow_detection and vm.serial_path:
+            try:
+                out = pathlib.Path(vm.serial_path).read_text(errors="replace")
+            except FileNotFoundError:
+                out = ""
+            d = DETECTION_RE.search(out)
+            if d:
+                problems.append(f"{vm.serial_path}: the guest printed {d.group(0)!r}")
+    return problems
 
 
 def assert_one_error(status, err, *words):
     """Exit status exactly 1, and stderr is one 'ferry: error: ...' line
     (no sanitizer report, no second line) naming @words."""
     lines = [line for line in err.splitlines() if line.strip()]
-    assert "Sanitizer" not in err and "runtime error" not in err, err
+    assert not SANITIZER_RE.search(err), err
     assert status == 1, f"exit status {status}, expected 1; stderr:\n{err}"
     assert len(lines) == 1 and lines[0].startswith("ferry: error: "), \
         f"expected one 'ferry: error:' line, got:\n{err}"

@@ -70,7 +70,7 @@ def pair(tmp_path, kvm):
         procs.append(src)
         src.wait_for(r"^progress cpu=0 .*$", count=2, timeout=60)
         dst.qmp  # listening (it listens before it serves --control)
-        return src, dst, uri
+        return src, dst, ferrylib.bound_uri(dst, uri)
 
     yield make
     for p in procs:

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "migration/ratelimit.h"
+#include "migration/engine/ratelimit.h"
 
 #define MS 1000000ull
 #define S  1000000000ull

@@ -8,7 +8,7 @@
 
 #include <xxhash.h>
 
-#include "migration/channel.h"
+#include "migration/transport/channel.h"
 
 void fake_guest_init(struct fake_guest *g, uint32_t vcpus, unsigned nregions, ...)
 {

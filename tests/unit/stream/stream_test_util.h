@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "migration/stream.h"
+#include "migration/stream/stream.h"
 
 /* Guest RAM in "RAM order" (like struct gmem): region after region. */
 struct fake_guest {

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "migration/channel.h"
+#include "migration/transport/channel.h"
 #include "stream_test_util.h"
 
 static void test_read_full(void **state)

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "migration/stream.h"
+#include "migration/stream/stream.h"
 #include "stream_test_util.h"
 
 #define MiB (1ull << 20)

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The hardware-KVM lane: run system tests against a ferry build inside an L1
+# Linux booted under QEMU's TCG emulator with an AMD CPU (-cpu EPYC), where
+# /dev/kvm is kvm_amd (SVM) rather than this machine's PVM.
+#
+#   scripts/nested/lane.sh [options] [PYTEST-ARGS...]
+#
+#   no test named      the lane's selection (scripts/nested/lane-tests.txt),
+#                      with any other pytest options given (-v, -x, -k ...)
+#   PYTEST-ARGS        any pytest arguments, e.g. one test:
+#                      scripts/nested/lane.sh 'tests/system/test_migrate.py::test_there_and_back[2]'
+#   --build DIR        the ferry build to test (default: $FERRY_BUILD or build);
+#                      a normal build made by scripts/build.sh
+#   --junitxml FILE    also write pytest's junit xml there (for scripts/summary.py)
+#   --timeout SECONDS  give up on the L1 after this long (default 1800)
+#   --memory MIB       L1 memory (default 6144: test_zero_pages_cost_nothing runs a 4 GiB guest)
+#
+# Everything comes from Debian packages, installed when missing. The L1
+# initramfs is cached under DIR/lane/. The exit status is pytest's; 3 means
+# the L1 could not be set up (it says why), 124 a timeout.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+here=$root/scripts/nested
+build=${FERRY_BUILD:-build}
+junit=
+timeout=1800
+memory=6144
+die() {
+	echo "lane: error: $*" >&2
+	exit 3
+}
+# The lane's own options may come anywhere; everything else goes to pytest.
+args=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--build) build=$2; shift 2 ;;
+	--junitxml) junit=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--memory) memory=$2; shift 2 ;;
+	--help | -h) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) args+=("$1"); shift ;;
+	esac
+done
+set -- ${args[@]+"${args[@]}"}
+[ "$(id -u)" -eq 0 ] || die "the lane needs root (modules, KVM, 9p)"
+case "$build" in /*) ;; *) build=$root/$build ;; esac
+[ -x "$build/src/ferry" ] || die "$build/src/ferry is missing: build first (scripts/build.sh $build)"
+[ -f "$build/guest/ferry-guest.elf" ] || die "$build/guest/ferry-guest.elf is missing: build first"
+
+# Debian packages: the L1 kernel and its modules, busybox, QEMU, cpio.
+pkgs=(linux-image-amd64 busybox-static qemu-system-x86 cpio gzip kmod iproute2 python3-pytest)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "lane: installing Debian packages: ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	{ apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >/dev/null ||
+		die "apt-get install ${missing[*]} failed"
+fi
+
+# The newest installed Debian kernel that has its modules.
+kver=
+for k in $(ls /boot/vmlinuz-* 2>/dev/null | sed 's|/boot/vmlinuz-||' | sort -V); do
+	[ -f "/lib/modules/$k/modules.dep" ] && kver=$k
+done
+[ -n "$kver" ] || die "no /boot/vmlinuz-* with /lib/modules/<version>/modules.dep (linux-image-amd64)"
+
+cache=$build/lane
+mkdir -p "$cache" || die "cannot create $cache"
+initrd=$cache/l1-initrd-$kver.gz
+if [ ! -f "$initrd" ] || [ "$here/init" -nt "$initrd" ] || [ "$here/mkinitrd.sh" -nt "$initrd" ]; then
+	"$here/mkinitrd.sh" "$kver" "$initrd" || die "building the L1 initramfs failed"
+fi
+
+# The tests: the arguments, or the lane's selection.
+# (no argument naming a test file, directory or node: the selection)
+named=0
+for a in "$@"; do
+	case "$a" in tests/* | */tests/* | *.py | *::*) named=1 ;; esac
+done
+if [ $named -eq 0 ]; then
+	mapfile -t sel < <(grep -vE '^\s*(#|$)' "$here/lane-tests.txt")
+	set -- "$@" "${sel[@]}"
+fi
+
+out=$(mktemp -d "$cache/run.XXXXXX") || die "cannot create a results directory"
+trap 'rm -rf "$out"' EXIT
+{
+	echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+	echo 'out=$(dirname "$0")'
+	echo 'status() { echo "$1" >"$out/rc"; exit 0; }'
+	echo 'modprobe -a veth sch_tbf sch_netem || { echo "lane: error (L1): modprobe veth sch_tbf sch_netem failed"; status 3; }'
+	echo 'ip link set lo up || { echo "lane: error (L1): ip link set lo up failed"; status 3; }'
+	printf 'cd %q || status 3\n' "$root"
+	printf 'export FERRY_BUILD=%q FERRY_LANE=svm HOME=/tmp TMPDIR=/tmp PYTHONDONTWRITEBYTECODE=1\n' "$build"
+	printf '/usr/bin/python3 -m pytest -p no:cacheprovider -q -rfE --color=no --junitxml="$out/junit.xml"'
+	printf ' %q' "$@"
+	echo
+	echo 'status $?'
+} >"$out/run.sh"
+
+echo "lane: L1 $kver under QEMU TCG -cpu EPYC, ${memory} MiB, 2 vCPUs; pytest $*" >&2
+start=$(date +%s)
+timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC -smp 2 -m "$memory" \
+	-nographic -no-reboot -monitor none -net none \
+	-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
+	-append "console=ttyS0 quiet loglevel=1 rcupdate.rcu_cpu_stall_suppress=1 panic=-1 lane.tree=$root lane.out=$out" \
+	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+	-virtfs "local,path=$root,mount_tag=tree,security_model=none" \
+	-virtfs "local,path=$out,mount_tag=out,security_model=none" \
+	</dev/null 2> >(grep -v "TCG doesn't support requested feature" >&2)
+qrc=$?
+echo "lane: L1 ran $(($(date +%s) - start)) s" >&2
+[ -n "$junit" ] && [ -f "$out/junit.xml" ] && cp "$out/junit.xml" "$junit"
+if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
+	die "the L1 did not finish within $timeout s (--timeout)"
+fi
+[ -f "$out/rc" ] || die "the L1 ended without a test status (QEMU exit $qrc; see its console above)"
+rc=$(cat "$out/rc")
+[ "$rc" = 3 ] && [ ! -f "$out/junit.xml" ] && die "the L1 could not be set up (see its console above)"
+exit "$rc"

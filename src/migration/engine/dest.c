@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The destination side: receive a stream into a VM that has not run yet,
+ * from a file (restore) or a peer (incoming migration).
+ *
+ * Page data is written straight into guest memory as it arrives (the
+ * stream's direct mode); the record's checksum is checked at its end and a
+ * mismatch fails the load before the guest can ever run.  State records
+ * are read into a buffer, verified, then handed to the VM.  A frame that
+ * arrives several times simply ends up with its last contents.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/clock.h"
+#include "migration/transport/channel.h"
+#include "migration/engine/engine.h"
+#include "migration/engine/ram.h"
+#include "vm/memory.h"
+#include "vm/state.h"
+#include "vm/vm.h"
+
+#define DEST_IO_TIMEOUT_MS 30000
+#define DEST_BLOB_MAX	   STREAM_VM_STATE_MAX
+
+/* Where the loader is in the stream, as a bit: what may come next. */
+enum dest_phase {
+	DP_PASSES = 1, /* pages and pass ends; a snapshot's state and END */
+	DP_WINDOW = 2, /* after SWITCHOVER_PREPARE: the last pages, state, END */
+	DP_ENDED = 4,  /* after END: the loop is done */
+};
+
+struct mig_dest;
+
+/*
+ * The page sink: where received pages go.  Pre-copy reads them straight
+ * into guest RAM (direct), the record's checksum checked at its end, before
+ * the guest can ever run.  Post-copy must not expose a page before its
+ * checksum held (the guest runs meanwhile): it takes only verified pages
+ * (place / place_zero; direct NULL).
+ */
+struct dest_sink_ops {
+	const char *kind;
+	void *(*direct)(struct mig_dest *d, uint64_t gfn); /* NULL: verified pages only */
+	int (*place)(struct mig_dest *d, uint64_t gfn, const void *data, struct ferr *err);
+	int (*place_zero)(struct mig_dest *d, uint64_t gfn, struct ferr *err);
+};
+
+/* The loader: one per incoming stream, owned by the migration thread. */
+struct mig_dest {
+	struct migration *m;
+	const struct gmem *mem;
+	const struct dest_sink_ops *sink;
+	struct bitmap written; /* RAM-order pages this load has written */
+	struct mig_stats st;
+	struct stream_reader r;
+	struct stream_writer w; /* the return path (live only) */
+	struct stream_header h;
+	enum dest_phase phase;
+	bool live;
+	bool start_paused;
+	bool go; /* GO received */
+	/* Sections (vm/state.h) loaded in this attempt: all before the hand-over. */
+	bool *seen;
+	unsigned nsections;
+	void *buf; /* state blobs, verified pages */
+	uint64_t total_hint;
+};
+
+/* ---- the page sink: guest RAM ---- */
+
+static void *ram_direct(struct mig_dest *d, uint64_t gfn)
+{
+	uint64_t i = ram_gfn_page(d->mem, gfn);
+
+	if (i == UINT64_MAX)
+		return NULL;
+	bitmap_set(&d->written, i);
+	return ram_page_ptr(d->mem, i);
+}
+
+static int ram_place(struct mig_dest *d, uint64_t gfn, const void *data, struct ferr *err)
+{
+	void *p = ram_direct(d, gfn);
+
+	if (!p)
+		return ferr_set(err, -EPROTO, "frame %#llx is not RAM", (unsigned long long)gfn);
+	memcpy(p, data, GMEM_PAGE_SIZE);
+	return 0;
+}
+
+/*
+ * A fresh VM's memory is zero: only pages this load wrote earlier need
+ * clearing, and touching the others would populate them for nothing.
+ */
+static int ram_place_zero(struct mig_dest *d, uint64_t gfn, struct ferr *err)
+{
+	uint64_t i = ram_gfn_page(d->mem, gfn);
+
+	if (i == UINT64_MAX)
+		return ferr_set(err, -EPROTO, "frame %#llx is not RAM", (unsigned long long)gfn);
+	if (bitmap_test(&d->written, i)) {
+		memset(ram_page_ptr(d->mem, i), 0, GMEM_PAGE_SIZE);
+		bitmap_clear(&d->written, i);
+	}
+	return 0;
+}
+
+static const struct dest_sink_ops ram_direct_sink = {
+    .kind = "ram-direct", .direct = ram_direct, .place = ram_place, .place_zero = ram_place_zero};
+static const struct dest_sink_ops ram_verified_sink = {
+    .kind = "ram-verified", .place = ram_place, .place_zero = ram_place_zero};
+
+/* Adapters for the stream's direct reader. */
+static void *sink_page(void *opaque, uint64_t gfn)
+{
+	struct mig_dest *d = opaque;
+
+	return d->sink->direct(d, gfn);
+}
+
+static int sink_zero(void *opaque, uint64_t gfn, uint64_t npages, struct ferr *err)
+{
+	struct mig_dest *d = opaque;
+	int rc = 0;
+
+	for (uint64_t k = 0; !rc && k < npages; k++)
+		rc = d->sink->place_zero(d, gfn + k, err);
+	return rc;
+}
+
+/* ---- record handlers ---- */
+
+static int dest_pages(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
+{
+	if (d->sink->direct) {
+		struct stream_page_sink sink = {sink_page, sink_zero, d};
+		return stream_read_page_batch(&d->r, &sink, err);
+	}
+	struct stream_page_batch *b = malloc(sizeof(*b));
+	if (!b)
+		return ferr_set(err, -ENOMEM, "out of memory");
+	int rc = stream_read_page_batch_verified(&d->r, d->buf, DEST_BLOB_MAX, b, err);
+	for (uint32_t i = 0; !rc && i < b->count; i++)
+		rc = b->data[i] ? d->sink->place(d, b->gfn[i], b->data[i], err)
+				: d->sink->place_zero(d, b->gfn[i], err);
+	free(b);
+	return rc;
+}
+
+static int dest_pass_end(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
+{
+	struct stream_msg msg;
+
+	d->st.passes++;
+	return stream_read_msg(&d->r, &msg, err);
+}
+
+/* A switchover begins: every section must arrive again in this attempt. */
+static int dest_prepare(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
+{
+	struct stream_msg msg;
+	int rc = stream_read_msg(&d->r, &msg, err);
+
+	if (rc)
+		return rc;
+	d->st.pause_at_ns = clock_now_ns();
+	d->start_paused = msg.switchover.flags & STREAM_SWITCHOVER_PAUSED;
+	memset(d->seen, 0, d->nsections * sizeof(*d->seen));
+	d->phase = DP_WINDOW;
+	return 0;
+}
+
+static int dest_state(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
+{
+	struct vm *vm = d->m->vm;
+	struct stream_blob b;
+	enum vm_section_kind kind = rec->type == STREAM_REC_VCPU_STATE ? VM_SECTION_VCPU
+				    : rec->type == STREAM_REC_VM_STATE ? VM_SECTION_VM
+								       : VM_SECTION_DEVICE;
+	unsigned i;
+	int rc = stream_read_blob(&d->r, &b, d->buf, DEST_BLOB_MAX, err);
+
+	if (!rc)
+		rc = vm_section_find(vm, kind, b.vcpu, b.device, &i, err);
+	if (!rc)
+		rc = vm_section_load(vm, i, b.device_version, d->buf, b.len, err);
+	if (!rc)
+		d->seen[i] = true;
+	if (rc)
+		ferr_prefix(err, "record %llu: ", (unsigned long long)rec->number);
+	return rc;
+}
+
+/* The hand-over point: every registered section arrived, and is settled. */
+static int dest_sections_complete(struct mig_dest *d, struct ferr *err)
+{
+	struct vm *vm = d->m->vm;
+
+	for (unsigned i = 0; i < d->nsections; i++) {
+		struct vm_section_info sec;
+		if (d->seen[i])
+			continue;
+		vm_section_get(vm, i, &sec);
+		switch (sec.kind) {
+		case VM_SECTION_VCPU:
+			return ferr_set(err, -EPROTO, "the stream ended without state for vCPU %u",
+					sec.index);
+		case VM_SECTION_VM:
+			return ferr_set(err, -EPROTO, "the stream ended without the VM state");
+		case VM_SECTION_DEVICE:
+			return ferr_set(err, -EPROTO,
+					"the stream ended without state for device '%s'", sec.name);
+		}
+	}
+	for (unsigned i = 0; i < d->nsections; i++) {
+		int rc = vm_section_post_load(vm, i, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Tell the source why we give up: its operator should read our reason. */
+static void dest_report_error(struct stream_writer *w, const struct ferr *why)
+{
+	struct stream_msg msg = {.type = STREAM_MSG_ERROR};
+
+	if (!w->ch)
+		return;
+	msg.error.code = why->code < 0 ? why->code : -EIO;
+	snprintf(msg.error.text, sizeof(msg.error.text), "%s", why->msg);
+	stream_write_msg(w, &msg, NULL);
+}
+
+/*
+ * After END of a live stream: acknowledge it once the state is loaded and
+ * complete, then the source decides.  0: GO.  -EAGAIN: ABORT(RETRY), the
+ * source resumed its guest and the stream goes on.  Else the end.
+ */
+static int dest_switchover(struct mig_dest *d, uint64_t end_record, struct ferr *err)
+{
+	struct migration *m = d->m;
+	struct stream_record rec;
+	struct stream_msg msg = {.type = STREAM_MSG_ACK};
+	uint64_t delay;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	delay = m->params.x_load_delay_ms;
+	pthread_mutex_unlock(&m->lock);
+	/* Test only: a slow destination, which the operator may cancel meanwhile. */
+	for (uint64_t end = clock_now_ns() + delay * 1000000u; clock_now_ns() < end;)
+		if (!mig_cancelled(m))
+			mig_sleep_ns(5000000u);
+		else
+			break;
+	/* Cancelled while loading: the source keeps its guest. */
+	if (mig_cancelled(m))
+		return ferr_set(err, -ECANCELED, "incoming migration cancelled");
+	msg.ack.type = STREAM_REC_END;
+	msg.ack.record = end_record;
+	rc = stream_write_msg(&d->w, &msg, err);
+	if (rc)
+		return rc;
+	rc = stream_next_record(&d->r, &rec, err);
+	if (!rc)
+		rc = stream_read_msg(&d->r, &msg, err);
+	if (rc)
+		return rc;
+	switch (msg.type) {
+	case STREAM_MSG_GO:
+		return 0;
+	case STREAM_MSG_ABORT:
+		if (msg.abort.reason == STREAM_ABORT_RETRY)
+			return -EAGAIN;
+		return ferr_set(err, -ECONNABORTED, "the source abandoned the migration (%s)",
+				msg.abort.reason == STREAM_ABORT_CANCELLED ? "cancelled"
+				: msg.abort.reason == STREAM_ABORT_TIMEOUT ? "timed out"
+									   : "failed");
+	case STREAM_MSG_ERROR:
+		return ferr_set(err, msg.error.code, "the source failed: %s", msg.error.text);
+	default:
+		return ferr_set(err, -EPROTO, "record %llu: %s after END, expected GO or ABORT",
+				(unsigned long long)rec.number, stream_type_name(msg.type));
+	}
+}
+
+static int dest_end(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
+{
+	struct stream_msg msg;
+	int rc = stream_read_msg(&d->r, &msg, err);
+
+	if (!rc)
+		rc = dest_sections_complete(d, err);
+	if (rc)
+		return rc;
+	if (!d->live) {
+		/* No return path (a file, or a socket fed a saved stream): END hands it over. */
+		d->phase = DP_ENDED;
+		return 0;
+	}
+	rc = dest_switchover(d, rec->number, err);
+	if (rc == -EAGAIN) { /* the source rolled back: more passes follow */
+		d->phase = DP_PASSES;
+		return 0;
+	}
+	if (!rc) {
+		d->go = true;
+		d->phase = DP_ENDED;
+	}
+	return rc;
+}
+
+/* ABORT or ERROR between records: a switchover rolled back mid-way (RETRY), or the end. */
+static int dest_abort(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
+{
+	struct stream_msg msg;
+	int rc = stream_read_msg(&d->r, &msg, err);
+
+	if (rc)
+		return rc;
+	if (msg.type == STREAM_MSG_ABORT && msg.abort.reason == STREAM_ABORT_RETRY) {
+		d->phase = DP_PASSES;
+		return 0;
+	}
+	return ferr_set(err, -ECONNABORTED, "the source abandoned the migration%s%s",
+			msg.type == STREAM_MSG_ERROR ? ": " : "",
+			msg.type == STREAM_MSG_ERROR ? msg.error.text : "");
+}
+
+/* Which record may come where, and who handles it (Xen's process_record). */
+static const struct dest_record {
+	uint32_t type;
+	unsigned phases;
+	int (*handle)(struct mig_dest *d, const struct stream_record *rec, struct ferr *err);
+} dest_records[] = {
+    {STREAM_REC_PAGE_BATCH, DP_PASSES | DP_WINDOW, dest_pages},
+    {STREAM_REC_PASS_END, DP_PASSES, dest_pass_end},
+    {STREAM_REC_SWITCHOVER_PREPARE, DP_PASSES, dest_prepare},
+    {STREAM_REC_VCPU_STATE, DP_PASSES | DP_WINDOW, dest_state},
+    {STREAM_REC_VM_STATE, DP_PASSES | DP_WINDOW, dest_state},
+    {STREAM_REC_DEVICE_STATE, DP_PASSES | DP_WINDOW, dest_state},
+    {STREAM_REC_END, DP_PASSES | DP_WINDOW, dest_end},
+    {STREAM_MSG_ABORT, DP_PASSES | DP_WINDOW, dest_abort},
+    {STREAM_MSG_ERROR, DP_PASSES | DP_WINDOW, dest_abort},
+};
+
+static int dest_record(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
+{
+	const char *name = stream_type_name(rec->type);
+
+	for (size_t i = 0; i < sizeof(dest_records) / sizeof(dest_records[0]); i++) {
+		const struct dest_record *h = &dest_records[i];
+		if (h->type != rec->type)
+			continue;
+		if (!(h->phases & d->phase))
+			return ferr_set(err, -EPROTO, "record %llu: %s is not expected %s",
+					(unsigned long long)rec->number, name,
+					d->phase == DP_WINDOW ? "inside a switchover"
+							      : "between passes");
+		return h->handle(d, rec, err);
+	}
+	return ferr_set(err, -EPROTO, "record %llu: %s is not expected in a migration stream",
+			(unsigned long long)rec->number, name ? name : "a record of unknown type");
+}
+
+/* ---- the loader ---- */
+
+static int dest_begin(struct mig_dest *d, struct channel *ch, struct ferr *err)
+{
+	struct migration *m = d->m;
+	int rc;
+
+	d->nsections = vm_section_count(m->vm);
+	d->seen = calloc(d->nsections, sizeof(*d->seen));
+	d->buf = malloc(DEST_BLOB_MAX);
+	if (!d->seen || !d->buf || bitmap_init(&d->written, d->mem->size / GMEM_PAGE_SIZE))
+		return ferr_set(err, -ENOMEM, "out of memory");
+	rc = stream_read_header(&d->r, &d->h, err);
+	if (rc)
+		return rc;
+	d->live = d->h.features & STREAM_FEAT_RETURN_PATH;
+	if (d->live) {
+		rc = stream_writer_init(&d->w, ch, STREAM_RETURN, err);
+		if (!rc)
+			rc = stream_writer_set_header(&d->w, &d->h, err);
+		if (rc)
+			return rc;
+	}
+	rc = ram_check_header(d->mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm), &d->h, err);
+	if (!rc && d->live) {
+		struct stream_msg ready = {.type = STREAM_MSG_READY};
+		ready.ready.features = d->h.features;
+		rc = stream_write_msg(&d->w, &ready, err);
+	}
+	return rc;
+}
+
+/* The guest is ours: confirm (live), then start it. */
+static int dest_start_guest(struct mig_dest *d, struct ferr *err)
+{
+	struct vm *vm = d->m->vm;
+
+	if (!d->live)
+		return vm_start(vm, err);
+	/*
+	 * Confirm first, then start the vCPUs: a source that sees the
+	 * connection die without this confirmation knows the guest never ran
+	 * here and resumes it there.
+	 */
+	struct stream_msg res = {.type = STREAM_MSG_RESUMED};
+	res.resumed.resume_ns = clock_now_ns();
+	int rc = stream_write_msg(&d->w, &res, err);
+	if (!rc)
+		rc = d->start_paused ? vm_start_paused(vm, err) : vm_start(vm, err);
+	d->st.downtime_ns = d->st.pause_at_ns ? clock_now_ns() - d->st.pause_at_ns : 0;
+	return rc;
+}
+
+int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, struct ferr *err)
+{
+	struct mig_dest d = {
+	    .m = m, .mem = vm_gmem(m->vm), .phase = DP_PASSES, .total_hint = total_hint};
+	struct stream_record rec;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	d.sink = m->params.x_verified_pages ? &ram_verified_sink : &ram_direct_sink;
+	pthread_mutex_unlock(&m->lock);
+	d.st.start_ns = clock_now_ns();
+	d.st.total_bytes = d.mem->size;
+	channel_get_security(ch, &d.st.tls);
+	rc = stream_reader_init(&d.r, ch, STREAM_MIGRATION, err);
+	if (rc)
+		return rc;
+	rc = dest_begin(&d, ch, err);
+	if (rc)
+		goto out;
+	mig_set_status(m, MIG_SETUP, MIG_ACTIVE);
+	while (d.phase != DP_ENDED) {
+		if (mig_cancelled(m)) {
+			rc = ferr_set(err, -ECANCELED, "incoming migration cancelled");
+			break;
+		}
+		rc = stream_next_record(&d.r, &rec, err);
+		if (!rc)
+			rc = dest_record(&d, &rec, err);
+		if (rc)
+			break;
+		d.st.transferred = d.r.stats.bytes;
+		d.st.normal = d.r.stats.pages - d.r.stats.zero_pages;
+		d.st.duplicate = d.r.stats.zero_pages;
+		if (rec.type == STREAM_REC_PAGE_BATCH && d.r.stats.batches % 64 == 0) {
+			mig_publish(m, &d.st);
+			mig_progress(m, "loading", d.r.stats.bytes, total_hint);
+		}
+	}
+	if (!rc)
+		rc = dest_start_guest(&d, err);
+out:
+	/* Our own failures go back to the source; its abandonment needs no echo. */
+	if (rc && d.live && rc != -ECANCELED && rc != -ECONNABORTED)
+		dest_report_error(&d.w, err);
+	if (d.w.ch)
+		stream_writer_destroy(&d.w);
+	d.st.end_ns = clock_now_ns();
+	mig_publish(m, &d.st);
+	if (!rc)
+		mig_progress(m, "loading", 1, 1);
+	bitmap_destroy(&d.written);
+	free(d.buf);
+	free(d.seen);
+	stream_reader_destroy(&d.r);
+	return rc;
+}
+
+static bool dest_is_file(const char *uri)
+{
+	return strncmp(uri, "file:", 5) == 0;
+}
+
+void *mig_dest_thread(void *arg)
+{
+	struct migration *m = arg;
+	struct channel_listener *l = NULL;
+	struct channel *ch = NULL;
+	struct ferr err = FERR_INIT;
+	char uri[sizeof(m->uri)];
+	uint64_t total = 0;
+	struct stat sb;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	memcpy(uri, m->uri, sizeof(uri));
+	pthread_mutex_unlock(&m->lock);
+	if (dest_is_file(uri) && stat(uri + 5, &sb) == 0)
+		total = (uint64_t)sb.st_size;
+
+	/* migration_incoming() is already listening. */
+	pthread_mutex_lock(&m->lock);
+	l = m->listener;
+	if (m->cancel)
+		channel_listener_cancel(l);
+	pthread_mutex_unlock(&m->lock);
+	rc = channel_accept(l, -1, &ch, &err);
+	if (rc)
+		goto out;
+	ch->timeout_ms = DEST_IO_TIMEOUT_MS;
+	ch->trace = m->trace;
+	pthread_mutex_lock(&m->lock);
+	m->ch = ch;
+	if (m->cancel)
+		channel_cancel(ch);
+	pthread_mutex_unlock(&m->lock);
+
+	rc = mig_dest_load(m, ch, total, &err);
+out:
+	pthread_mutex_lock(&m->lock);
+	m->ch = NULL;
+	m->listener = NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (ch)
+		channel_close(ch);
+	if (l)
+		channel_listener_close(l);
+	if (rc) {
+		ferr_prefix(&err, "incoming migration from %s failed: ", uri);
+		mig_fail(m, &err);
+	} else {
+		mig_end_status(m, MIG_COMPLETED);
+	}
+	return NULL;
+}
+
+int mig_read_file_header(const char *path, struct stream_header *h, struct ferr *err)
+{
+	char uri[4096];
+	struct channel_listener *l = NULL;
+	struct channel *ch = NULL;
+	struct stream_reader r;
+	int rc;
+
+	snprintf(uri, sizeof(uri), "file:%s", path);
+	rc = channel_listen(uri, &l, err);
+	if (!rc)
+		rc = channel_accept(l, -1, &ch, err);
+	if (!rc)
+		rc = stream_reader_init(&r, ch, STREAM_MIGRATION, err);
+	if (!rc) {
+		rc = stream_read_header(&r, h, err);
+		stream_reader_destroy(&r);
+	}
+	if (ch)
+		channel_close(ch);
+	if (l)
+		channel_listener_close(l);
+	return rc;
+}

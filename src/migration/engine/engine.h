@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Shared by the migration engine's files only. */
+#ifndef FERRY_MIGRATION_MIG_PRIV_H
+#define FERRY_MIGRATION_MIG_PRIV_H
+
+#include "migration/migration.h"
+#include "migration/stream/stream.h"
+
+/* Publish a figure change, and progress for a terminal. */
+void mig_publish(struct migration *m, const struct mig_stats *st);
+void mig_progress(struct migration *m, const char *what, uint64_t done, uint64_t total);
+
+/* Record the first failure and move to FAILED (or CANCELLED if cancelled). */
+void mig_fail(struct migration *m, const struct ferr *err);
+
+bool mig_cancelled(struct migration *m);
+
+/*
+ * Guest ownership (vm_hold/vm_release): the engine holds the guest while
+ * it moves it (@pause: and pauses it); mig_release_guest() gives it back
+ * to the operator, resumed if @resume and the engine paused it (failures,
+ * rollbacks); mig_hand_over() marks GO going out (cancel is refused from
+ * then on; it fails if a cancel came first, atomically with that check); mig_guest_gone() records that it now runs elsewhere.
+ */
+int mig_hold_guest(struct migration *m, bool pause, const char *why, struct ferr *err);
+void mig_release_guest(struct migration *m, bool resume);
+bool mig_hand_over(struct migration *m); /* false: cancelled first, send no GO */
+void mig_guest_gone(struct migration *m, const char *why);
+
+#include "vm/dirty.h"
+#include "migration/engine/ratelimit.h"
+#include "migration/engine/return_path.h"
+
+/* The source thread's context (mig_source.c, mig_precopy.c). */
+struct mig_src {
+	struct migration *m;
+	const struct gmem *mem;
+	struct channel *ch;
+	struct stream_writer w;
+	struct dirty_tracker tracker;
+	bool tracking;
+	struct ratelimit rl;
+	struct mig_stats st; /* this thread's copy, published under m->lock */
+	uint64_t npages;
+	/* live migration only */
+	struct return_path rp; /* the destination's messages, read by their own thread */
+	bool have_rp;
+	uint64_t end_record; /* number of the END awaiting its ACK */
+	bool quiesced;	     /* sections quiesced by mig_src_send_state() */
+};
+
+void mig_sleep_ns(uint64_t ns);
+/*
+ * Send the pages set in @todo (clearing them), rearming dirty tracking per
+ * chunk first.  @skip_untouched: skip pages never populated (checked after
+ * the rearm, so that a page first touched later is caught by the log).  @running: copy pages
+ * (the guest may write them).  @deadline_ns: stop with -ETIME once passed
+ * (0: none).
+ */
+int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouched, bool running,
+		       uint64_t deadline_ns, struct ferr *err);
+int mig_src_send_state(struct mig_src *s, struct ferr *err);
+/* The guest stays here (rollback, failure): sections take work again. */
+void mig_src_resume_state(struct mig_src *s);
+/* Snapshot to a file (snapshot.c): pause, one pass, state, END. */
+int snapshot_save(struct mig_src *s, struct ferr *err);
+/* Live pre-copy to a peer: passes, switchover, GO. */
+int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *err);
+
+/* The engine threads. */
+void *mig_source_thread(void *arg);
+void *mig_dest_thread(void *arg);
+
+/* Receive a whole stream into the (not running) VM: header to END. */
+int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, struct ferr *err);
+
+/* Peek at a file stream's header (for ferry run --incoming file: without sizes). */
+int mig_read_file_header(const char *path, struct stream_header *h, struct ferr *err);
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Live pre-copy, shared by its two files: precopy.c (setup, passes, the
+ * policy's calls, the end) and switchover.c (one switchover attempt:
+ * DESIGN.md section 5).  Private to the engine.  Everything here belongs
+ * to the migration thread.
+ */
+#ifndef FERRY_MIGRATION_ENGINE_PRECOPY_H
+#define FERRY_MIGRATION_ENGINE_PRECOPY_H
+
+#include "common/bitmap.h"
+#include "migration/engine/engine.h"
+#include "migration/policy/policy.h"
+
+struct pc {
+	struct mig_src *s;
+	struct policy_params pp;
+	struct policy_history hist;
+	struct bitmap todo;
+	uint64_t start_ns;
+	uint64_t rtt_ns;
+	uint64_t resume_ns;  /* destination's load cost, learned from attempts */
+	uint64_t bandwidth;  /* B/s over the last pass */
+	uint64_t dirty_rate; /* B/s over the last pass */
+	uint64_t last_pass_ns;
+	uint64_t last_sync_ns;
+	uint32_t failed_attempts;
+	uint64_t last_attempt_ns;
+	uint64_t attempt_end_ns; /* when the guest ran again after the last rollback */
+	bool not_converging_reported;
+	char phase[32]; /* "setup", "pass 3", "the switchover", "after GO": for messages */
+};
+
+/* A ferry event (MIGRATION_NOT_CONVERGING, MIGRATION_SWITCHOVER_ABORTED, ...). */
+void pc_note(struct pc *pc, const char *event, const char *reason, const char *detail);
+
+/*
+ * Wait for return-path message @type (return_path.h) within the channel's
+ * deadline, if one is set, and the engine's inactivity limit.  ERROR or
+ * ABORT from the destination end the migration with its words.  -ETIME:
+ * the deadline passed.
+ */
+int pc_wait_msg(struct pc *pc, uint32_t type, struct stream_msg *out, struct ferr *err);
+
+/*
+ * One switchover attempt (switchover.c).  0: GO sent, the destination
+ * owns the guest.  -EAGAIN: rolled back in time, the guest runs here again
+ * and the stream goes on.  Other: failed (the guest resumed here).
+ */
+int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct ferr *err);
+
+#endif

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The source side: save to a file, or (pre-copy) migrate to a peer.
+ *
+ * A file save is a migration with a single pass taken while the VM is
+ * paused: the same page sender, state sender and END, and no return path.
+ * The sender walks a bitmap of pages in RAM order, skips pages the guest
+ * never touched (they are zero on any fresh destination), sends zero pages
+ * as flags, and sends the rest straight from guest memory when the guest
+ * is paused (no copy) or through a copy while it runs (the checksum must
+ * cover exactly the bytes sent).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/sbuf.h"
+#include "migration/transport/channel.h"
+#include "vm/dirty.h"
+#include "migration/engine/engine.h"
+#include "migration/engine/ram.h"
+#include "migration/engine/ratelimit.h"
+#include "vm/memory.h"
+#include "vm/state.h"
+#include "vm/vm.h"
+
+#define SRC_CONNECT_TIMEOUT_MS 10000
+#define SRC_IO_TIMEOUT_MS      30000
+#define SRC_CHUNK_PAGES	       4096 /* rearm and publish granularity: 16 MiB */
+/* Bandwidth cap burst: a little over one batch, so short migrations keep the cap too. */
+#define SRC_RATE_BURST (2 * STREAM_BATCH_MAX_DATA)
+
+void mig_sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Send the pages set in @todo, clearing them.  @only_resident skips pages
+ * never populated; @running selects copy mode.
+ */
+int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouched, bool running,
+		       uint64_t deadline_ns, struct ferr *err)
+{
+	uint64_t total = bitmap_count(todo), done = 0;
+	unsigned char resident[SRC_CHUNK_PAGES];
+	int rc;
+
+	_Static_assert(SRC_CHUNK_PAGES <= RAM_RESIDENT_CHUNK, "one mincore call per chunk");
+	for (uint64_t first = 0; first < s->npages; first += SRC_CHUNK_PAGES) {
+		uint64_t n =
+		    s->npages - first < SRC_CHUNK_PAGES ? s->npages - first : SRC_CHUNK_PAGES;
+		uint64_t bytes0 = s->w.stats.bytes;
+
+		if (bitmap_next_set(todo, first) >= first + n)
+			continue;
+		if (mig_cancelled(s->m))
+			return ferr_set(err, -ECANCELED, "migration cancelled");
+		/* The destination gave up (its words) or went away: stop now. */
+		if (s->have_rp && (rc = rp_check(&s->rp, err)))
+			return rc;
+		if (deadline_ns && clock_now_ns() > deadline_ns)
+			return -ETIME; /* the caller decides; not an error message */
+		/*
+		 * Re-protect before reading: a write after this shows up in a later
+		 * sync.  Not while the guest is paused: it writes nothing, and the
+		 * downtime window has better things to do.
+		 */
+		if (s->tracking && running) {
+			rc = s->tracker.ops->rearm(&s->tracker, todo, first, n, err);
+			if (rc)
+				return rc;
+		}
+		/* After the rearm: a page first touched from now on is in the dirty log. */
+		if (skip_untouched) {
+			rc = ram_resident(s->mem, first, n, resident, err);
+			if (rc)
+				return rc;
+		}
+		for (uint64_t i = bitmap_next_set(todo, first); i < first + n;
+		     i = bitmap_next_set(todo, i + 1)) {
+			uint64_t gfn = ram_page_gfn(s->mem, i);
+			const void *p = ram_page_ptr(s->mem, i);
+
+			bitmap_clear(todo, i);
+			done++;
+			if (skip_untouched && !(resident[i - first] & 1)) {
+				s->st.skipped++;
+				continue;
+			}
+			if (stream_page_is_zero(p)) {
+				rc = stream_batch_zero(&s->w, gfn, err);
+				s->st.duplicate++;
+			} else {
+				rc = running ? stream_batch_copy(&s->w, gfn, p, err)
+					     : stream_batch_ref(&s->w, gfn, p, err);
+				s->st.normal++;
+				s->st.normal_bytes += GMEM_PAGE_SIZE;
+			}
+			if (rc) {
+				/* Not sent, or not sure: sending a page twice is harmless. */
+				bitmap_set(todo, i);
+				return rc;
+			}
+		}
+		rc = stream_batch_flush(&s->w, err);
+		if (rc)
+			return rc;
+		s->st.transferred = s->w.stats.bytes;
+		s->st.remaining = (total - done) * GMEM_PAGE_SIZE;
+		mig_publish(s->m, &s->st);
+		if (!s->tracking)
+			mig_progress(s->m, "saving", done, total);
+		uint64_t wait =
+		    ratelimit_consume(&s->rl, s->w.stats.bytes - bytes0, clock_now_ns());
+		if (wait)
+			mig_sleep_ns(wait);
+	}
+	return 0;
+}
+
+/*
+ * Every section's state (vm/state.h: vCPUs, the VM core, devices); the
+ * vCPUs must be parked.  All sections are quiesced before any is saved:
+ * finishing a device's in-flight work may change guest memory or another
+ * section.  mig_src_resume_state() undoes the quiesce if the guest stays.
+ */
+int mig_src_send_state(struct mig_src *s, struct ferr *err)
+{
+	struct vm *vm = s->m->vm;
+	unsigned n = vm_section_count(vm);
+	struct sbuf b = SBUF_INIT;
+	uint64_t bytes0 = s->w.stats.bytes;
+	int rc = 0;
+
+	s->quiesced = true;
+	for (unsigned i = 0; !rc && i < n; i++)
+		rc = vm_section_quiesce(vm, i, err);
+	for (unsigned i = 0; !rc && i < n; i++) {
+		struct vm_section_info sec;
+		vm_section_get(vm, i, &sec);
+		sbuf_reset(&b);
+		rc = vm_section_save(vm, i, &b, err);
+		if (rc)
+			break;
+		switch (sec.kind) {
+		case VM_SECTION_VCPU:
+			rc = stream_write_vcpu_state(&s->w, sec.index, b.data, b.len, err);
+			break;
+		case VM_SECTION_VM:
+			rc = stream_write_vm_state(&s->w, b.data, b.len, err);
+			break;
+		case VM_SECTION_DEVICE:
+			rc = stream_write_device_state(&s->w, sec.name, sec.version, b.data, b.len,
+						       err);
+			break;
+		}
+	}
+	sbuf_free(&b);
+	s->st.state_bytes = s->w.stats.bytes - bytes0;
+	return rc;
+}
+
+void mig_src_resume_state(struct mig_src *s)
+{
+	struct vm *vm = s->m->vm;
+
+	if (!s->quiesced)
+		return;
+	s->quiesced = false;
+	for (unsigned i = 0; i < vm_section_count(vm); i++)
+		vm_section_resume(vm, i);
+}
+
+static bool src_is_file(const char *uri)
+{
+	return strncmp(uri, "file:", 5) == 0;
+}
+
+void *mig_source_thread(void *arg)
+{
+	struct migration *m = arg;
+	struct mig_src s = {.m = m};
+	struct ferr err = FERR_INIT;
+	char uri[sizeof(m->uri)];
+	char tls_creds[MIG_PARAM_STR_MAX], tls_hostname[MIG_PARAM_STR_MAX];
+	struct channel_opts copts = {.tls_creds = tls_creds, .tls_hostname = tls_hostname};
+	struct stream_header h;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	memcpy(uri, m->uri, sizeof(uri));
+	memcpy(tls_creds, m->params.tls_creds, sizeof(tls_creds));
+	memcpy(tls_hostname, m->params.tls_hostname, sizeof(tls_hostname));
+	ratelimit_init(&s.rl, m->params.max_bandwidth, SRC_RATE_BURST, clock_now_ns());
+	pthread_mutex_unlock(&m->lock);
+	s.mem = vm_gmem(m->vm);
+	s.npages = s.mem->size / GMEM_PAGE_SIZE;
+	s.st.start_ns = clock_now_ns();
+	s.st.total_bytes = s.mem->size;
+
+	/* With tls-creds the handshake is part of the connect (channel_tls.c). */
+	rc = channel_connect_opts(uri, SRC_CONNECT_TIMEOUT_MS, &copts, &s.ch, &err);
+	if (rc)
+		goto out;
+	channel_get_security(s.ch, &s.st.tls);
+	s.ch->timeout_ms = SRC_IO_TIMEOUT_MS;
+	s.ch->trace = m->trace;
+	pthread_mutex_lock(&m->lock);
+	m->ch = s.ch;
+	if (m->cancel)
+		channel_cancel(s.ch);
+	pthread_mutex_unlock(&m->lock);
+
+	rc = stream_writer_init(&s.w, s.ch, STREAM_MIGRATION, &err);
+	if (rc)
+		goto out;
+	ram_stream_header(s.mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm),
+			  src_is_file(uri) ? 0 : STREAM_FEAT_RETURN_PATH, &h);
+	rc = stream_write_header(&s.w, &h, &err);
+	if (rc)
+		goto out;
+	s.st.setup_done_ns = clock_now_ns();
+	if (src_is_file(uri))
+		rc = snapshot_save(&s, &err);
+	else
+		rc = mig_precopy(&s, &h, &err);
+out:
+	s.st.end_ns = clock_now_ns();
+	mig_publish(m, &s.st);
+	if (s.w.ch)
+		stream_writer_destroy(&s.w);
+	pthread_mutex_lock(&m->lock);
+	m->ch = NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (s.ch) {
+		/* A snapshot only counts once it is on disk. */
+		if (!rc && src_is_file(uri) && s.ch->fd >= 0 && fdatasync(s.ch->fd) < 0)
+			rc = ferr_errno(&err, -errno, "%s: flushing to disk", uri);
+		channel_close(s.ch);
+	}
+	if (rc) {
+		if (src_is_file(uri))
+			unlink(uri + 5); /* no half-written snapshot that looks like one */
+		/* A failed migration leaves the VM running where it was. */
+		mig_src_resume_state(&s);
+		mig_release_guest(m, true);
+		mig_fail(m, &err);
+	} else {
+		/* A snapshot leaves the guest here, paused (as QEMU); a live
+		 * migration already gave it away (mig_guest_gone). */
+		if (src_is_file(uri))
+			mig_src_resume_state(&s);
+		mig_release_guest(m, false);
+		mig_progress(m, "saving", 1, 1);
+		mig_end_status(m, MIG_COMPLETED);
+	}
+	return NULL;
+}
