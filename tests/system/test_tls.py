@@ -154,6 +154,7 @@ def test_parameters_set_on_both_control_sockets(tmp_path, creds, kvm):
         set_params(dst.qmp, tls_creds=str(creds / "good"))
         assert dst.qmp.cmd("query-migrate-parameters")["tls-creds"] == str(creds / "good")
         dst.qmp.cmd("migrate-incoming", uri=uri)
+        uri = ferrylib.bound_uri(dst, uri)
         st = migrate(src, uri, tls_creds=str(creds / "good"), tls_hostname="127.0.0.1")
         assert st["status"] == "completed", st
         assert st["ferry"]["tls"]["protocol"] == "TLS1.3"
