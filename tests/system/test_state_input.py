@@ -221,7 +221,6 @@ def test_device_state_twice(tmp_path, snap):
     restore_refused(tmp_path, data, "serial0", quick=5 * ferrylib.SLOW)
 
 
-@ENGINE_BUG
 def test_device_state_missing(tmp_path, snap):
     data = streamlib.remove_record(snap, streamlib.find(snap, REC_DEVICE_STATE)[0])
     restore_refused(tmp_path, data, "serial0", quick=5 * ferrylib.SLOW)
