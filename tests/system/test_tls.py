@@ -139,6 +139,34 @@ def test_ferry_migrate_cli_with_tls(pair, creds):
     assert_keeps_verifying(dst, lines=3, pages=LIGHT_PAGES)
 
 
+def test_parameters_set_on_both_control_sockets(tmp_path, creds, kvm):
+    """A destination started with --incoming defer gets tls-creds through
+    migrate-set-parameters, then migrate-incoming; the source the same way."""
+    uri = ferrylib.migration_uri(tmp_path, 0, "tcp")
+    dserial, dctl = tmp_path / "dst.txt", tmp_path / "dctl.sock"
+    sserial, sctl = tmp_path / "src.txt", tmp_path / "sctl.sock"
+    dst = ferrylib.Vm(ferrylib.incoming_argv("defer", memory=MEM, serial=f"file:{dserial}",
+                                             control=dctl), tmp_path, dserial, dctl)
+    src = ferrylib.Vm(ferrylib.ferry_argv(append=LIGHT, memory=MEM, serial=f"file:{sserial}",
+                                          control=sctl), tmp_path, sserial, sctl)
+    try:
+        src.wait_for(r"^progress cpu=0 .*$", count=2, timeout=60)
+        set_params(dst.qmp, tls_creds=str(creds / "good"))
+        assert dst.qmp.cmd("query-migrate-parameters")["tls-creds"] == str(creds / "good")
+        dst.qmp.cmd("migrate-incoming", uri=uri)
+        uri = ferrylib.bound_uri(dst, uri)
+        st = migrate(src, uri, tls_creds=str(creds / "good"), tls_hostname="127.0.0.1")
+        assert st["status"] == "completed", st
+        assert st["ferry"]["tls"]["protocol"] == "TLS1.3"
+        assert_keeps_verifying(dst, lines=3, pages=LIGHT_PAGES)
+        # clearing it goes back to plaintext
+        set_params(src.qmp, tls_creds="")
+        assert src.qmp.cmd("query-migrate-parameters")["tls-creds"] == ""
+    finally:
+        src.kill()
+        dst.kill()
+
+
 # ---- refusals -----------------------------------------------------------------
 
 def test_source_trusts_another_ca(pair, creds):

@@ -286,6 +286,16 @@ static void test_params_json(void **state)
 	assert_true(json_equal(p, want));
 	json_decref(p);
 	json_decref(want);
+	/* The table bounds strings too: 255 bytes at most. */
+	char longdir[300];
+	memset(longdir, 'd', sizeof(longdir) - 1);
+	longdir[sizeof(longdir) - 1] = '\0';
+	assert_int_equal(PARSE(&o, &status, "--control", "/c", "tcp:h:1", "--tls-creds", longdir),
+			 -1);
+	assert_non_null(strstr(last_error, "parameter 'tls-creds' must be 0 to 255 bytes long"));
+	longdir[255] = '\0';
+	assert_int_equal(PARSE(&o, &status, "--control", "/c", "tcp:h:1", "--tls-creds", longdir),
+			 0);
 	assert_int_equal(PARSE(&o, &status, "--control", "/c", "tcp:h:1", "--tls-creds", ""), 0);
 	p = migrate_params_json(&o);
 	want = json_pack("{s:s}", "tls-creds", "");
