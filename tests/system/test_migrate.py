@@ -260,16 +260,9 @@ def test_destination_with_wrong_size_is_refused(pair):
         src.qmp.cmd("quit")
 
 
-# ENGINE BUG (issue 12, section 3, for the lead): with a 2 MiB working set
-# the first switchover is always attempted and rolled back after ~90 ms,
-# but the guest's heartbeat then stops for 365-475 ms: the source seems to
-# resume the guest only once the destination answers, after its 500 ms
-# x-load-delay.  With 16 MiB (before) the policy often predicted > 100 ms
-# and never attempted a switchover, so the test failed on
-# aborted-attempts >= 1 under load instead.  Not strict: remove the marker
-# when the rollback resumes the guest at once.
-@pytest.mark.xfail(strict=False, reason="engine bug: the guest stays paused after a "
-                   "rollback until the destination's delayed answer")
+# Was an engine defect (issue 12): the source resumed the guest only once
+# the destination answered, after its 500 ms x-load-delay.  The switchover's
+# deadline now ends the wait for the answer and the guest resumes at once.
 def test_downtime_limit_is_kept_by_rolling_back(pair, tmp_path):
     """A destination slower than the limit: every switchover is rolled back in
     time, the guest never pauses much longer than the limit, and stays on the source."""
