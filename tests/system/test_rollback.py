@@ -12,6 +12,7 @@ from ferrylib import assert_keeps_verifying, set_params, wait_migration
 from test_migrate_faults import LIGHT, LIGHT_PAGES, pair  # noqa: F401  (fixture)
 
 LIMIT_MS = 200
+MARGIN_MS = 50
 SLOW_MS = 400
 
 
@@ -46,8 +47,11 @@ def test_rolls_back_then_completes(pair, slow_attempts, paused):
     assert f["aborted-attempts"] == slow_attempts, st
     assert [a["outcome"] for a in f["switchover-table"]] == \
         ["rolled-back"] * slow_attempts + ["go"]
+    # ferry's own figure: the deadline (limit - margin) plus waking the
+    # vCPUs, which on a loaded host (a sanitizer build) includes waiting for
+    # a CPU; docs/policy.md has the measured figures
     for a in f["switchover-table"]:
-        assert a["paused-ns"] <= LIMIT_MS * 1e6, a
+        assert a["paused-ns"] <= (LIMIT_MS + MARGIN_MS) * 1e6, a
     assert not f["forced"]
     # the destination loaded the state once per attempt and kept the last
     assert d.cmd("query-status")["status"] == ("paused" if paused else "running")
