@@ -290,6 +290,8 @@ static json_t *ferry_json(enum vm_owner owner, enum mig_role role, const struct 
 	json_object_set_new(f, "guest-owner", json_string(vm_owner_name(owner)));
 	json_object_set_new(f, "passes", json_integer((json_int_t)st->passes));
 	json_object_set_new(f, "pass-table", passes);
+	json_object_set_new(f, "multifd-channels", json_integer((json_int_t)st->multifd_channels));
+	json_object_set_new(f, "multifd-bytes", json_integer((json_int_t)st->multifd_bytes));
 	json_object_set_new(f, "skipped-pages", json_integer((json_int_t)st->skipped));
 	json_object_set_new(f, "state-bytes", json_integer((json_int_t)st->state_bytes));
 	json_object_set_new(f, "downtime-ns", json_integer((json_int_t)st->downtime_ns));

@@ -103,6 +103,8 @@ struct mig_stats {
 	uint64_t normal_bytes;
 	uint64_t dirty_sync_count; /* ram.dirty-sync-count */
 	uint64_t passes;
+	uint64_t multifd_channels; /* data channels in use (0: multifd off) */
+	uint64_t multifd_bytes;	   /* ... bytes they carried, headers included */
 	uint64_t downtime_ns;	   /* pause to resume (or end of save) */
 	uint64_t state_bytes;	   /* vCPU + VM + device state */
 	uint64_t pages_per_second; /* over the last pass */

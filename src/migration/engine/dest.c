@@ -429,14 +429,14 @@ static int dest_begin(struct mig_dest *d, struct channel *ch, struct ferr *err)
 	}
 	rc = ram_check_header(d->mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm), &d->h, err);
 	if (!rc && (d->h.features & STREAM_FEAT_MULTIFD)) {
-		if (!d->live)
-			rc = ferr_set(err, -EPROTO,
-				      "a multifd stream needs a live migration (a return path)");
-		else if (d->h.channel != 0)
+		if (d->h.channel != 0)
 			rc = ferr_set(err, -EPROTO,
 				      "data channel %u of session %016llx arrived with no migration "
 				      "in progress (expected a main connection)",
 				      d->h.channel, (unsigned long long)d->h.session);
+		else if (!d->live)
+			rc = ferr_set(err, -EPROTO,
+				      "a multifd stream needs a live migration (a return path)");
 	}
 	if (!rc && d->live) {
 		struct stream_msg ready = {.type = STREAM_MSG_READY};
@@ -515,6 +515,8 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		d.st.transferred = d.r.stats.bytes + mb;
 		d.st.normal = d.r.stats.pages + mp - d.r.stats.zero_pages - mz;
 		d.st.duplicate = d.r.stats.zero_pages + mz;
+		d.st.multifd_bytes = mb;
+		d.st.multifd_channels = d.h.nchannels;
 		if (rec.type == STREAM_REC_PAGE_BATCH && d.r.stats.batches % 64 == 0) {
 			mig_publish(m, &d.st);
 			mig_progress(m, "loading", d.r.stats.bytes, total_hint);
@@ -523,7 +525,7 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 	/* A data channel's own failure says more than the main connection's end. */
 	if (rc && d.mfd && rc != -ECANCELED) {
 		struct ferr merr = FERR_INIT;
-		if (mfd_dest_check(d.mfd, &merr) && merr.code != -EPIPE)
+		if (mfd_dest_check(d.mfd, &merr))
 			*err = merr;
 	}
 	/* After GO nothing more comes on the data channels. */

@@ -264,6 +264,7 @@ static int pc_setup(struct pc *pc, const struct stream_header *h, struct ferr *e
 				   s->m->trace, &s->mfd, err);
 		if (rc)
 			return rc;
+		s->st.multifd_channels = s->mfd_channels;
 	}
 	rc = dirty_tracker_init(&s->tracker, s->m->vm, err);
 	if (rc)

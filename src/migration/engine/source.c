@@ -78,11 +78,12 @@ static void src_mfd_counts(struct mig_src *s)
 	s->st.normal = normal;
 	s->st.duplicate = zero;
 	s->st.normal_bytes = normal * GMEM_PAGE_SIZE;
+	s->st.multifd_bytes = mfd_src_bytes(s->mfd);
 }
 
-static void src_pace(struct mig_src *s, uint64_t *since, uint64_t min)
+static void src_pace(struct mig_src *s, uint64_t *since, uint64_t min, uint64_t now)
 {
-	uint64_t now = mig_src_bytes(s), n = now - *since;
+	uint64_t n = now - *since;
 
 	if (s->in_window || n < min || (n == 0 && min == 0))
 		return;
@@ -150,16 +151,25 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 			 * sender reads (copies) them from now on, after the rearm, so a
 			 * later write is in the log as without multifd.
 			 */
-			uint64_t bits[MFD_CHUNK_PAGES / 64] = {0};
+			uint64_t bits[MFD_CHUNK_PAGES / 64] = {0}, queued = 0;
 			for (uint64_t i = bitmap_next_set(todo, first); i < first + n;
 			     i = bitmap_next_set(todo, i + 1)) {
 				bitmap_clear(todo, i);
 				done++;
-				if (skip_untouched && !(resident[i - first] & 1))
+				if (skip_untouched && !(resident[i - first] & 1)) {
 					s->st.skipped++;
-				else
+				} else {
 					bits[(i - first) / 64] |= 1ull << ((i - first) % 64);
+					queued++;
+				}
 			}
+			/*
+			 * max-bandwidth: the senders write after the chunk is queued,
+			 * so the cap counts what is queued (each page at most a page
+			 * and its entry), before it goes.
+			 */
+			uint64_t q0 = 0, qn = queued * (GMEM_PAGE_SIZE + 8);
+			src_pace(s, &q0, 0, qn);
 			rc = mfd_src_send_chunk(s->mfd, first, n, bits, running, err);
 			if (rc)
 				goto out;
@@ -167,7 +177,6 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 			s->st.transferred = mig_src_bytes(s);
 			s->st.remaining = (total - done) * GMEM_PAGE_SIZE;
 			mig_publish(s->m, &s->st);
-			src_pace(s, &bytes0, 0);
 			continue;
 		}
 		for (uint64_t i = bitmap_next_set(todo, first); i < first + n;
@@ -195,7 +204,7 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 				bitmap_set(todo, i);
 				return rc;
 			}
-			src_pace(s, &bytes0, STREAM_BATCH_MAX_DATA);
+			src_pace(s, &bytes0, STREAM_BATCH_MAX_DATA, mig_src_bytes(s));
 		}
 		rc = stream_batch_flush(&s->w, err);
 		if (rc)
@@ -205,7 +214,7 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 		mig_publish(s->m, &s->st);
 		if (!s->tracking)
 			mig_progress(s->m, "saving", done, total);
-		src_pace(s, &bytes0, 0);
+		src_pace(s, &bytes0, 0, mig_src_bytes(s));
 	}
 	rc = 0;
 out:
