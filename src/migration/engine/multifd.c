@@ -422,11 +422,10 @@ static void *mfd_receiver_thread(void *arg)
 				pthread_mutex_unlock(&f->lock);
 			}
 		} else {
-			rc = ferr_set(&e, -EPROTO,
-				      "record %" PRIu64 " (%s) is not expected on a data channel",
-				      rec.number,
-				      stream_type_name(rec.type) ? stream_type_name(rec.type)
-								 : "unknown");
+			rc = ferr_set(
+			    &e, -EPROTO,
+			    "record %" PRIu64 " (%s) is not expected on a data channel", rec.number,
+			    stream_type_name(rec.type) ? stream_type_name(rec.type) : "unknown");
 		}
 		if (rc)
 			break;
@@ -472,9 +471,10 @@ static bool mfd_same_guest(const struct stream_header *a, const struct stream_he
 	       memcmp(a->regions, b->regions, a->nregions * sizeof(a->regions[0])) == 0;
 }
 
-int mfd_dest_start(struct migration *m, struct channel_listener *l, const struct stream_header *main,
-		   const struct gmem *mem, const struct stream_page_sink *sink, int timeout_ms,
-		   struct mfd_dest **out, struct ferr *err)
+int mfd_dest_start(struct migration *m, struct channel_listener *l,
+		   const struct stream_header *main, const struct gmem *mem,
+		   const struct stream_page_sink *sink, int timeout_ms, struct mfd_dest **out,
+		   struct ferr *err)
 {
 	struct mfd_dest *f = calloc(1, sizeof(*f));
 	uint64_t end = clock_now_ns() + (uint64_t)timeout_ms * 1000000u;
@@ -497,8 +497,8 @@ int mfd_dest_start(struct migration *m, struct channel_listener *l, const struct
 
 		if (now >= end) {
 			rc = ferr_set(err, -ETIMEDOUT,
-				      "%u of %u data channels connected within %d s", accepted, f->n,
-				      timeout_ms / 1000);
+				      "%u of %u data channels connected within %d s", accepted,
+				      f->n, timeout_ms / 1000);
 			break;
 		}
 		if (mig_cancelled(m)) {
@@ -610,10 +610,11 @@ int mfd_dest_wait_sync(struct mfd_dest *f, struct migration *m, uint32_t attempt
 		if (!missing)
 			break;
 		if (clock_now_ns() >= end) {
-			rc = ferr_set(err, -ETIMEDOUT,
-				      "END arrived, but %u of %u data channels did not end switchover "
-				      "attempt %u within %d s",
-				      missing, f->n, attempt, timeout_ms / 1000);
+			rc = ferr_set(
+			    err, -ETIMEDOUT,
+			    "END arrived, but %u of %u data channels did not end switchover "
+			    "attempt %u within %d s",
+			    missing, f->n, attempt, timeout_ms / 1000);
 			break;
 		}
 		pthread_mutex_unlock(&f->lock);

@@ -76,9 +76,10 @@ struct migration;
  * and start a receiver for each.  Pages go to @page (RAM-order index
  * @opaque-relative: see dest.c) and @zero.
  */
-int mfd_dest_start(struct migration *m, struct channel_listener *l, const struct stream_header *main,
-		   const struct gmem *mem, const struct stream_page_sink *sink, int timeout_ms,
-		   struct mfd_dest **out, struct ferr *err);
+int mfd_dest_start(struct migration *m, struct channel_listener *l,
+		   const struct stream_header *main, const struct gmem *mem,
+		   const struct stream_page_sink *sink, int timeout_ms, struct mfd_dest **out,
+		   struct ferr *err);
 /* A receiver's failure, if any (cheap: for every record of the main loop). */
 int mfd_dest_check(struct mfd_dest *f, struct ferr *err);
 /* Wait until every channel's CHANNEL_SYNC for @attempt (or later) arrived. */
