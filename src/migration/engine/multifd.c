@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/bitmap.h"
 #include "common/clock.h"
 #include "migration/engine/engine.h"
 #include "migration/engine/ram.h"
@@ -57,6 +58,13 @@ struct mfd_sender {
 struct mfd_src {
 	const struct gmem *mem;
 	unsigned n;
+	/*
+	 * Pages of jobs that failed or were dropped (RAM order): they go back
+	 * into the caller's to-do set (mfd_src_redo()).  Each sender writes
+	 * only the words of its own chunks; the migration thread reads and
+	 * clears it only while every sender is idle.
+	 */
+	struct bitmap redo;
 	uint64_t cut_bytes; /* test only: sender 1 fails after this much; 0: never */
 	struct mfd_sender s[STREAM_MULTIFD_MAX];
 };
@@ -93,6 +101,15 @@ static int mfd_send_pages(struct mfd_sender *c, const struct mfd_job *j, uint64_
 	return rc;
 }
 
+/* @j's pages are still to do: its chunk's own words of the redo set. */
+static void mfd_redo_job(struct mfd_src *f, const struct mfd_job *j)
+{
+	uint64_t *w = f->redo.words + j->first / 64;
+
+	for (unsigned k = 0; k < MFD_WORDS && j->first + 64ull * k < f->redo.nbits; k++)
+		w[k] |= j->bits[k];
+}
+
 static void *mfd_sender_thread(void *arg)
 {
 	struct mfd_sender *c = arg;
@@ -112,9 +129,17 @@ static void *mfd_sender_thread(void *arg)
 		int rc = 0;
 		if (j->kind == MFD_JOB_FLUSH) {
 			rc = stream_writer_flush_tail(&c->w, &e);
-		} else if (!failed) { /* after a failure, jobs are dropped until a flush */
+		} else if (failed) {
+			/* After a failure, jobs are dropped until a flush; their pages
+			 * are still to do.  (The page counts then say what was tried.) */
+			if (j->kind == MFD_JOB_PAGES)
+				mfd_redo_job(c->f, j);
+		} else {
 			if (j->kind == MFD_JOB_PAGES) {
 				rc = mfd_send_pages(c, j, &normal, &zero, &e);
+				/* Not sent, or not sure: sending a page twice is harmless. */
+				if (rc)
+					mfd_redo_job(c->f, j);
 			} else {
 				struct stream_msg m = {.type = STREAM_REC_CHANNEL_SYNC};
 				m.sync.attempt = j->attempt;
@@ -177,6 +202,10 @@ int mfd_src_start(const struct gmem *mem, const char *uri, const struct channel_
 		return ferr_set(err, -ENOMEM, "out of memory");
 	f->mem = mem;
 	f->cut_bytes = cut_kib << 10;
+	if (bitmap_init(&f->redo, mem->size / GMEM_PAGE_SIZE)) {
+		free(f);
+		return ferr_set(err, -ENOMEM, "out of memory for the multifd page set");
+	}
 	for (unsigned i = 0; i < main->nchannels; i++) {
 		struct mfd_sender *c = &f->s[i];
 		struct stream_header h = *main;
@@ -331,7 +360,16 @@ void mfd_src_stop(struct mfd_src *f)
 		pthread_cond_destroy(&c->cond);
 		pthread_mutex_destroy(&c->lock);
 	}
+	bitmap_destroy(&f->redo);
 	free(f);
+}
+
+void mfd_src_redo(struct mfd_src *f, struct bitmap *todo)
+{
+	if (bitmap_next_set(&f->redo, 0) >= f->redo.nbits)
+		return;
+	bitmap_or_words(todo, 0, f->redo.words, f->redo.nbits);
+	memset(f->redo.words, 0, (f->redo.nbits + 63) / 64 * sizeof(uint64_t));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -505,9 +543,10 @@ int mfd_dest_start(struct migration *m, struct channel_listener *l,
 			rc = ferr_set(err, -ECANCELED, "incoming migration cancelled");
 			break;
 		}
-		/* Short waits: a cancel is noticed between them. */
+		/* migrate-cancel cancels the listener: the wait ends with -ECANCELED.
+		 * The TLS handshake, if any, runs within the same time. */
 		struct ferr aerr = FERR_INIT;
-		rc = channel_accept(l, 200, &ch, &aerr);
+		rc = channel_accept(l, (int)((end - now) / 1000000u) + 1, &ch, &aerr);
 		if (rc == -ECANCELED) {
 			ferr_set(err, rc, "%s", aerr.msg);
 			break;

@@ -63,6 +63,11 @@ int mfd_src_flush_tails(struct mfd_src *f, struct ferr *err);
 uint64_t mfd_src_bytes(struct mfd_src *f);  /* written on every data channel */
 uint64_t mfd_src_unsent(struct mfd_src *f); /* still in their socket queues */
 void mfd_src_counts(struct mfd_src *f, uint64_t *normal, uint64_t *zero);
+/* Senders idle: pages of jobs that failed or were dropped go back into @todo
+ * (a page a deadline cut off, say; without KVM's manual dirty-log
+ * protection the log no longer has it). */
+struct bitmap;
+void mfd_src_redo(struct mfd_src *f, struct bitmap *todo);
 /* Cancel, join and close everything (any state; NULL is fine). */
 void mfd_src_stop(struct mfd_src *f);
 

@@ -223,6 +223,7 @@ out:
 	if (s->mfd) {
 		struct ferr werr = FERR_INIT;
 		int wrc = mfd_src_wait(s->mfd, &werr);
+		mfd_src_redo(s->mfd, todo);
 		src_mfd_counts(s);
 		s->st.transferred = mig_src_bytes(s);
 		if (wrc && (!rc || (rc == -ETIME && wrc != -ETIME))) {
