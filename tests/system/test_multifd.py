@@ -236,3 +236,46 @@ def test_data_channel_without_migration_is_refused(pair, tmp_path, kvm):
     print(err)
     assert rc == 1
     assert "arrived with no migration in progress" in err, err
+
+
+# ---- TLS: every data channel goes through the same connect path ------------
+
+@pytest.fixture
+def tls_pair(tmp_path, kvm):
+    """(src, dst, uri, creds): a verify guest and a destination listening on
+    tcp with mutual-TLS credentials made now (scripts/tls-certs.sh)."""
+    import subprocess
+    creds = tmp_path / "creds"
+    subprocess.run([str(ferrylib.ROOT / "scripts" / "tls-certs.sh"), str(creds)], check=True)
+    uri = ferrylib.migration_uri(tmp_path, 0, "tcp")
+    dserial, dctl = tmp_path / "dst.txt", tmp_path / "dctl.sock"
+    dst = ferrylib.Vm(ferrylib.incoming_argv(uri, memory="128M", serial=f"file:{dserial}",
+                                             control=dctl) + ["--tls-creds", str(creds)],
+                      tmp_path, dserial, dctl)
+    sserial, sctl = tmp_path / "src.txt", tmp_path / "sctl.sock"
+    src = ferrylib.Vm(ferrylib.ferry_argv(append=LIGHT, memory="128M", serial=f"file:{sserial}",
+                                          control=sctl), tmp_path, sserial, sctl)
+    try:
+        src.wait_for(r"^progress cpu=0 .*$", count=2, timeout=60)
+        dst.qmp
+        yield src, dst, ferrylib.bound_uri(dst, uri), creds
+    finally:
+        src.kill()
+        dst.kill()
+
+
+def test_tls_protects_every_data_channel(tls_pair):
+    """A TLS destination completes the handshake on each data connection
+    before it reads a byte: a data channel that bypassed TLS would be
+    refused, and the migration would fail."""
+    src, dst, uri, creds = tls_pair
+    enable_multifd(src.qmp, 3)
+    set_params(src.qmp, tls_creds=str(creds))
+    src.qmp.cmd("migrate", uri=uri)
+    st = wait_migration(src.qmp, timeout=60)
+    assert st["status"] == "completed", st
+    assert st["ferry"]["multifd-channels"] == 3
+    assert st["ferry"]["tls"]["protocol"].startswith("TLS"), st["ferry"]
+    assert not [e for e in dst.qmp.events if e.get("event") == "MIGRATION_CHANNEL_REFUSED"]
+    assert_keeps_verifying(dst, lines=2, pages=LIGHT_PAGES)
+
