@@ -18,6 +18,7 @@ import streamlib
 from ferrylib import assert_keeps_verifying, set_params, wait_migration
 from test_migrate_faults import (LIGHT, LIGHT_PAGES, assert_destination_refused,  # noqa: F401
                                  assert_source_survived, pair)
+from test_migrate_netns import FAST, SLOWDOWN_MARGIN_MS, hosts  # noqa: F401
 
 BIG = "workload=verify wss=48M rate=max progress=200ms"
 BIG_PAGES = (48 << 20) // 4096
@@ -279,3 +280,47 @@ def test_tls_protects_every_data_channel(tls_pair):
     assert not [e for e in dst.qmp.events if e.get("event") == "MIGRATION_CHANNEL_REFUSED"]
     assert_keeps_verifying(dst, lines=2, pages=LIGHT_PAGES)
 
+
+
+# ---- the deadline on every data channel -------------------------------------
+
+@pytest.mark.parametrize("rate,after_ms", [("5mbit", 0), ("50mbit", 10)])
+def test_deadline_holds_on_every_data_channel(hosts, tmp_path, rate, after_ms):
+    """As test_migrate_netns's slowdown test, with 2 data channels: the link
+    drops to @rate @after_ms after the pause, so the deadline cuts records
+    on the data channels too.  Every attempt ends by the limit (rolled back
+    with every channel's cut record finished afterwards, or GO), and once the
+    link is fast again the migration completes with the guest intact."""
+    limit_ms = 100
+    net, start_src, start_dst = hosts(rate=FAST)
+    shaper = net.fast_shaper("a")
+    src = start_src("workload=verify wss=2M rate=max progress=200ms")
+    dst, uri = start_dst()
+    q = src.qmp
+    enable_multifd(q, 2)
+    set_params(q, downtime_limit=1, timeout=120, on_timeout="abort", switchover_attempts=100)
+    q.cmd("migrate", uri=uri)
+    deadline = time.monotonic() + 30
+    while ferrylib.wait_status(q, "active", timeout=30)["ferry"]["passes"] < 2:
+        assert time.monotonic() < deadline, "passes do not advance"
+        time.sleep(0.01)
+    q.events.clear()
+    set_params(q, downtime_limit=limit_ms)
+    while True:
+        ev = q.wait_event("MIGRATION", timeout=60)
+        if ev["data"]["status"] == "device":
+            break
+    if after_ms:
+        time.sleep(after_ms / 1000)
+    shaper.set(rate)
+    ferrylib.wait_status(q, ("active", "completed"), timeout=30, interval=0.002)
+    shaper.set(FAST)
+    st = wait_migration(q, timeout=60)
+    f = st["ferry"]
+    print(f"{rate} after {after_ms} ms: {st['status']} after {f['switchover-attempts']} "
+          f"attempts ({f['aborted-attempts']} rolled back); {f['switchover-table']}")
+    assert st["status"] == "completed", st
+    assert f["multifd-channels"] == 2
+    for a in f["switchover-table"]:
+        assert a["paused-ns"] <= (limit_ms + SLOWDOWN_MARGIN_MS) * 1e6, a
+    assert_keeps_verifying(dst, lines=2, pages=(2 << 20) // 4096)
