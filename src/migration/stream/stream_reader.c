@@ -289,7 +289,10 @@ int stream_next_record(struct stream_reader *r, struct stream_record *out, struc
 			return stream_reader_fail(
 			    r, err, rc, "%s ended after record %" PRIu64 " (%s)%s", what,
 			    r->cur.number, stream_type_label(r->cur.type, label),
-			    r->ended || r->dir == STREAM_RETURN ? "" : " without an END record");
+			    r->ended || r->dir == STREAM_RETURN ? ""
+			    /* a data channel has no END: its source stopped mid-way */
+			    : r->hdr.channel ? " (the data channel was closed)"
+					     : " without an END record");
 		}
 		if (rc)
 			return stream_reader_fail(r, err, rc, "record %" PRIu64 ": %s",
