@@ -162,6 +162,10 @@ struct migration {
 	pthread_t thread;
 	bool thread_joinable;
 	struct channel *ch;		   /* while the thread runs */
+	/* the source's multifd data channels, while its senders run: a cancel
+	 * cancels them too (a sender may be blocked in a write) */
+	struct channel *data_ch[16];
+	unsigned ndata_ch;
 	struct channel_listener *listener; /* destination, while waiting */
 
 	/* Test-only dirty-log harvester (x-ferry-dirty-log), control thread only. */

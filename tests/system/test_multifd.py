@@ -324,3 +324,20 @@ def test_deadline_holds_on_every_data_channel(hosts, tmp_path, rate, after_ms):
     for a in f["switchover-table"]:
         assert a["paused-ns"] <= (limit_ms + SLOWDOWN_MARGIN_MS) * 1e6, a
     assert_keeps_verifying(dst, lines=2, pages=(2 << 20) // 4096)
+
+
+def test_cancel_mid_pass(pair):
+    src, dst, uri = pair(BIG)
+    q = src.qmp
+    enable_multifd(q, 4)
+    set_params(q, max_bandwidth=8 << 20)
+    q.cmd("migrate", uri=uri)
+    ferrylib.wait_status(q, "active", timeout=10)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    q.cmd("migrate-cancel")
+    st = wait_migration(q, timeout=30)
+    took = time.monotonic() - t0
+    print(f"cancelled in {took:.2f} s")
+    assert took < 1, took  # neither the cap nor a queued chunk holds it up
+    assert_source_survived(src, st, status="cancelled", pages=BIG_PAGES)

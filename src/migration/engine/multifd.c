@@ -336,6 +336,16 @@ void mfd_src_counts(struct mfd_src *f, uint64_t *normal, uint64_t *zero)
 	}
 }
 
+unsigned mfd_src_channels(struct mfd_src *f, struct channel **out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < f->n && n < max; i++)
+		if (f->s[i].ch)
+			out[n++] = f->s[i].ch;
+	return n;
+}
+
 void mfd_src_stop(struct mfd_src *f)
 {
 	if (!f)

@@ -68,6 +68,8 @@ void mfd_src_counts(struct mfd_src *f, uint64_t *normal, uint64_t *zero);
  * protection the log no longer has it). */
 struct bitmap;
 void mfd_src_redo(struct mfd_src *f, struct bitmap *todo);
+/* The data channels (for the migration's cancel): up to @max, how many. */
+unsigned mfd_src_channels(struct mfd_src *f, struct channel **out, unsigned max);
 /* Cancel, join and close everything (any state; NULL is fine). */
 void mfd_src_stop(struct mfd_src *f);
 

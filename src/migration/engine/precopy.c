@@ -265,6 +265,15 @@ static int pc_setup(struct pc *pc, const struct stream_header *h, struct ferr *e
 		if (rc)
 			return rc;
 		s->st.multifd_channels = s->mfd_channels;
+		_Static_assert(sizeof(s->m->data_ch) / sizeof(s->m->data_ch[0]) >=
+				   STREAM_MULTIFD_MAX,
+			       "room for every data channel");
+		pthread_mutex_lock(&s->m->lock);
+		s->m->ndata_ch = mfd_src_channels(s->mfd, s->m->data_ch, STREAM_MULTIFD_MAX);
+		if (s->m->cancel)
+			for (unsigned i = 0; i < s->m->ndata_ch; i++)
+				channel_cancel(s->m->data_ch[i]);
+		pthread_mutex_unlock(&s->m->lock);
 	}
 	rc = dirty_tracker_init(&s->tracker, s->m->vm, err);
 	if (rc)
@@ -294,6 +303,9 @@ static void pc_teardown(struct pc *pc)
 		rp_stop(&s->rp, s->ch); /* the channel is done with: cancelled */
 		s->have_rp = false;
 	}
+	pthread_mutex_lock(&s->m->lock);
+	s->m->ndata_ch = 0;
+	pthread_mutex_unlock(&s->m->lock);
 	mfd_src_stop(s->mfd); /* idle: every send waits for its senders */
 	s->mfd = NULL;
 	bitmap_destroy(&pc->todo);

@@ -168,8 +168,15 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 			 * so the cap counts what is queued (each page at most a page
 			 * and its entry), before it goes.
 			 */
-			uint64_t q0 = 0, qn = queued * (GMEM_PAGE_SIZE + 8);
-			src_pace(s, &q0, 0, qn);
+			for (uint64_t left = queued * (GMEM_PAGE_SIZE + 8); left;) {
+				/* a batch at a time: a cancel is not held up by the cap */
+				uint64_t step = left < STREAM_BATCH_MAX_DATA ? left : STREAM_BATCH_MAX_DATA;
+				uint64_t q0 = 0;
+				if (mig_cancelled(s->m))
+					break;
+				src_pace(s, &q0, 0, step);
+				left -= step;
+			}
 			rc = mfd_src_send_chunk(s->mfd, first, n, bits, running, err);
 			if (rc)
 				goto out;
