@@ -341,3 +341,22 @@ def test_cancel_mid_pass(pair):
     print(f"cancelled in {took:.2f} s")
     assert took < 1, took  # neither the cap nor a queued chunk holds it up
     assert_source_survived(src, st, status="cancelled", pages=BIG_PAGES)
+
+
+def test_ferry_migrate_cli(pair):
+    """ferry migrate --multifd-channels N sets the capability and the parameter."""
+    import subprocess
+    src, dst, uri = pair(LIGHT)
+    r = subprocess.run([str(ferrylib.FERRY), "migrate", "--control", str(src.control),
+                        "--multifd-channels", "3", "--wait", "--json", uri],
+                       capture_output=True, text=True, timeout=90)
+    print(r.stdout, r.stderr)
+    assert r.returncode == 0, r.stderr
+    import json
+    assert json.loads(r.stdout)["ferry"]["multifd-channels"] == 3
+    assert {"capability": "multifd", "state": True} in \
+        src.qmp.cmd("query-migrate-capabilities")
+    assert_keeps_verifying(dst, lines=2, pages=LIGHT_PAGES)
+    bad = subprocess.run([str(ferrylib.FERRY), "migrate", "--control", str(src.control),
+                          "--multifd-channels", "17", uri], capture_output=True, text=True)
+    assert bad.returncode != 0 and "multifd-channels" in bad.stderr, bad.stderr
