@@ -578,7 +578,7 @@ int mfd_dest_start(struct migration *m, struct channel_listener *l,
 		}
 		struct ferr herr = FERR_INIT;
 		if (stream_read_header(&r, &h, &herr))
-			snprintf(why, sizeof(why), "a data connection's header: %s", herr.msg);
+			snprintf(why, sizeof(why), "a data connection's header: %.400s", herr.msg);
 		else if (!(h.features & STREAM_FEAT_MULTIFD) || h.channel == 0)
 			snprintf(why, sizeof(why),
 				 "a connection that is not a data channel arrived while this "
