@@ -29,34 +29,45 @@ _Static_assert(MFD_CHUNK_PAGES % 64 == 0, "a chunk is whole bitmap words");
 
 enum mfd_job_kind { MFD_JOB_PAGES, MFD_JOB_SYNC, MFD_JOB_FLUSH };
 
+/* A job is written by the migration thread into a free slot (under the
+ * sender's lock) and read by the sender while it is at the queue's head. */
 struct mfd_job {
 	enum mfd_job_kind kind;
-	bool running;
-	uint32_t attempt;
-	uint64_t first, n;
-	uint64_t bits[MFD_WORDS];
+	bool running;	   /* PAGES: copy each page (the guest runs), else send it in place */
+	uint32_t attempt;  /* SYNC */
+	uint64_t first, n; /* PAGES: the chunk, RAM order */
+	uint64_t bits[MFD_WORDS]; /* PAGES: bit i = page first + i is to be sent */
 };
 
 struct mfd_sender {
+	/* set before the thread starts, then read-only */
 	struct mfd_src *f;
 	unsigned index; /* 1..n */
-	struct channel *ch;
-	struct stream_writer w;
 	pthread_t thread;
 	bool started;
-	/* under lock */
+	/*
+	 * Set up (header sent) by the migration thread before the sender
+	 * starts; then the sender thread's while it runs a job, the migration
+	 * thread's while the sender is idle (mfd_src_wait() returned) and at
+	 * stop.  The channel's
+	 * deadline and byte counts are atomics any thread may touch.
+	 */
+	struct channel *ch;
+	struct stream_writer w;
+	/* under lock: */
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* a job queued, a job done, stop */
 	struct mfd_job jobs[MFD_QUEUE];
-	unsigned head, count;
+	unsigned head, count; /* count includes the job being run */
 	bool stop;
-	int rc; /* sticky: the first failure */
+	int rc; /* sticky: the first failure (-ETIME: cleared by a flush) */
 	struct ferr err;
-	uint64_t normal, zero;
+	uint64_t normal, zero; /* pages sent (or tried) with data / as ZERO */
 };
 
+/* The migration thread's (it creates, drives and stops the senders). */
 struct mfd_src {
-	const struct gmem *mem;
+	const struct gmem *mem; /* read by every sender */
 	unsigned n;
 	/*
 	 * Pages of jobs that failed or were dropped (RAM order): they go back
@@ -386,16 +397,21 @@ void mfd_src_redo(struct mfd_src *f, struct bitmap *todo)
 /* Destination */
 
 struct mfd_receiver {
+	/* set by the loader before the thread starts, then read-only */
 	struct mfd_dest *f;
-	unsigned index;
-	struct channel *ch;
-	struct stream_reader r;
+	unsigned index; /* 1..n */
 	pthread_t thread;
 	bool started;
+	/* the receiver thread's while it runs; the loader's before and after */
+	struct channel *ch;
+	struct stream_reader r;
+	/* written by the receiver, read by the loader for query-migrate */
 	_Atomic uint64_t bytes, pages, zero;
 };
 
+/* Created, waited on and stopped by the loader (the migration thread). */
 struct mfd_dest {
+	/* read-only once the receivers run */
 	const struct gmem *mem;
 	struct stream_page_sink sink; /* the loader's, for pages this channel owns */
 	unsigned n;
