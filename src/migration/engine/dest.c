@@ -506,7 +506,8 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		rc = stream_next_record(&d.r, &rec, err);
 		if (!rc)
 			rc = dest_record(&d, &rec, err);
-		if (!rc && d.mfd)
+		/* (After GO the data channels have nothing more to say.) */
+		if (!rc && d.mfd && d.phase != DP_ENDED)
 			rc = mfd_dest_check(d.mfd, err);
 		if (rc)
 			break;
