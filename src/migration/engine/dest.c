@@ -523,8 +523,9 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 			mig_progress(m, "loading", d.r.stats.bytes, total_hint);
 		}
 	}
-	/* A data channel's own failure says more than the main connection's end. */
-	if (rc && d.mfd && rc != -ECANCELED) {
+	/* A data channel's own failure says more than the main connection's
+	 * end (but less than the source's own words: ABORT, ERROR). */
+	if (d.mfd && (rc == -EPIPE || rc == -ECONNRESET)) {
 		struct ferr merr = FERR_INIT;
 		if (mfd_dest_check(d.mfd, &merr))
 			*err = merr;
