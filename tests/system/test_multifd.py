@@ -339,7 +339,7 @@ def test_cancel_mid_pass(pair):
     st = wait_migration(q, timeout=30)
     took = time.monotonic() - t0
     print(f"cancelled in {took:.2f} s")
-    assert took < 1, took  # neither the cap nor a queued chunk holds it up
+    assert took < 1 * ferrylib.SLOW, took  # neither the cap nor a queued chunk holds it up
     assert_source_survived(src, st, status="cancelled", pages=BIG_PAGES)
 
 
