@@ -264,7 +264,12 @@ int mfd_src_send_chunk(struct mfd_src *f, uint64_t first, uint64_t n, const uint
 	struct mfd_job j = {.kind = MFD_JOB_PAGES, .running = running, .first = first, .n = n};
 
 	memcpy(j.bits, bits, sizeof(j.bits));
-	return mfd_queue(&f->s[(first / MFD_CHUNK_PAGES) % f->n], &j, err);
+	int rc = mfd_queue(&f->s[(first / MFD_CHUNK_PAGES) % f->n], &j, err);
+	/* Refused (the channel failed): still to do.  No sender writes this
+	 * chunk's words of the redo set meanwhile: it is in no queue. */
+	if (rc)
+		mfd_redo_job(f, &j);
+	return rc;
 }
 
 int mfd_src_wait(struct mfd_src *f, struct ferr *err)
