@@ -105,7 +105,7 @@ static int mfd_send_pages(struct mfd_sender *c, const struct mfd_job *j, uint64_
 		rc = stream_batch_flush(&c->w, err);
 	if (!rc && c->index == 1 && c->f->cut_bytes && c->w.stats.bytes >= c->f->cut_bytes) {
 		channel_shutdown(c->ch);
-		rc = ferr_set(err, -ECONNABORTED,
+		rc = ferr_set(err, -ENOLINK, /* the source's own doing: precopy.c keeps the words */
 			      "cut after %" PRIu64 " KiB (x-multifd-cut, test only)",
 			      c->w.stats.bytes >> 10);
 	}

@@ -80,6 +80,9 @@ static void pc_peer_reason(struct pc *pc, struct ferr *err)
 		rp_check(&pc->s->rp, err);
 		return;
 	}
+	/* A data channel the source cut itself (x-multifd-cut): no peer to blame. */
+	if (err->code == -ENOLINK)
+		return;
 	snprintf(was, sizeof(was), "%s", err->msg);
 	int code = err->code;
 	ferr_clear(err);
