@@ -52,7 +52,8 @@ static void src_cap_update(struct mig_src *s)
 }
 
 /*
- * max-bandwidth: account what went out since *@since once it is at least
+ * max-bandwidth: account what went out since *@since (@now: bytes put on
+ * the stream so far; with multifd, queued for the senders) once it is at least
  * @min bytes (a batch: the cap holds over short windows too, not only per
  * 16 MiB chunk), and wait as the token bucket says.  The cap shapes passes
  * and snapshots; inside a switchover's window it would only add to the
