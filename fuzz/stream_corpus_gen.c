@@ -187,6 +187,24 @@ int main(int argc, char **argv)
 	msg(&g, (struct stream_msg){.type = STREAM_MSG_GO});
 	save(&g, dir, "valid-retry", 0, NULL);
 
+	/* A multifd data channel: the header's session block, pages, CHANNEL_SYNCs. */
+	const struct stream_header mfd = {.page_size = STREAM_PAGE_SIZE,
+					  .vcpu_count = 4,
+					  .nregions = 1,
+					  .features = STREAM_FEAT_MULTIFD,
+					  .cpuid_digest = 0x5eed5eed5eed5eedull,
+					  .regions = {{0, 4 * MiB}},
+					  .session = 0x0123456789abcdefull,
+					  .channel = 2,
+					  .nchannels = 3};
+	start_with(&g, STREAM_MIGRATION, &mfd);
+	check(&g, stream_batch_ref(&g.w, 4, fill(&g, 4), &g.err));
+	check(&g, stream_batch_zero(&g.w, 5, &g.err));
+	msg(&g, (struct stream_msg){.type = STREAM_REC_CHANNEL_SYNC, .sync.attempt = 1});
+	check(&g, stream_batch_copy(&g.w, 4, fill(&g, 4), &g.err));
+	msg(&g, (struct stream_msg){.type = STREAM_REC_CHANNEL_SYNC, .sync.attempt = 3});
+	save(&g, dir, "valid-multifd-channel", 0, NULL);
+
 	const struct stream_header two = {.page_size = STREAM_PAGE_SIZE,
 					  .vcpu_count = 1,
 					  .nregions = 2,

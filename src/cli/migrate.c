@@ -48,6 +48,8 @@ struct migrate_opts {
 	const char *on_timeout;	  /* NULL: not given */
 	const char *tls_creds;	  /* NULL: not given; "": plaintext */
 	const char *tls_hostname; /* NULL: not given */
+	bool has_multifd;
+	uint64_t multifd_channels; /* 0: capability off */
 };
 
 void cli_migrate_usage(void)
@@ -73,6 +75,8 @@ void cli_migrate_usage(void)
 	       "                        (docs/security.md); '' for plaintext (default)\n"
 	       "  --tls-hostname NAME   the name the destination's certificate must carry;\n"
 	       "                        default: the HOST of a tcp: URI (unix: needs it)\n"
+	       "  --multifd-channels N  send pages over N parallel connections (1..16) besides\n"
+	       "                        the main one (capability multifd); 0 turns it off\n"
 	       "  --wait                follow the migration to its end: progress on a terminal,\n"
 	       "                        then a summary; Ctrl-C cancels it (twice: stop waiting)\n"
 	       "  --json                with --wait: print the final query-migrate result as JSON\n"
@@ -172,7 +176,15 @@ static int migrate_check(const struct migrate_opts *o, int nargs)
 	return 0;
 }
 
-enum { O_DOWNTIME = 256, O_BANDWIDTH, O_TIMEOUT, O_ON_TIMEOUT, O_TLS_CREDS, O_TLS_HOSTNAME };
+enum {
+	O_DOWNTIME = 256,
+	O_BANDWIDTH,
+	O_TIMEOUT,
+	O_ON_TIMEOUT,
+	O_TLS_CREDS,
+	O_TLS_HOSTNAME,
+	O_MULTIFD
+};
 
 /* Apply option @c; 0, or the exit status to leave with. */
 static int migrate_option(struct migrate_opts *o, int c, const char *arg)
@@ -215,6 +227,14 @@ static int migrate_option(struct migrate_opts *o, int c, const char *arg)
 	case O_TLS_HOSTNAME:
 		o->tls_hostname = arg;
 		return migrate_check_param("tls-hostname", arg, 0);
+	case O_MULTIFD:
+		if (parse_u64(arg, &o->multifd_channels))
+			return migrate_bad_value("multifd-channels", arg,
+						 "a number of data channels, 1 to 16, or 0 for none");
+		o->has_multifd = true;
+		return o->multifd_channels
+			   ? migrate_check_param("multifd-channels", NULL, o->multifd_channels)
+			   : 0;
 	case 'x':
 	case 's':
 		if (o->mode != MIGRATE_START)
@@ -248,6 +268,7 @@ static int migrate_parse(int argc, char **argv, struct migrate_opts *o, int *sta
 	    {"on-timeout", required_argument, NULL, O_ON_TIMEOUT},
 	    {"tls-creds", required_argument, NULL, O_TLS_CREDS},
 	    {"tls-hostname", required_argument, NULL, O_TLS_HOSTNAME},
+	    {"multifd-channels", required_argument, NULL, O_MULTIFD},
 	    {"wait", no_argument, NULL, 'w'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"cancel", no_argument, NULL, 'x'},
@@ -298,6 +319,9 @@ static json_t *migrate_params_json(const struct migrate_opts *o)
 		json_object_set_new(p, "tls-creds", json_string(o->tls_creds));
 	if (o->tls_hostname)
 		json_object_set_new(p, "tls-hostname", json_string(o->tls_hostname));
+	if (o->has_multifd && o->multifd_channels)
+		json_object_set_new(p, "multifd-channels",
+				    json_integer((json_int_t)o->multifd_channels));
 	if (json_object_size(p) == 0) {
 		json_decref(p);
 		return NULL;
@@ -523,6 +547,12 @@ static int migrate_start(struct qmp_conn *c, const struct migrate_opts *o)
 	int status;
 
 	if (params && migrate_exec(c, "migrate-set-parameters", params, NULL, &err))
+		return cli_error("%s", err.msg);
+	if (o->has_multifd &&
+	    migrate_exec(c, "migrate-set-capabilities",
+			 json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "multifd", "state",
+				   o->multifd_channels != 0),
+			 NULL, &err))
 		return cli_error("%s", err.msg);
 	/* From here on a Ctrl-C means "cancel", even before the reply to migrate. */
 	if (o->wait) {

@@ -23,6 +23,8 @@ static json_t *params_json(const struct mig_params *p)
 	json_t *o = json_object();
 
 	for (const struct mig_param_desc *d = mig_param_table; o && d->name; d++) {
+		if (d->type == MIG_PARAM_CAP)
+			continue; /* query-migrate-capabilities */
 		uint64_t v = mig_param_get(p, d);
 		json_t *j = d->type == MIG_PARAM_STR	? qmp_json_string(mig_param_get_str(p, d))
 			    : d->type == MIG_PARAM_ENUM ? json_string(d->names[v])
@@ -65,7 +67,7 @@ static int qmp_migrate_set_parameters(void *opaque, json_t *args, json_t **ret,
 		const struct mig_param_desc *d = mig_param_find(key);
 		uint64_t v;
 
-		if (!d)
+		if (!d || d->type == MIG_PARAM_CAP)
 			return qmp_error_set(qerr, NULL, -EINVAL, "Parameter '%s' is unexpected",
 					     key);
 		if (d->type == MIG_PARAM_STR) {
@@ -97,6 +99,69 @@ static int qmp_migrate_set_parameters(void *opaque, json_t *args, json_t **ret,
 		}
 		if (!rc)
 			rc = mig_param_set(&p, d, v, &qerr->err);
+		if (rc)
+			return rc;
+	}
+	rc = mig_params_check(&p, &qerr->err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&m->lock);
+	m->params = p;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+/* QEMU's shape: [{"capability": "multifd", "state": true}, ...] */
+static int qmp_query_migrate_capabilities(void *opaque, json_t *args, json_t **ret,
+					  struct qmp_error *qerr)
+{
+	struct migration *m = opaque;
+	struct mig_params p;
+	json_t *a = json_array();
+
+	pthread_mutex_lock(&m->lock);
+	p = m->params;
+	pthread_mutex_unlock(&m->lock);
+	for (const struct mig_param_desc *d = mig_param_table; a && d->name; d++)
+		if (d->type == MIG_PARAM_CAP)
+			json_array_append_new(a, json_pack("{s:s, s:b}", "capability", d->name,
+							   "state", (int)mig_param_get(&p, d)));
+	return reply(ret, a, qerr);
+}
+
+/*
+ * {"capabilities": [{"capability": NAME, "state": BOOL}, ...]}: all checked
+ * before any is applied.  A migration already running keeps what it started
+ * with; the next one uses the new set.
+ */
+static int qmp_migrate_set_capabilities(void *opaque, json_t *args, json_t **ret,
+					struct qmp_error *qerr)
+{
+	struct migration *m = opaque;
+	json_t *caps = json_object_get(args, "capabilities"), *c;
+	struct mig_params p;
+	size_t i;
+	int rc;
+
+	if (!json_is_array(caps))
+		return qmp_error_set(qerr, NULL, -EINVAL,
+				     "Invalid parameter type for 'capabilities', expected: array");
+	pthread_mutex_lock(&m->lock);
+	p = m->params;
+	pthread_mutex_unlock(&m->lock);
+	json_array_foreach(caps, i, c)
+	{
+		json_t *name = json_object_get(c, "capability"), *state = json_object_get(c, "state");
+		if (!json_is_string(name) || !json_is_boolean(state))
+			return qmp_error_set(qerr, NULL, -EINVAL,
+					     "capabilities[%zu]: expected {\"capability\": string, "
+					     "\"state\": bool}",
+					     i);
+		const struct mig_param_desc *d = mig_param_find(json_string_value(name));
+		if (!d || d->type != MIG_PARAM_CAP)
+			return qmp_error_set(qerr, NULL, -EINVAL, "Capability '%s' is unknown",
+					     json_string_value(name));
+		rc = mig_param_set(&p, d, json_is_true(state) ? 1 : 0, &qerr->err);
 		if (rc)
 			return rc;
 	}
@@ -225,6 +290,8 @@ static json_t *ferry_json(enum vm_owner owner, enum mig_role role, const struct 
 	json_object_set_new(f, "guest-owner", json_string(vm_owner_name(owner)));
 	json_object_set_new(f, "passes", json_integer((json_int_t)st->passes));
 	json_object_set_new(f, "pass-table", passes);
+	json_object_set_new(f, "multifd-channels", json_integer((json_int_t)st->multifd_channels));
+	json_object_set_new(f, "multifd-bytes", json_integer((json_int_t)st->multifd_bytes));
 	json_object_set_new(f, "skipped-pages", json_integer((json_int_t)st->skipped));
 	json_object_set_new(f, "state-bytes", json_integer((json_int_t)st->state_bytes));
 	json_object_set_new(f, "downtime-ns", json_integer((json_int_t)st->downtime_ns));
@@ -344,6 +411,8 @@ const struct qmp_command qmp_mig_commands[] = {
     {"query-migrate-parameters", qmp_query_migrate_parameters, NULL, NULL},
     /* arguments are checked against the parameter table by the handler */
     {"migrate-set-parameters", qmp_migrate_set_parameters, QMP_ARGS_ANY, NULL},
+    {"query-migrate-capabilities", qmp_query_migrate_capabilities, NULL, NULL},
+    {"migrate-set-capabilities", qmp_migrate_set_capabilities, QMP_ARGS_ANY, NULL},
     {"x-ferry-dirty-log", qmp_x_dirty_log, dirty_log_args, NULL},
     {"x-ferry-query-dirty-log", qmp_x_query_dirty_log, NULL, NULL},
     {0},

@@ -103,6 +103,8 @@ static void mig_cancel_locked(struct migration *m)
 	m->cancel = true;
 	if (m->ch)
 		channel_cancel(m->ch);
+	for (unsigned i = 0; i < m->ndata_ch; i++)
+		channel_cancel(m->data_ch[i]);
 	if (m->listener)
 		channel_listener_cancel(m->listener);
 }

@@ -103,6 +103,8 @@ struct mig_stats {
 	uint64_t normal_bytes;
 	uint64_t dirty_sync_count; /* ram.dirty-sync-count */
 	uint64_t passes;
+	uint64_t multifd_channels; /* data channels in use (0: multifd off) */
+	uint64_t multifd_bytes;	   /* ... bytes they carried, headers included */
 	uint64_t downtime_ns;	   /* pause to resume (or end of save) */
 	uint64_t state_bytes;	   /* vCPU + VM + device state */
 	uint64_t pages_per_second; /* over the last pass */
@@ -160,6 +162,10 @@ struct migration {
 	pthread_t thread;
 	bool thread_joinable;
 	struct channel *ch;		   /* while the thread runs */
+	/* the source's multifd data channels, while its senders run: a cancel
+	 * cancels them too (a sender may be blocked in a write) */
+	struct channel *data_ch[16];
+	unsigned ndata_ch;
 	struct channel_listener *listener; /* destination, while waiting */
 
 	/* Test-only dirty-log harvester (x-ferry-dirty-log), control thread only. */

@@ -40,6 +40,13 @@ const struct mig_param_desc mig_param_table[] = {
     {"x-verified-pages", MIG_PARAM_U64, P(x_verified_pages), 0, 0, 1, NULL,
      "test only: the destination places pages only after their record's checksum held "
      "(the post-copy path) instead of reading them straight into RAM"},
+    {"multifd", MIG_PARAM_CAP, P(multifd), 0, 0, 1, NULL,
+     "capability: pages travel on multifd-channels parallel connections besides the main one"},
+    {"multifd-channels", MIG_PARAM_U64, P(multifd_channels), 2, 1, 16, NULL,
+     "data connections used with the multifd capability (each with its own sender thread)"},
+    {"x-multifd-cut", MIG_PARAM_U64, P(x_multifd_cut), 0, 0, UINT64_MAX, NULL,
+     "test only: with multifd, the source cuts data channel 1 once it has sent this many "
+     "KiB; 0: never"},
     {"tls-creds", MIG_PARAM_STR, P(tls_creds), 0, 0, MIG_PARAM_STR_MAX - 1, NULL,
      "directory of x509 files (ca-cert.pem, server-*.pem, client-*.pem): TLS with mutual "
      "authentication on every migration connection; empty: plaintext"},

@@ -36,6 +36,9 @@ struct mig_params {
 	uint64_t x_load_delay_ms;  /* "x-load-delay": test only, destination delays its ACK */
 	uint64_t x_go_delay_ms;	   /* "x-go-delay": test only, source waits between ACK and GO */
 	uint64_t x_verified_pages; /* "x-verified-pages": test only, destination's page sink */
+	uint64_t multifd;	   /* capability "multifd": parallel data channels */
+	uint64_t multifd_channels; /* "multifd-channels": how many, with the capability */
+	uint64_t x_multifd_cut;	   /* "x-multifd-cut": test only, cut data channel 1 */
 	char tls_creds[MIG_PARAM_STR_MAX];    /* "tls-creds": x509 directory; "": no TLS */
 	char tls_hostname[MIG_PARAM_STR_MAX]; /* "tls-hostname": "": the URI's host */
 };
@@ -44,6 +47,7 @@ enum mig_param_type {
 	MIG_PARAM_U64,
 	MIG_PARAM_ENUM, /* stored as u64, set and shown by name */
 	MIG_PARAM_STR,	/* char[MIG_PARAM_STR_MAX], default ""; min/max bound its length */
+	MIG_PARAM_CAP,	/* a capability (migrate-set-capabilities): u64 0 or 1 */
 };
 
 struct mig_param_desc {

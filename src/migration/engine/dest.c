@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "migration/transport/channel.h"
 #include "migration/engine/engine.h"
+#include "migration/engine/multifd.h"
 #include "migration/engine/ram.h"
 #include "vm/memory.h"
 #include "vm/state.h"
@@ -25,6 +26,7 @@
 
 #define DEST_IO_TIMEOUT_MS 30000
 #define DEST_BLOB_MAX	   STREAM_VM_STATE_MAX
+#define DEST_MFD_ACCEPT_MS 10000 /* for the data channels, after READY */
 
 /* Where the loader is in the stream, as a bit: what may come next. */
 enum dest_phase {
@@ -68,6 +70,9 @@ struct mig_dest {
 	unsigned nsections;
 	void *buf; /* state blobs, verified pages */
 	uint64_t total_hint;
+	/* multifd: the data channels' receivers (multifd.h); NULL: none */
+	struct mfd_dest *mfd;
+	uint32_t attempts; /* SWITCHOVER_PREPAREs so far: the attempt CHANNEL_SYNC names */
 };
 
 /* ---- the page sink: guest RAM ---- */
@@ -132,6 +137,23 @@ static int sink_zero(void *opaque, uint64_t gfn, uint64_t npages, struct ferr *e
 	return rc;
 }
 
+/* For multifd receivers: always the direct sink (whatever x-verified-pages
+ * says).  Distinct receivers touch distinct chunks, so distinct words of
+ * @written (a chunk is whole words): no lock. */
+static void *ram_sink_page(void *opaque, uint64_t gfn)
+{
+	return ram_direct(opaque, gfn);
+}
+
+static int ram_sink_zero(void *opaque, uint64_t gfn, uint64_t npages, struct ferr *err)
+{
+	int rc = 0;
+
+	for (uint64_t k = 0; !rc && k < npages; k++)
+		rc = ram_place_zero(opaque, gfn + k, err);
+	return rc;
+}
+
 /* ---- record handlers ---- */
 
 static int dest_pages(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
@@ -169,6 +191,7 @@ static int dest_prepare(struct mig_dest *d, const struct stream_record *rec, str
 		return rc;
 	d->st.pause_at_ns = clock_now_ns();
 	d->start_paused = msg.switchover.flags & STREAM_SWITCHOVER_PAUSED;
+	d->attempts++;
 	memset(d->seen, 0, d->nsections * sizeof(*d->seen));
 	d->phase = DP_WINDOW;
 	return 0;
@@ -304,6 +327,9 @@ static int dest_end(struct mig_dest *d, const struct stream_record *rec, struct 
 	struct stream_msg msg;
 	int rc = stream_read_msg(&d->r, &msg, err);
 
+	/* Every data channel's pages of this attempt are in (CHANNEL_SYNC). */
+	if (!rc && d->mfd)
+		rc = mfd_dest_wait_sync(d->mfd, d->m, d->attempts, DEST_IO_TIMEOUT_MS, err);
 	if (!rc)
 		rc = dest_sections_complete(d, err);
 	if (rc)
@@ -402,10 +428,31 @@ static int dest_begin(struct mig_dest *d, struct channel *ch, struct ferr *err)
 			return rc;
 	}
 	rc = ram_check_header(d->mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm), &d->h, err);
+	if (!rc && (d->h.features & STREAM_FEAT_MULTIFD)) {
+		if (d->h.channel != 0)
+			rc = ferr_set(err, -EPROTO,
+				      "data channel %u of session %016llx arrived with no migration "
+				      "in progress (expected a main connection)",
+				      d->h.channel, (unsigned long long)d->h.session);
+		else if (!d->live)
+			rc = ferr_set(err, -EPROTO,
+				      "a multifd stream needs a live migration (a return path)");
+	}
 	if (!rc && d->live) {
 		struct stream_msg ready = {.type = STREAM_MSG_READY};
 		ready.ready.features = d->h.features;
 		rc = stream_write_msg(&d->w, &ready, err);
+	}
+	if (!rc && (d->h.features & STREAM_FEAT_MULTIFD)) {
+		/* Receivers write guest RAM directly, each only its own chunks. */
+		struct stream_page_sink sink = {ram_sink_page, ram_sink_zero, d};
+		struct channel_listener *l;
+		pthread_mutex_lock(&m->lock);
+		l = m->listener;
+		pthread_mutex_unlock(&m->lock);
+		if (!l)
+			return ferr_set(err, -EPROTO, "a multifd stream needs a listening socket");
+		rc = mfd_dest_start(m, l, &d->h, d->mem, &sink, DEST_MFD_ACCEPT_MS, &d->mfd, err);
 	}
 	return rc;
 }
@@ -459,19 +506,37 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		rc = stream_next_record(&d.r, &rec, err);
 		if (!rc)
 			rc = dest_record(&d, &rec, err);
+		/* (After GO the data channels have nothing more to say.) */
+		if (!rc && d.mfd && d.phase != DP_ENDED)
+			rc = mfd_dest_check(d.mfd, err);
 		if (rc)
 			break;
-		d.st.transferred = d.r.stats.bytes;
-		d.st.normal = d.r.stats.pages - d.r.stats.zero_pages;
-		d.st.duplicate = d.r.stats.zero_pages;
+		uint64_t mb = 0, mp = 0, mz = 0;
+		mfd_dest_counts(d.mfd, &mb, &mp, &mz);
+		d.st.transferred = d.r.stats.bytes + mb;
+		d.st.normal = d.r.stats.pages + mp - d.r.stats.zero_pages - mz;
+		d.st.duplicate = d.r.stats.zero_pages + mz;
+		d.st.multifd_bytes = mb;
+		d.st.multifd_channels = d.h.nchannels;
 		if (rec.type == STREAM_REC_PAGE_BATCH && d.r.stats.batches % 64 == 0) {
 			mig_publish(m, &d.st);
 			mig_progress(m, "loading", d.r.stats.bytes, total_hint);
 		}
 	}
+	/* A data channel's own failure says more than the main connection's
+	 * end (but less than the source's own words: ABORT, ERROR). */
+	if (d.mfd && (rc == -EPIPE || rc == -ECONNRESET)) {
+		struct ferr merr = FERR_INIT;
+		if (mfd_dest_check(d.mfd, &merr))
+			*err = merr;
+	}
+	/* After GO nothing more comes on the data channels. */
+	mfd_dest_stop(d.mfd);
+	d.mfd = NULL;
 	if (!rc)
 		rc = dest_start_guest(&d, err);
 out:
+	mfd_dest_stop(d.mfd);
 	/* Our own failures go back to the source; its abandonment needs no echo. */
 	if (rc && d.live && rc != -ECANCELED && rc != -ECONNABORTED)
 		dest_report_error(&d.w, err);

@@ -30,6 +30,7 @@ void mig_guest_gone(struct migration *m, const char *why);
 #include "vm/dirty.h"
 #include "migration/engine/ratelimit.h"
 #include "migration/engine/return_path.h"
+#include "migration/engine/multifd.h"
 
 /* The source thread's context (mig_source.c, mig_precopy.c). */
 struct mig_src {
@@ -48,7 +49,18 @@ struct mig_src {
 	uint64_t end_record; /* number of the END awaiting its ACK */
 	bool quiesced;	     /* sections quiesced by mig_src_send_state() */
 	bool in_window;	     /* a switchover's downtime window: max-bandwidth does not apply */
+	/* multifd: the data channels and their senders (multifd.h); NULL: off */
+	struct mfd_src *mfd;
+	unsigned mfd_channels; /* 0: off */
+	uint64_t mfd_cut_kib;  /* x-multifd-cut */
+	const char *uri;       /* for the data channels' connects */
+	const struct channel_opts *copts;
 };
+
+/* Stream bytes written so far: the main connection's and every data channel's. */
+uint64_t mig_src_bytes(const struct mig_src *s);
+/* The deadline on the main connection and every data channel. */
+void mig_src_set_deadline(struct mig_src *s, uint64_t deadline_ns);
 
 void mig_sleep_ns(uint64_t ns);
 /*

@@ -80,6 +80,9 @@ static void pc_peer_reason(struct pc *pc, struct ferr *err)
 		rp_check(&pc->s->rp, err);
 		return;
 	}
+	/* A data channel the source cut itself (x-multifd-cut): no peer to blame. */
+	if (err->code == -ENOLINK)
+		return;
 	snprintf(was, sizeof(was), "%s", err->msg);
 	int code = err->code;
 	ferr_clear(err);
@@ -159,7 +162,8 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 {
 	struct mig_src *s = pc->s;
 	struct stream_msg pe = {.type = STREAM_REC_PASS_END};
-	uint64_t t0 = clock_now_ns(), bytes0 = s->w.stats.bytes, queued0 = channel_unsent(s->ch);
+	uint64_t t0 = clock_now_ns(), bytes0 = mig_src_bytes(s),
+		 queued0 = channel_unsent(s->ch) + mfd_src_unsent(s->mfd);
 	uint64_t normal0 = s->st.normal, zero0 = s->st.duplicate;
 	uint64_t deadline = pc->pp.timeout_ns ? pc->start_ns + pc->pp.timeout_ns : 0;
 	int rc;
@@ -179,9 +183,9 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	wrc = s->tracker.ops->sync(&s->tracker, &pc->todo, err);
 	if (wrc)
 		return wrc;
-	uint64_t bytes = s->w.stats.bytes - bytes0;
-	/* What left the host: written, less what still sits in the socket's queue. */
-	uint64_t queued = channel_unsent(s->ch);
+	uint64_t bytes = mig_src_bytes(s) - bytes0;
+	/* What left the host: written, less what still sits in the sockets' queues. */
+	uint64_t queued = channel_unsent(s->ch) + mfd_src_unsent(s->mfd);
 	uint64_t sent = bytes + queued0 > queued ? bytes + queued0 - queued : 0;
 	uint64_t dirty = bitmap_count(&pc->todo);
 	uint64_t pass_bw = dur ? (uint64_t)((unsigned __int128)sent * 1000000000u / dur) : 0;
@@ -204,7 +208,7 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	s->st.passes = n;
 	s->st.dirty_sync_count++;
 	s->st.remaining = dirty * GMEM_PAGE_SIZE;
-	s->st.transferred = s->w.stats.bytes;
+	s->st.transferred = mig_src_bytes(s);
 	s->st.mbps_x1000 = pc->bandwidth * 8 / 1000;
 	s->st.dirty_pages_rate = pc->dirty_rate / GMEM_PAGE_SIZE;
 	s->st.pages_per_second =
@@ -257,6 +261,23 @@ static int pc_setup(struct pc *pc, const struct stream_header *h, struct ferr *e
 	if (pc->rtt_ns == UINT64_MAX)
 		pc->rtt_ns = clock_now_ns() - t0;
 	pc->resume_ns = PC_RESUME_GUESS_NS;
+	/* The destination took the header: now the data channels (multifd.h). */
+	if (s->mfd_channels) {
+		rc = mfd_src_start(s->mem, s->uri, s->copts, PC_IO_TIMEOUT_MS / 3, h, s->mfd_cut_kib,
+				   s->m->trace, &s->mfd, err);
+		if (rc)
+			return rc;
+		s->st.multifd_channels = s->mfd_channels;
+		_Static_assert(sizeof(s->m->data_ch) / sizeof(s->m->data_ch[0]) >=
+				   STREAM_MULTIFD_MAX,
+			       "room for every data channel");
+		pthread_mutex_lock(&s->m->lock);
+		s->m->ndata_ch = mfd_src_channels(s->mfd, s->m->data_ch, STREAM_MULTIFD_MAX);
+		if (s->m->cancel)
+			for (unsigned i = 0; i < s->m->ndata_ch; i++)
+				channel_cancel(s->m->data_ch[i]);
+		pthread_mutex_unlock(&s->m->lock);
+	}
 	rc = dirty_tracker_init(&s->tracker, s->m->vm, err);
 	if (rc)
 		return rc;
@@ -285,6 +306,11 @@ static void pc_teardown(struct pc *pc)
 		rp_stop(&s->rp, s->ch); /* the channel is done with: cancelled */
 		s->have_rp = false;
 	}
+	pthread_mutex_lock(&s->m->lock);
+	s->m->ndata_ch = 0;
+	pthread_mutex_unlock(&s->m->lock);
+	mfd_src_stop(s->mfd); /* idle: every send waits for its senders */
+	s->mfd = NULL;
 	bitmap_destroy(&pc->todo);
 }
 

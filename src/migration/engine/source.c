@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,25 +52,49 @@ static void src_cap_update(struct mig_src *s)
 }
 
 /*
- * max-bandwidth: account what went out since *@since once it is at least
+ * max-bandwidth: account what went out since *@since (@now: bytes put on
+ * the stream so far; with multifd, queued for the senders) once it is at least
  * @min bytes (a batch: the cap holds over short windows too, not only per
  * 16 MiB chunk), and wait as the token bucket says.  The cap shapes passes
  * and snapshots; inside a switchover's window it would only add to the
  * guest's pause.
  */
-static void src_pace(struct mig_src *s, uint64_t *since, uint64_t min)
+uint64_t mig_src_bytes(const struct mig_src *s)
 {
-	uint64_t n = s->w.stats.bytes - *since;
+	return s->w.stats.bytes + (s->mfd ? mfd_src_bytes(s->mfd) : 0);
+}
+
+void mig_src_set_deadline(struct mig_src *s, uint64_t deadline_ns)
+{
+	channel_set_deadline(s->ch, deadline_ns);
+	mfd_src_set_deadline(s->mfd, deadline_ns);
+}
+
+/* With multifd the senders count the pages they sent. */
+static void src_mfd_counts(struct mig_src *s)
+{
+	uint64_t normal, zero;
+
+	mfd_src_counts(s->mfd, &normal, &zero);
+	s->st.normal = normal;
+	s->st.duplicate = zero;
+	s->st.normal_bytes = normal * GMEM_PAGE_SIZE;
+	s->st.multifd_bytes = mfd_src_bytes(s->mfd);
+}
+
+static void src_pace(struct mig_src *s, uint64_t *since, uint64_t min, uint64_t now)
+{
+	uint64_t n = now - *since;
 
 	if (s->in_window || n < min || (n == 0 && min == 0))
 		return;
-	*since = s->w.stats.bytes;
+	*since = now;
 	uint64_t wait = ratelimit_consume(&s->rl, n, clock_now_ns());
 	if (wait) {
 		mig_sleep_ns(wait);
 		/* A capped stream is slow: let query-migrate see it move, in step
 		 * with the cap (after the wait the bytes are due). */
-		s->st.transferred = s->w.stats.bytes;
+		s->st.transferred = mig_src_bytes(s);
 		mig_publish(s->m, &s->st);
 	}
 }
@@ -89,18 +114,22 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 	for (uint64_t first = 0; first < s->npages; first += SRC_CHUNK_PAGES) {
 		uint64_t n =
 		    s->npages - first < SRC_CHUNK_PAGES ? s->npages - first : SRC_CHUNK_PAGES;
-		uint64_t bytes0 = s->w.stats.bytes;
+		uint64_t bytes0 = mig_src_bytes(s);
 
 		if (bitmap_next_set(todo, first) >= first + n)
 			continue;
-		if (mig_cancelled(s->m))
-			return ferr_set(err, -ECANCELED, "migration cancelled");
+		if (mig_cancelled(s->m)) {
+			rc = ferr_set(err, -ECANCELED, "migration cancelled");
+			goto out;
+		}
 		src_cap_update(s);
 		/* The destination gave up (its words) or went away: stop now. */
 		if (s->have_rp && (rc = rp_check(&s->rp, err)))
-			return rc;
-		if (deadline_ns && clock_now_ns() > deadline_ns)
-			return -ETIME; /* the caller decides; not an error message */
+			goto out;
+		if (deadline_ns && clock_now_ns() > deadline_ns) {
+			rc = -ETIME; /* the caller decides; not an error message */
+			goto out;
+		}
 		/*
 		 * Re-protect before reading: a write after this shows up in a later
 		 * sync.  Not while the guest is paused: it writes nothing, and the
@@ -109,13 +138,54 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 		if (s->tracking && running) {
 			rc = s->tracker.ops->rearm(&s->tracker, todo, first, n, err);
 			if (rc)
-				return rc;
+				goto out;
 		}
 		/* After the rearm: a page first touched from now on is in the dirty log. */
 		if (skip_untouched) {
 			rc = ram_resident(s->mem, first, n, resident, err);
 			if (rc)
-				return rc;
+				goto out;
+		}
+		if (s->mfd) {
+			/*
+			 * The chunk's pages go to the channel that owns the chunk; its
+			 * sender reads (copies) them from now on, after the rearm, so a
+			 * later write is in the log as without multifd.
+			 */
+			uint64_t bits[MFD_CHUNK_PAGES / 64] = {0}, queued = 0;
+			for (uint64_t i = bitmap_next_set(todo, first); i < first + n;
+			     i = bitmap_next_set(todo, i + 1)) {
+				bitmap_clear(todo, i);
+				done++;
+				if (skip_untouched && !(resident[i - first] & 1)) {
+					s->st.skipped++;
+				} else {
+					bits[(i - first) / 64] |= 1ull << ((i - first) % 64);
+					queued++;
+				}
+			}
+			/*
+			 * max-bandwidth: the senders write after the chunk is queued,
+			 * so the cap counts what is queued (each page at most a page
+			 * and its entry), before it goes.
+			 */
+			for (uint64_t left = queued * (GMEM_PAGE_SIZE + 8); left;) {
+				/* a batch at a time: a cancel is not held up by the cap */
+				uint64_t step = left < STREAM_BATCH_MAX_DATA ? left : STREAM_BATCH_MAX_DATA;
+				uint64_t q0 = 0;
+				if (mig_cancelled(s->m))
+					break;
+				src_pace(s, &q0, 0, step);
+				left -= step;
+			}
+			rc = mfd_src_send_chunk(s->mfd, first, n, bits, running, err);
+			if (rc)
+				goto out;
+			src_mfd_counts(s);
+			s->st.transferred = mig_src_bytes(s);
+			s->st.remaining = (total - done) * GMEM_PAGE_SIZE;
+			mig_publish(s->m, &s->st);
+			continue;
 		}
 		for (uint64_t i = bitmap_next_set(todo, first); i < first + n;
 		     i = bitmap_next_set(todo, i + 1)) {
@@ -142,19 +212,34 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 				bitmap_set(todo, i);
 				return rc;
 			}
-			src_pace(s, &bytes0, STREAM_BATCH_MAX_DATA);
+			src_pace(s, &bytes0, STREAM_BATCH_MAX_DATA, mig_src_bytes(s));
 		}
 		rc = stream_batch_flush(&s->w, err);
 		if (rc)
 			return rc;
-		s->st.transferred = s->w.stats.bytes;
+		s->st.transferred = mig_src_bytes(s);
 		s->st.remaining = (total - done) * GMEM_PAGE_SIZE;
 		mig_publish(s->m, &s->st);
 		if (!s->tracking)
 			mig_progress(s->m, "saving", done, total);
-		src_pace(s, &bytes0, 0);
+		src_pace(s, &bytes0, 0, mig_src_bytes(s));
 	}
-	return 0;
+	rc = 0;
+out:
+	/* Every queued page is on its channel (or failed) before this returns:
+	 * a paused guest's pages are sent without a copy. */
+	if (s->mfd) {
+		struct ferr werr = FERR_INIT;
+		int wrc = mfd_src_wait(s->mfd, &werr);
+		mfd_src_redo(s->mfd, todo);
+		src_mfd_counts(s);
+		s->st.transferred = mig_src_bytes(s);
+		if (wrc && (!rc || (rc == -ETIME && wrc != -ETIME))) {
+			rc = wrc;
+			*err = werr;
+		}
+	}
+	return rc;
 }
 
 /*
@@ -231,7 +316,11 @@ void *mig_source_thread(void *arg)
 	memcpy(tls_creds, m->params.tls_creds, sizeof(tls_creds));
 	memcpy(tls_hostname, m->params.tls_hostname, sizeof(tls_hostname));
 	ratelimit_init(&s.rl, m->params.max_bandwidth, SRC_RATE_BURST, clock_now_ns());
+	s.mfd_channels = m->params.multifd ? (unsigned)m->params.multifd_channels : 0;
+	s.mfd_cut_kib = m->params.x_multifd_cut;
 	pthread_mutex_unlock(&m->lock);
+	s.uri = uri;
+	s.copts = &copts;
 	s.mem = vm_gmem(m->vm);
 	s.npages = s.mem->size / GMEM_PAGE_SIZE;
 	s.st.start_ns = clock_now_ns();
@@ -255,6 +344,17 @@ void *mig_source_thread(void *arg)
 		goto out;
 	ram_stream_header(s.mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm),
 			  src_is_file(uri) ? 0 : STREAM_FEAT_RETURN_PATH, &h);
+	if (s.mfd_channels && !src_is_file(uri)) {
+		/* A session id per migration: the destination refuses data
+		 * channels of any other (docs/stream-format.md). */
+		if (getrandom(&h.session, sizeof(h.session), 0) != sizeof(h.session)) {
+			rc = ferr_errno(&err, -errno, "getrandom for the multifd session id");
+			goto out;
+		}
+		h.features |= STREAM_FEAT_MULTIFD;
+		h.channel = 0;
+		h.nchannels = s.mfd_channels;
+	}
 	rc = stream_write_header(&s.w, &h, &err);
 	if (rc)
 		goto out;

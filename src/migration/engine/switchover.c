@@ -77,7 +77,7 @@ static int sw_roll_back(struct pc *pc, const struct mig_downtime_phases *ph, uin
 	pc->attempt_end_ns = clock_now_ns();
 	sw_record(pc, MIG_ATTEMPT_ROLLED_BACK, ph, t0, pc->attempt_end_ns);
 	mig_set_status(m, MIG_DEVICE, MIG_ACTIVE);
-	channel_set_deadline(s->ch, 0);
+	mig_src_set_deadline(s, 0);
 	ferr_clear(err);
 	pc->failed_attempts++;
 	s->st.aborted_attempts++;
@@ -89,6 +89,9 @@ static int sw_roll_back(struct pc *pc, const struct mig_downtime_phases *ph, uin
 	pc_note(pc, "MIGRATION_SWITCHOVER_ABORTED", "deadline", detail);
 	ab.abort.reason = STREAM_ABORT_RETRY;
 	rc = stream_writer_flush_tail(&s->w, err);
+	/* Every data channel finishes its cut record too, and goes on. */
+	if (!rc && s->mfd)
+		rc = mfd_src_flush_tails(s->mfd, err);
 	if (!rc)
 		rc = stream_write_msg(&s->w, &ab, err);
 	if (rc)
@@ -132,7 +135,7 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 	t0 = guest_running ? vm_pause_started_ns(m->vm) : t;
 	deadline = d->forced ? 0 : t0 + pc->pp.downtime_limit_ns - d->margin_ns;
 	trace_switchover_phase(m->trace, s->st.attempts, "paused", clock_now_ns() - t0);
-	channel_set_deadline(s->ch, deadline);
+	mig_src_set_deadline(s, deadline);
 	s->st.pause_at_ns = t0;
 	ph.pause = clock_now_ns() - t; /* getting every vCPU out: partly still running */
 	t = clock_now_ns();
@@ -148,18 +151,22 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 		sp.switchover.flags = guest_running ? 0 : STREAM_SWITCHOVER_PAUSED;
 		rc = stream_write_msg(&s->w, &sp, err);
 	}
-	uint64_t bytes0 = s->w.stats.bytes;
+	uint64_t bytes0 = mig_src_bytes(s);
 	s->in_window = true;
 	if (!rc)
 		rc = mig_src_send_pages(s, &pc->todo, false, false, deadline, err);
 	if (!rc)
 		rc = mig_src_send_state(s, err);
+	/* Each data channel ends the attempt; the destination ACKs END only
+	 * once every one of those arrived (multifd.h). */
+	if (!rc && s->mfd)
+		rc = mfd_src_sync(s->mfd, s->st.attempts, err);
 	if (!rc) {
 		s->end_record = s->w.stats.records + 1;
 		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_REC_END}, err);
 	}
 	s->in_window = false;
-	pc->window_bytes = s->w.stats.bytes - bytes0;
+	pc->window_bytes = mig_src_bytes(s) - bytes0;
 	ph.send = clock_now_ns() - t;
 	trace_switchover_phase(m->trace, s->st.attempts, "sent", clock_now_ns() - t0);
 	t = clock_now_ns();
@@ -188,7 +195,7 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 		ph.go = clock_now_ns() - t;
 		if (!rc) {
 			uint64_t now = clock_now_ns();
-			channel_set_deadline(s->ch, 0);
+			mig_src_set_deadline(s, 0);
 			s->st.downtime_ns = now - t0;
 			s->st.phases = ph;
 			sw_record(pc, MIG_ATTEMPT_GO, &ph, t0, now);
@@ -199,7 +206,7 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 	pc->last_attempt_ns = clock_now_ns() - t0;
 	if (rc == -ETIME && !s->w.failed.code)
 		return sw_roll_back(pc, &ph, t0, err);
-	channel_set_deadline(s->ch, 0);
+	mig_src_set_deadline(s, 0);
 	mig_src_resume_state(s);
 	mig_release_guest(m, true);
 	sw_record(pc, MIG_ATTEMPT_FAILED, &ph, t0, clock_now_ns());

@@ -55,6 +55,10 @@ struct stream_header {
 	uint64_t features;   /* STREAM_FEAT_* */
 	uint64_t cpuid_digest;
 	struct stream_region regions[STREAM_MAX_REGIONS];
+	/* STREAM_FEAT_MULTIFD only (else all 0): the migration and the connection. */
+	uint64_t session;   /* random, drawn by the source per migration */
+	uint32_t channel;   /* 0: the main connection, 1..nchannels: a data channel */
+	uint32_t nchannels; /* data channels, 1..STREAM_MULTIFD_MAX */
 };
 
 /* Check @h as a reader would (without version); message "stream header: ...". */
@@ -110,6 +114,15 @@ struct stream_end {
 	uint64_t bytes;
 };
 
+/* CHANNEL_SYNC: counts filled in by the writer, checked by the reader. */
+struct stream_channel_sync {
+	uint32_t attempt; /* switchover attempt, 1, 2, ...; increasing per channel */
+	uint64_t records;
+	uint64_t pages;
+	uint64_t zero_pages;
+	uint64_t bytes;
+};
+
 struct stream_ack {
 	uint32_t type;	 /* of the record acknowledged */
 	uint64_t record; /* its number on the migration stream */
@@ -126,11 +139,12 @@ struct stream_page_request {
 };
 
 struct stream_msg {
-	uint32_t type; /* STREAM_REC_{PASS_END,SWITCHOVER_PREPARE,END} or STREAM_MSG_* */
+	uint32_t type; /* STREAM_REC_{PASS_END,SWITCHOVER_PREPARE,END,CHANNEL_SYNC}, STREAM_MSG_* */
 	union {
 		struct stream_pass_end pass_end;
 		struct stream_switchover switchover;
 		struct stream_end end;
+		struct stream_channel_sync sync;
 		struct {
 			uint64_t features;
 		} ready;
@@ -299,6 +313,7 @@ struct stream_reader {
 	/* PASS_END accounting */
 	uint32_t pass;
 	uint64_t pass_pages, pass_zero_pages, pass_start;
+	uint32_t sync_attempt; /* the last CHANNEL_SYNC's attempt */
 	struct stream_rbuf *buf; /* batch entries, hash state, scratch */
 };
 

@@ -31,6 +31,8 @@ static const struct stream_type_info stream_types[] = {
      sizeof(struct stream_wire_switchover), sizeof(struct stream_wire_switchover)},
     {STREAM_REC_END, "END", STREAM_KIND_MSG, MIG, sizeof(struct stream_wire_end),
      sizeof(struct stream_wire_end)},
+    {STREAM_REC_CHANNEL_SYNC, "CHANNEL_SYNC", STREAM_KIND_MSG, MIG,
+     sizeof(struct stream_wire_channel_sync), sizeof(struct stream_wire_channel_sync)},
     {STREAM_MSG_READY, "READY", STREAM_KIND_MSG, RET, sizeof(struct stream_wire_ready),
      sizeof(struct stream_wire_ready)},
     {STREAM_MSG_GO, "GO", STREAM_KIND_MSG, MIG, 0, 0},
@@ -157,6 +159,21 @@ int stream_header_check(const struct stream_header *h, struct ferr *err)
 				"stream header: the stream needs features 0x%" PRIx64
 				" unknown to this ferry",
 				required);
+	if (h->features & STREAM_FEAT_MULTIFD) {
+		if (h->nchannels < 1 || h->nchannels > STREAM_MULTIFD_MAX)
+			return ferr_set(err, -EPROTO,
+					"stream header: %" PRIu32
+					" data channels is out of range (1..%u)",
+					h->nchannels, STREAM_MULTIFD_MAX);
+		if (h->channel > h->nchannels)
+			return ferr_set(err, -EPROTO,
+					"stream header: channel %" PRIu32 " of %" PRIu32
+					" data channels does not exist",
+					h->channel, h->nchannels);
+	} else if (h->session || h->channel || h->nchannels) {
+		return ferr_set(err, -EPROTO,
+				"stream header: a session or channel without the MULTIFD feature");
+	}
 	for (uint32_t i = 0; i < h->nregions; i++) {
 		const struct stream_region *r = &h->regions[i];
 		if (r->size == 0)
@@ -217,7 +234,8 @@ bool stream_device_id_valid(const char *id)
 
 size_t stream_header_encode(const struct stream_header *h, uint8_t *buf)
 {
-	size_t len = STREAM_HEADER_LEN(h->nregions), off = sizeof(struct stream_wire_header);
+	size_t len = STREAM_HEADER_LEN_F(h->nregions, h->features),
+	       off = sizeof(struct stream_wire_header);
 	struct stream_wire_header w = {
 	    .version = htole32(STREAM_VERSION),
 	    .header_len = htole32((uint32_t)len),
@@ -235,6 +253,12 @@ size_t stream_header_encode(const struct stream_header *h, uint8_t *buf)
 					       htole64(h->regions[i].size)};
 		memcpy(buf + off, &r, sizeof(r));
 		off += sizeof(r);
+	}
+	if (h->features & STREAM_FEAT_MULTIFD) {
+		struct stream_wire_multifd mf = {htole64(h->session), htole16((uint16_t)h->channel),
+						 htole16((uint16_t)h->nchannels), 0};
+		memcpy(buf + off, &mf, sizeof(mf));
+		off += sizeof(mf);
 	}
 	uint64_t sum = htole64(XXH3_64bits(buf, off));
 	memcpy(buf + off, &sum, sizeof(sum));
@@ -259,11 +283,13 @@ int stream_header_decode_v1(const uint8_t *buf, size_t len, struct stream_header
 		return ferr_set(err, -EPROTO,
 				"stream header: %" PRIu32 " memory regions is out of range (1..%u)",
 				h->nregions, STREAM_MAX_REGIONS);
-	if (len != STREAM_HEADER_LEN(h->nregions))
+	if (len != STREAM_HEADER_LEN_F(h->nregions, h->features))
 		return ferr_set(err, -EPROTO,
 				"stream header: %zu bytes long, but %" PRIu32
-				" regions make it %zu",
-				len, h->nregions, STREAM_HEADER_LEN(h->nregions));
+				" regions%s make it %zu",
+				len, h->nregions,
+				h->features & STREAM_FEAT_MULTIFD ? " and the multifd block" : "",
+				STREAM_HEADER_LEN_F(h->nregions, h->features));
 	if (w.reserved)
 		return ferr_set(err, -EPROTO,
 				"stream header: reserved field is 0x%" PRIx32 ", not 0",
@@ -273,6 +299,17 @@ int stream_header_decode_v1(const uint8_t *buf, size_t len, struct stream_header
 		memcpy(&r, buf + sizeof(w) + i * sizeof(r), sizeof(r));
 		h->regions[i].gpa = le64toh(r.gpa);
 		h->regions[i].size = le64toh(r.size);
+	}
+	if (h->features & STREAM_FEAT_MULTIFD) {
+		struct stream_wire_multifd mf;
+		memcpy(&mf, buf + sizeof(w) + h->nregions * sizeof(struct stream_wire_region),
+		       sizeof(mf));
+		if (mf.reserved)
+			return ferr_set(err, -EPROTO,
+					"stream header: multifd reserved field is not 0");
+		h->session = le64toh(mf.session);
+		h->channel = le16toh(mf.channel);
+		h->nchannels = le16toh(mf.nchannels);
 	}
 	return stream_header_check(h, err);
 }

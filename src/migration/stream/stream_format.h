@@ -26,8 +26,10 @@
 /* Header features: bits 0-31 must be understood, bits 32-63 may be ignored. */
 #define STREAM_FEAT_RETURN_PATH	  (1ull << 0)
 #define STREAM_FEAT_POSTCOPY	  (1ull << 1)
+/* Parallel channels: the header ends with a struct stream_wire_multifd. */
+#define STREAM_FEAT_MULTIFD	  (1ull << 2)
 #define STREAM_FEAT_REQUIRED_MASK 0xffffffffull
-#define STREAM_FEAT_KNOWN	  (STREAM_FEAT_RETURN_PATH | STREAM_FEAT_POSTCOPY)
+#define STREAM_FEAT_KNOWN	  (STREAM_FEAT_RETURN_PATH | STREAM_FEAT_POSTCOPY | STREAM_FEAT_MULTIFD)
 
 /*
  * Header: the fixed part, then nregions regions, then a u64 XXH3-64 (seed 0)
@@ -56,8 +58,26 @@ struct stream_wire_region {
 };
 _Static_assert(sizeof(struct stream_wire_region) == 16, "stream region layout");
 
+/*
+ * With STREAM_FEAT_MULTIFD, after the regions and before the checksum: which
+ * migration (a random session id the source draws per migration) and which
+ * of its connections this is (0: the main one, 1..nchannels: data channels).
+ */
+struct stream_wire_multifd {
+	uint64_t session;
+	uint16_t channel;
+	uint16_t nchannels;
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct stream_wire_multifd) == 16, "stream header multifd layout");
+#define STREAM_MULTIFD_MAX 16u /* data channels */
+
 #define STREAM_HEADER_LEN(nregions) \
 	(sizeof(struct stream_wire_header) + (nregions) * sizeof(struct stream_wire_region) + 8)
+/* The length for @features (STREAM_FEAT_MULTIFD adds its block). */
+#define STREAM_HEADER_LEN_F(nregions, features) \
+	(STREAM_HEADER_LEN(nregions) +              \
+	 (((features) & STREAM_FEAT_MULTIFD) ? sizeof(struct stream_wire_multifd) : 0))
 
 /*
  * Record: this header, length bytes of payload, zero padding to 8 bytes,
@@ -88,6 +108,8 @@ static inline uint64_t stream_pad8(uint64_t len)
 #define STREAM_REC_DEVICE_STATE	      0x0005u
 #define STREAM_REC_SWITCHOVER_PREPARE 0x0006u
 #define STREAM_REC_END		      0x0007u
+/* A data channel's end of one switchover attempt (multifd). */
+#define STREAM_REC_CHANNEL_SYNC 0x0008u
 /* Control messages, each with its own direction: 0x8000-0xffff. */
 #define STREAM_MSG_FIRST		 0x8000u
 #define STREAM_MSG_READY		 0x8001u
@@ -160,6 +182,17 @@ struct stream_wire_end {
 	uint64_t bytes;
 };
 _Static_assert(sizeof(struct stream_wire_end) == 32, "END layout");
+
+/* CHANNEL_SYNC: a data channel has sent every page of switchover attempt @attempt. */
+struct stream_wire_channel_sync {
+	uint32_t attempt;
+	uint32_t reserved;
+	uint64_t records;
+	uint64_t pages;
+	uint64_t zero_pages;
+	uint64_t bytes;
+};
+_Static_assert(sizeof(struct stream_wire_channel_sync) == 40, "CHANNEL_SYNC layout");
 
 struct stream_wire_ready {
 	uint64_t features;

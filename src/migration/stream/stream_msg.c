@@ -93,6 +93,16 @@ int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h,
 		memcpy(buf, &w, *len = sizeof(w));
 		return 0;
 	}
+	case STREAM_REC_CHANNEL_SYNC: {
+		const struct stream_channel_sync *c = &m->sync;
+		if (c->attempt == 0)
+			return why_set(why, whylen, -EINVAL, "attempt 0");
+		struct stream_wire_channel_sync w = {htole32(c->attempt),     0,
+						     htole64(c->records),     htole64(c->pages),
+						     htole64(c->zero_pages), htole64(c->bytes)};
+		memcpy(buf, &w, *len = sizeof(w));
+		return 0;
+	}
 	case STREAM_MSG_READY: {
 		if (m->ready.features & ~h->features)
 			return why_set(why, whylen, -EINVAL,
@@ -250,6 +260,18 @@ int stream_msg_decode(uint32_t type, const uint8_t *p, size_t len, const struct 
 		memcpy(&w, p, sizeof(w));
 		m->end = (struct stream_end){le64toh(w.records), le64toh(w.pages),
 					     le64toh(w.zero_pages), le64toh(w.bytes)};
+		return 0;
+	}
+	case STREAM_REC_CHANNEL_SYNC: {
+		struct stream_wire_channel_sync w;
+		memcpy(&w, p, sizeof(w));
+		if (w.reserved)
+			return why_set(why, whylen, -EPROTO, "reserved field is not 0");
+		m->sync = (struct stream_channel_sync){le32toh(w.attempt), le64toh(w.records),
+						       le64toh(w.pages), le64toh(w.zero_pages),
+						       le64toh(w.bytes)};
+		if (m->sync.attempt == 0)
+			return why_set(why, whylen, -EPROTO, "attempt 0 is invalid");
 		return 0;
 	}
 	case STREAM_MSG_READY: {

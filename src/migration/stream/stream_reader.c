@@ -289,7 +289,10 @@ int stream_next_record(struct stream_reader *r, struct stream_record *out, struc
 			return stream_reader_fail(
 			    r, err, rc, "%s ended after record %" PRIu64 " (%s)%s", what,
 			    r->cur.number, stream_type_label(r->cur.type, label),
-			    r->ended || r->dir == STREAM_RETURN ? "" : " without an END record");
+			    r->ended || r->dir == STREAM_RETURN ? ""
+			    /* a data channel has no END: its source stopped mid-way */
+			    : r->hdr.channel ? " (the data channel was closed)"
+					     : " without an END record");
 		}
 		if (rc)
 			return stream_reader_fail(r, err, rc, "record %" PRIu64 ": %s",
@@ -354,7 +357,8 @@ int stream_skip_record(struct stream_reader *r, struct ferr *err)
 		};
 		return stream_read_page_batch(r, &discard, err);
 	}
-	if (r->cur.type == STREAM_REC_PASS_END || r->cur.type == STREAM_REC_END) {
+	if (r->cur.type == STREAM_REC_PASS_END || r->cur.type == STREAM_REC_END ||
+	    r->cur.type == STREAM_REC_CHANNEL_SYNC) {
 		struct stream_msg m; /* their checks are the point of reading them */
 		return stream_read_msg(r, &m, err);
 	}
@@ -457,6 +461,25 @@ static int check_counts(struct stream_reader *r, const struct stream_msg *m, str
 			    r, err, -EPROTO, "source sent %" PRIu64 " bytes, %" PRIu64 " arrived",
 			    e->bytes, r->cur_start);
 		r->ended = true;
+	} else if (m->type == STREAM_REC_CHANNEL_SYNC) {
+		const struct stream_channel_sync *c = &m->sync;
+		if (!(r->hdr.features & STREAM_FEAT_MULTIFD))
+			return stream_reader_fail(r, err, -EPROTO,
+						  "not valid in a stream without MULTIFD");
+		if (c->attempt <= r->sync_attempt)
+			return stream_reader_fail(r, err, -EPROTO,
+						  "attempt %" PRIu32 " follows attempt %" PRIu32,
+						  c->attempt, r->sync_attempt);
+		if (c->records != r->cur.number - 1 || c->pages != r->stats.pages ||
+		    c->zero_pages != r->stats.zero_pages || c->bytes != r->cur_start)
+			return stream_reader_fail(
+			    r, err, -EPROTO,
+			    "source sent %" PRIu64 " records, %" PRIu64 " pages (%" PRIu64
+			    " zero), %" PRIu64 " bytes; %" PRIu64 ", %" PRIu64 " (%" PRIu64
+			    " zero), %" PRIu64 " arrived",
+			    c->records, c->pages, c->zero_pages, c->bytes, r->cur.number - 1,
+			    r->stats.pages, r->stats.zero_pages, r->cur_start);
+		r->sync_attempt = c->attempt;
 	}
 	return 0;
 }

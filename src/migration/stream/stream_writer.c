@@ -224,7 +224,7 @@ static int set_header(struct stream_writer *w, const struct stream_header *h, st
 
 int stream_write_header(struct stream_writer *w, const struct stream_header *h, struct ferr *err)
 {
-	uint8_t buf[STREAM_HEADER_LEN(STREAM_MAX_REGIONS)];
+	uint8_t buf[STREAM_HEADER_LEN_F(STREAM_MAX_REGIONS, STREAM_FEAT_MULTIFD)];
 	struct ferr cerr = FERR_INIT;
 
 	if (w->dir != STREAM_MIGRATION)
@@ -330,6 +330,11 @@ int stream_write_msg(struct stream_writer *w, const struct stream_msg *m, struct
 	} else if (m->type == STREAM_REC_END) {
 		msg.end = (struct stream_end){w->stats.records, w->stats.pages, w->stats.zero_pages,
 					      w->stats.bytes};
+	} else if (m->type == STREAM_REC_CHANNEL_SYNC) {
+		msg.sync.records = w->stats.records;
+		msg.sync.pages = w->stats.pages;
+		msg.sync.zero_pages = w->stats.zero_pages;
+		msg.sync.bytes = w->stats.bytes;
 	}
 	rc = stream_msg_encode(&msg, &w->hdr, buf, &len, why, sizeof(why));
 	if (rc)
