@@ -229,8 +229,9 @@ static int migrate_option(struct migrate_opts *o, int c, const char *arg)
 		return migrate_check_param("tls-hostname", arg, 0);
 	case O_MULTIFD:
 		if (parse_u64(arg, &o->multifd_channels))
-			return migrate_bad_value("multifd-channels", arg,
-						 "a number of data channels, 1 to 16, or 0 for none");
+			return migrate_bad_value(
+			    "multifd-channels", arg,
+			    "a number of data channels, 1 to 16, or 0 for none");
 		o->has_multifd = true;
 		return o->multifd_channels
 			   ? migrate_check_param("multifd-channels", NULL, o->multifd_channels)
@@ -550,8 +551,8 @@ static int migrate_start(struct qmp_conn *c, const struct migrate_opts *o)
 		return cli_error("%s", err.msg);
 	if (o->has_multifd &&
 	    migrate_exec(c, "migrate-set-capabilities",
-			 json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "multifd", "state",
-				   o->multifd_channels != 0),
+			 json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "multifd",
+				   "state", o->multifd_channels != 0),
 			 NULL, &err))
 		return cli_error("%s", err.msg);
 	/* From here on a Ctrl-C means "cancel", even before the reply to migrate. */

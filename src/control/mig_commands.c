@@ -151,7 +151,8 @@ static int qmp_migrate_set_capabilities(void *opaque, json_t *args, json_t **ret
 	pthread_mutex_unlock(&m->lock);
 	json_array_foreach(caps, i, c)
 	{
-		json_t *name = json_object_get(c, "capability"), *state = json_object_get(c, "state");
+		json_t *name = json_object_get(c, "capability"),
+		       *state = json_object_get(c, "state");
 		if (!json_is_string(name) || !json_is_boolean(state))
 			return qmp_error_set(qerr, NULL, -EINVAL,
 					     "capabilities[%zu]: expected {\"capability\": string, "

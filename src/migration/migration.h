@@ -161,7 +161,7 @@ struct migration {
 	/* The one migration thread (under lock). */
 	pthread_t thread;
 	bool thread_joinable;
-	struct channel *ch;		   /* while the thread runs */
+	struct channel *ch; /* while the thread runs */
 	/* the source's multifd data channels, while its senders run: a cancel
 	 * cancels them too (a sender may be blocked in a write) */
 	struct channel *data_ch[16];

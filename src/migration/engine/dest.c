@@ -430,10 +430,11 @@ static int dest_begin(struct mig_dest *d, struct channel *ch, struct ferr *err)
 	rc = ram_check_header(d->mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm), &d->h, err);
 	if (!rc && (d->h.features & STREAM_FEAT_MULTIFD)) {
 		if (d->h.channel != 0)
-			rc = ferr_set(err, -EPROTO,
-				      "data channel %u of session %016llx arrived with no migration "
-				      "in progress (expected a main connection)",
-				      d->h.channel, (unsigned long long)d->h.session);
+			rc =
+			    ferr_set(err, -EPROTO,
+				     "data channel %u of session %016llx arrived with no migration "
+				     "in progress (expected a main connection)",
+				     d->h.channel, (unsigned long long)d->h.session);
 		else if (!d->live)
 			rc = ferr_set(err, -EPROTO,
 				      "a multifd stream needs a live migration (a return path)");

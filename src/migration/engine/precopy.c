@@ -263,8 +263,8 @@ static int pc_setup(struct pc *pc, const struct stream_header *h, struct ferr *e
 	pc->resume_ns = PC_RESUME_GUESS_NS;
 	/* The destination took the header: now the data channels (multifd.h). */
 	if (s->mfd_channels) {
-		rc = mfd_src_start(s->mem, s->uri, s->copts, PC_IO_TIMEOUT_MS / 3, h, s->mfd_cut_kib,
-				   s->m->trace, &s->mfd, err);
+		rc = mfd_src_start(s->mem, s->uri, s->copts, PC_IO_TIMEOUT_MS / 3, h,
+				   s->mfd_cut_kib, s->m->trace, &s->mfd, err);
 		if (rc)
 			return rc;
 		s->st.multifd_channels = s->mfd_channels;

@@ -171,7 +171,8 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 			 */
 			for (uint64_t left = queued * (GMEM_PAGE_SIZE + 8); left;) {
 				/* a batch at a time: a cancel is not held up by the cap */
-				uint64_t step = left < STREAM_BATCH_MAX_DATA ? left : STREAM_BATCH_MAX_DATA;
+				uint64_t step =
+				    left < STREAM_BATCH_MAX_DATA ? left : STREAM_BATCH_MAX_DATA;
 				uint64_t q0 = 0;
 				if (mig_cancelled(s->m))
 					break;

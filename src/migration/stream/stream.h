@@ -313,7 +313,7 @@ struct stream_reader {
 	/* PASS_END accounting */
 	uint32_t pass;
 	uint64_t pass_pages, pass_zero_pages, pass_start;
-	uint32_t sync_attempt; /* the last CHANNEL_SYNC's attempt */
+	uint32_t sync_attempt;	 /* the last CHANNEL_SYNC's attempt */
 	struct stream_rbuf *buf; /* batch entries, hash state, scratch */
 };
 

@@ -284,12 +284,11 @@ int stream_header_decode_v1(const uint8_t *buf, size_t len, struct stream_header
 				"stream header: %" PRIu32 " memory regions is out of range (1..%u)",
 				h->nregions, STREAM_MAX_REGIONS);
 	if (len != STREAM_HEADER_LEN_F(h->nregions, h->features))
-		return ferr_set(err, -EPROTO,
-				"stream header: %zu bytes long, but %" PRIu32
-				" regions%s make it %zu",
-				len, h->nregions,
-				h->features & STREAM_FEAT_MULTIFD ? " and the multifd block" : "",
-				STREAM_HEADER_LEN_F(h->nregions, h->features));
+		return ferr_set(
+		    err, -EPROTO,
+		    "stream header: %zu bytes long, but %" PRIu32 " regions%s make it %zu", len,
+		    h->nregions, h->features & STREAM_FEAT_MULTIFD ? " and the multifd block" : "",
+		    STREAM_HEADER_LEN_F(h->nregions, h->features));
 	if (w.reserved)
 		return ferr_set(err, -EPROTO,
 				"stream header: reserved field is 0x%" PRIx32 ", not 0",

@@ -24,8 +24,8 @@
 #define STREAM_MAX_GPA	   (1ull << 52) /* x86 MAXPHYADDR at most */
 
 /* Header features: bits 0-31 must be understood, bits 32-63 may be ignored. */
-#define STREAM_FEAT_RETURN_PATH	  (1ull << 0)
-#define STREAM_FEAT_POSTCOPY	  (1ull << 1)
+#define STREAM_FEAT_RETURN_PATH (1ull << 0)
+#define STREAM_FEAT_POSTCOPY	(1ull << 1)
 /* Parallel channels: the header ends with a struct stream_wire_multifd. */
 #define STREAM_FEAT_MULTIFD	  (1ull << 2)
 #define STREAM_FEAT_REQUIRED_MASK 0xffffffffull
@@ -76,8 +76,8 @@ _Static_assert(sizeof(struct stream_wire_multifd) == 16, "stream header multifd 
 	(sizeof(struct stream_wire_header) + (nregions) * sizeof(struct stream_wire_region) + 8)
 /* The length for @features (STREAM_FEAT_MULTIFD adds its block). */
 #define STREAM_HEADER_LEN_F(nregions, features) \
-	(STREAM_HEADER_LEN(nregions) +              \
-	 (((features) & STREAM_FEAT_MULTIFD) ? sizeof(struct stream_wire_multifd) : 0))
+	(STREAM_HEADER_LEN(nregions) +          \
+	 (((features)&STREAM_FEAT_MULTIFD) ? sizeof(struct stream_wire_multifd) : 0))
 
 /*
  * Record: this header, length bytes of payload, zero padding to 8 bytes,

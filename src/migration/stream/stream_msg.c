@@ -97,8 +97,8 @@ int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h,
 		const struct stream_channel_sync *c = &m->sync;
 		if (c->attempt == 0)
 			return why_set(why, whylen, -EINVAL, "attempt 0");
-		struct stream_wire_channel_sync w = {htole32(c->attempt),     0,
-						     htole64(c->records),     htole64(c->pages),
+		struct stream_wire_channel_sync w = {htole32(c->attempt),    0,
+						     htole64(c->records),    htole64(c->pages),
 						     htole64(c->zero_pages), htole64(c->bytes)};
 		memcpy(buf, &w, *len = sizeof(w));
 		return 0;
