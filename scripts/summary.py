@@ -81,7 +81,7 @@ def main():
         skipped += sk
         if p + f == 0:
             failed += 1
-    else:
+    elif (d / "lane-requested").exists():
         print("lane system: no results")
         failed += 1
     bf = d / "build-failures"
