@@ -69,7 +69,10 @@ def test_migrates_and_keeps_verifying(pair, channels, transport):
     f = st["ferry"]
     assert f["multifd-channels"] == channels, f
     assert f["multifd-bytes"] >= BIG_PAGES // 2 * 4096, f
-    dm = dst.qmp.cmd("query-migrate")
+    # the source completes on the destination's RESUMED, which the
+    # destination sends before it ends its own migration: wait for that
+    dm = wait_migration(dst.qmp, timeout=30)
+    assert dm["status"] == "completed", dm
     assert dm["ferry"]["multifd-channels"] == channels, dm
     assert dst.qmp.cmd("query-status")["status"] == "running"
     assert_keeps_verifying(dst, lines=3, pages=BIG_PAGES)

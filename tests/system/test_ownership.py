@@ -111,7 +111,7 @@ def test_commands_after_completion(pair):
     assert q.cmd("query-status")["status"] == "postmigrate"
     # the destination owns it and acts normally
     d = dst.qmp
-    assert d.cmd("query-migrate")["ferry"]["guest-owner"] == "here"
+    assert wait_migration(d, timeout=30)["ferry"]["guest-owner"] == "here"
     assert run(d, "migrate-cancel") == "ok"  # nothing to cancel: not an error (as QEMU)
     assert run(d, "stop") == "ok"
     assert run(d, "cont") == "ok"

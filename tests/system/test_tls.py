@@ -117,7 +117,7 @@ def test_mutual_tls_migration(pair, creds, transport):
     # kernel TLS is used where the library and kernel allow it, and says so either way
     assert tls["ktls"] == "on" or tls["ktls"].startswith("off: "), tls
     assert_keeps_verifying(dst, lines=3, pages=LIGHT_PAGES)
-    dtls = dst.qmp.cmd("query-migrate")["ferry"]["tls"]
+    dtls = wait_migration(dst.qmp, timeout=30)["ferry"]["tls"]  # its own end follows RESUMED
     assert "CN=ferry-source" in dtls["peer"], dtls
     assert dtls["cipher"] == tls["cipher"]
     assert src.qmp.cmd("query-status")["running"] is False  # the guest left the source
