@@ -25,6 +25,7 @@
 
 struct run_opts {
 	const char *kernel;
+	const char *initrd;
 	const char *append;
 	const char *serial;
 	const char *debugcon;
@@ -43,8 +44,10 @@ void cli_run_usage(void)
 {
 	printf("usage: ferry run --kernel FILE [options]\n"
 	       "\n"
-	       "  --kernel FILE        multiboot (v1) ELF kernel, or a 512-byte boot sector\n"
-	       "  --append CMDLINE     kernel command line (multiboot)\n"
+	       "  --kernel FILE        multiboot (v1) ELF kernel, Linux bzImage (64-bit boot\n"
+	       "                       protocol, docs/guests.md), or a 512-byte boot sector\n"
+	       "  --initrd FILE        initial ramdisk for a Linux kernel\n"
+	       "  --append CMDLINE     kernel command line (multiboot, Linux)\n"
 	       "  --memory SIZE        guest RAM, K/M/G suffix (default 256M)\n"
 	       "  --cpus N             vCPUs (default 1)\n"
 	       "  --serial BACKEND     16550 UART at 0x3f8 (default stdio)\n"
@@ -76,6 +79,7 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 	/* clang-format off */
 	static const struct option longopts[] = {
 		{"kernel", required_argument, NULL, 'k'},
+		{"initrd", required_argument, NULL, 'r'},
 		{"append", required_argument, NULL, 'a'},
 		{"memory", required_argument, NULL, 'm'},
 		{"cpus", required_argument, NULL, 'c'},
@@ -102,6 +106,9 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 		switch (c) {
 		case 'k':
 			o->kernel = optarg;
+			break;
+		case 'r':
+			o->initrd = optarg;
 			break;
 		case 'a':
 			o->append = optarg;
@@ -166,6 +173,8 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 	if (!o->kernel && !o->incoming)
 		return *status = cli_error("--kernel FILE is required (try 'ferry run --help')"),
 		       -1;
+	if (o->initrd && !o->kernel)
+		return *status = cli_error("--initrd needs --kernel"), -1;
 	if (o->kernel && o->incoming)
 		return *status = cli_error("--kernel and --incoming exclude each other: an "
 					   "incoming VM gets its memory from the stream"),
@@ -312,6 +321,7 @@ int cli_run_main(int argc, char **argv)
 	    .mem_size = o.memory,
 	    .ncpus = o.cpus,
 	    .kernel = o.kernel,
+	    .initrd = o.initrd,
 	    .cmdline = o.append,
 	    .listener = {run_vm_event, &rc},
 	};

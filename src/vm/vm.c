@@ -165,6 +165,9 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err)
 	rc = misc_devices_init(vm, &vm->io, cfg->debugcon, err);
 	if (rc)
 		goto err;
+	rc = acpi_pm_init(&vm->acpi_pm, vm, &vm->io, err);
+	if (rc)
+		goto err;
 	rc = cpuid_init(vm, err);
 	if (rc)
 		goto err;
@@ -178,7 +181,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err)
 		goto err;
 	/* An incoming VM gets its memory and state from the stream instead. */
 	if (cfg->kernel) {
-		rc = boot_load(vm, &vm->mem, vm->vcpus[0].fd, cfg->kernel, cfg->cmdline, err);
+		rc = boot_load(vm, &vm->mem, vm->vcpus[0].fd, cfg->kernel, cfg->initrd, cfg->cmdline,
+			       err);
 		if (rc)
 			goto err;
 	}

@@ -65,8 +65,9 @@ struct vm_config {
 	const char *name;
 	uint64_t mem_size;	  /* bytes, multiple of 4 KiB */
 	unsigned ncpus;		  /* 1..VM_MAX_CPUS */
-	const char *kernel;	  /* path: multiboot ELF or 512-byte boot sector */
-	const char *cmdline;	  /* multiboot command line, may be NULL */
+	const char *kernel;	  /* path: multiboot ELF, Linux bzImage or 512-byte boot sector */
+	const char *initrd;	  /* Linux initrd path, may be NULL */
+	const char *cmdline;	  /* kernel command line, may be NULL */
 	struct chardev *serial;	  /* 16550 at 0x3f8; owned by the caller */
 	struct chardev *debugcon; /* port 0xe9; owned by the caller */
 	struct vm_listener listener;

@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "common/bitmap.h"
+#include "devices/acpi_pm.h"
 #include "vm/iobus.h"
 #include "vm/memory.h"
 #include "vm/vm.h"
@@ -60,6 +61,7 @@ struct vm {
 
 	/* Devices: created before the vCPUs start; each locks itself. */
 	struct serial *serial;
+	struct acpi_pm acpi_pm;
 	unsigned ndevices;
 	struct vm_device devices[VM_MAX_DEVICES];
 
