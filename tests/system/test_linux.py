@@ -1,0 +1,157 @@
+"""Stock Linux guests (issue 9 section 2; docs/guests.md).
+
+The Debian kernel boots only at usable speed on hardware KVM, so the boot
+tests are marked `lane`: scripts/nested/lane.sh runs them (FERRY_LANE=svm),
+the host run of scripts/test.sh deselects them with -m "not lane", and
+run anywhere else they fail saying where to run them.  The synthetic
+bzImage test runs everywhere and asserts what this host must do with it:
+refuse it in one line on PVM, enter it in long mode on hardware KVM.
+"""
+import os
+import pathlib
+import re
+import shutil
+import struct
+import subprocess
+import time
+
+import pytest
+
+import ferrylib
+
+IS_PVM = os.path.isdir("/sys/module/kvm_pvm")
+
+
+def require_lane():
+    if os.environ.get("FERRY_LANE") != "svm":
+        pytest.fail("this test boots a stock Linux kernel, which needs hardware KVM: run it "
+                    "in the lane: scripts/nested/lane.sh tests/system/test_linux.py",
+                    pytrace=False)
+    assert not IS_PVM, "FERRY_LANE=svm, but /dev/kvm is PVM here"
+
+
+def debian_kernel():
+    ks = sorted(pathlib.Path("/boot").glob("vmlinuz-*"))
+    assert ks, "no /boot/vmlinuz-*: apt-get install linux-image-amd64 (scripts/nested/lane.sh does)"
+    return ks[-1]
+
+
+def synthetic_bzimage(path):
+    """A bzImage header (protocol 2.15, 64-bit entry) whose kernel at +0x200
+    checks the zero page RSI points at ("HdrS" at 0x202, the command line
+    starting with "ferr", at least 3 e820 entries) and leaves through the
+    debug-exit port: status 33 if all hold, 35 if not."""
+    setup = bytearray(1024)  # setup_sects = 1
+    setup[0x1f1] = 1
+    struct.pack_into("<H", setup, 0x1fe, 0xaa55)
+    setup[0x200] = 0xeb
+    setup[0x201] = 0x6a  # header ends at 0x26c
+    setup[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", setup, 0x206, 0x020f)
+    setup[0x211] = 0x01  # LOADED_HIGH
+    struct.pack_into("<I", setup, 0x22c, 0x7fffffff)  # initrd_addr_max
+    struct.pack_into("<I", setup, 0x230, 0x200000)  # kernel_alignment
+    setup[0x234] = 1  # relocatable
+    struct.pack_into("<H", setup, 0x236, 0x1)  # XLF_KERNEL_64
+    struct.pack_into("<I", setup, 0x238, 2047)  # cmdline_size
+    struct.pack_into("<Q", setup, 0x258, 0x1000000)  # pref_address
+    struct.pack_into("<I", setup, 0x260, 0x10000)  # init_size
+    code = bytes.fromhex(
+        "8b8602020000"  # mov eax, [rsi+0x202]
+        "3d48647253"  # cmp eax, "HdrS"
+        "7518"  # jne bad
+        "8bbe28020000"  # mov edi, [rsi+0x228]
+        "8b07"  # mov eax, [rdi]
+        "3d66657272"  # cmp eax, "ferr"
+        "750b"  # jne bad
+        "80bee801000003"  # cmp byte [rsi+0x1e8], 3
+        "7202"  # jb bad
+        "eb04"  # jmp good
+        "b011e6f4"  # bad: mov al, 0x11; out 0xf4, al
+        "b010e6f4"  # good: mov al, 0x10; out 0xf4, al
+        "f4ebfd")  # hlt; jmp hlt
+    kernel = bytearray(0x1000)
+    kernel[0x200:0x200 + len(code)] = code
+    path.write_bytes(bytes(setup) + bytes(kernel))
+    return path
+
+
+def test_bzimage_refused_on_pvm_else_entered_in_long_mode(tmp_path, kvm):
+    img = synthetic_bzimage(tmp_path / "bzImage")
+    argv = ferrylib.ferry_argv(kernel=img, append="ferry-test", serial="null")
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=30 * ferrylib.SLOW,
+                       stdin=subprocess.DEVNULL)
+    took = time.monotonic() - t0
+    if IS_PVM:
+        line = ferrylib.assert_one_error(p.returncode, p.stderr, str(img), "PVM",
+                                         "hardware KVM", "scripts/nested/lane.sh")
+        assert took < 5 * ferrylib.SLOW, f"refusing took {took:.1f}s: {line}"
+    else:
+        assert "PVM" not in p.stderr, p.stderr
+        assert p.returncode == 33, \
+            f"exit {p.returncode} (33: zero page as expected; 35: not):\n{p.stderr}"
+
+
+def test_initrd_without_linux_kernel_is_refused(tmp_path, kvm):
+    rd = tmp_path / "initrd"
+    rd.write_bytes(b"x" * 4096)
+    p = subprocess.run(ferrylib.ferry_argv(extra=["--initrd", str(rd)], serial="null"),
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    ferrylib.assert_one_error(p.returncode, p.stderr, "--initrd needs a Linux kernel",
+                              "multiboot")
+
+
+INIT = """#!/bin/sh
+/bin/busybox mount -t proc proc /proc
+echo "ferry-linux: init uptime=$(/bin/busybox cut -d' ' -f1 /proc/uptime) cpus=$(/bin/busybox grep -c ^processor /proc/cpuinfo)"
+/bin/busybox poweroff -f
+"""
+
+
+def busybox_initrd(path):
+    """A busybox initramfs whose /init prints one line and powers off, built
+    the way scripts/nested/mkinitrd.sh builds the L1's."""
+    bb = pathlib.Path("/bin/busybox")
+    assert bb.exists(), "/bin/busybox is missing: apt-get install busybox-static"
+    root = path.parent / "initrd-root"
+    for d in ("bin", "proc", "dev", "sys"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy(bb, root / "bin" / "busybox")
+    (root / "bin" / "sh").symlink_to("busybox")
+    (root / "init").write_text(INIT)
+    (root / "init").chmod(0o755)
+    files = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
+    cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=files,
+                          capture_output=True, check=True).stdout
+    path.write_bytes(subprocess.run(["gzip", "-1"], input=cpio, capture_output=True,
+                                    check=True).stdout)
+    return path
+
+
+@pytest.mark.lane
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_debian_kernel_boots_busybox_and_powers_off(tmp_path, kvm, cpus):
+    require_lane()
+    rd = busybox_initrd(tmp_path / "initrd.gz")
+    serial = tmp_path / "serial.txt"
+    argv = ferrylib.ferry_argv(kernel=debian_kernel(), memory="256M", cpus=cpus,
+                               serial=f"file:{serial}",
+                               append="console=ttyS0 loglevel=4 panic=0",
+                               extra=["--initrd", str(rd)])
+    vm = ferrylib.Vm(argv, tmp_path, serial)
+    try:
+        t0 = time.monotonic()
+        found = vm.wait_for(r"^ferry-linux: init uptime=([0-9.]+) cpus=(\d+)", timeout=240)
+        t_init = time.monotonic() - t0
+        status = vm.wait_exit(timeout=60)
+        t_end = time.monotonic() - t0
+    finally:
+        vm.kill()
+    uptime, ncpus = float(found[0][0]), int(found[0][1])
+    print(f"\nlinux boot: {cpus} vCPU(s): init at {uptime:.2f} s kernel uptime, "
+          f"{t_init:.2f} s after ferry started; ferry exited at {t_end:.2f} s")
+    assert status == 0, f"ferry exit status {status} after poweroff:\n{vm.stderr()}"
+    assert ncpus == cpus, f"the guest saw {ncpus} CPUs, expected {cpus}"
+    out = serial.read_text(errors="replace")
+    assert not re.search(r"Kernel panic|BUG:|Oops", out), out[-3000:]
