@@ -16,12 +16,12 @@ struct chardev;
 
 struct serial;
 
-/* A 16550A UART at @base raising @irq, transmitting to @out. */
+/* A 16550A UART at @base raising @irq, transmitting to @out and receiving its input. */
 int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
 		  struct chardev *out, struct serial **ret, struct ferr *err);
 void serial_destroy(struct serial *s);
 
-/* Registers (there is no receive FIFO content to carry: input is not wired). */
+/* Registers (the receive FIFO's content is not carried: see serial.c). */
 extern const struct device_state_ops serial_state_ops;
 
 #endif

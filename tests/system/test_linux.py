@@ -105,6 +105,8 @@ def test_initrd_without_linux_kernel_is_refused(tmp_path, kvm):
 INIT = """#!/bin/sh
 /bin/busybox mount -t proc proc /proc
 echo "ferry-linux: init uptime=$(/bin/busybox cut -d' ' -f1 /proc/uptime) cpus=$(/bin/busybox grep -c ^processor /proc/cpuinfo)"
+/bin/busybox dmesg
+echo "ferry-linux: dmesg end"
 /bin/busybox poweroff -f
 """
 
@@ -154,4 +156,12 @@ def test_debian_kernel_boots_busybox_and_powers_off(tmp_path, kvm, cpus):
     assert status == 0, f"ferry exit status {status} after poweroff:\n{vm.stderr()}"
     assert ncpus == cpus, f"the guest saw {ncpus} CPUs, expected {cpus}"
     out = serial.read_text(errors="replace")
+    assert "ferry-linux: dmesg end" in out
+    # where the kernel's boot time went: the longest gaps between log lines
+    stamps = [(float(m.group(1)), m.group(2)) for m in
+              re.finditer(r"^\[\s*([0-9.]+)\] (.*)$", out, re.M)]
+    gaps = sorted(((b[0] - a[0], a[1], b[1]) for a, b in zip(stamps, stamps[1:])),
+                  reverse=True)[:6]
+    for g, a, b in gaps:
+        print(f"  {g:6.2f} s between '{a[:70]}' and '{b[:70]}'")
     assert not re.search(r"Kernel panic|BUG:|Oops", out), out[-3000:]
