@@ -168,6 +168,10 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err)
 	rc = acpi_pm_init(&vm->acpi_pm, vm, &vm->io, err);
 	if (rc)
 		goto err;
+	rc = rtc_init(&vm->rtc, &vm->io, err);
+	vm->rtc_inited = true;
+	if (rc)
+		goto err;
 	rc = cpuid_init(vm, err);
 	if (rc)
 		goto err;
@@ -557,6 +561,8 @@ void vm_destroy(struct vm *vm)
 		pthread_join(vm->prealloc_thread, NULL);
 	}
 	serial_destroy(vm->serial);
+	if (vm->rtc_inited)
+		rtc_destroy(&vm->rtc);
 	gmem_destroy(&vm->mem);
 	vm_dirty_destroy(vm);
 	free(vm->msr_index);

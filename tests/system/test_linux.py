@@ -11,6 +11,7 @@ import os
 import pathlib
 import re
 import shutil
+import socket
 import struct
 import subprocess
 import time
@@ -111,9 +112,9 @@ echo "ferry-linux: dmesg end"
 """
 
 
-def busybox_initrd(path):
-    """A busybox initramfs whose /init prints one line and powers off, built
-    the way scripts/nested/mkinitrd.sh builds the L1's."""
+def busybox_initrd(path, init=INIT):
+    """A busybox initramfs with @init as /init (by default: print one line
+    and power off), built the way scripts/nested/mkinitrd.sh builds the L1's."""
     bb = pathlib.Path("/bin/busybox")
     assert bb.exists(), "/bin/busybox is missing: apt-get install busybox-static"
     root = path.parent / "initrd-root"
@@ -121,7 +122,7 @@ def busybox_initrd(path):
         (root / d).mkdir(parents=True, exist_ok=True)
     shutil.copy(bb, root / "bin" / "busybox")
     (root / "bin" / "sh").symlink_to("busybox")
-    (root / "init").write_text(INIT)
+    (root / "init").write_text(init)
     (root / "init").chmod(0o755)
     files = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
     cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=files,
@@ -165,3 +166,69 @@ def test_debian_kernel_boots_busybox_and_powers_off(tmp_path, kvm, cpus):
     for g, a, b in gaps:
         print(f"  {g:6.2f} s between '{a[:70]}' and '{b[:70]}'")
     assert not re.search(r"Kernel panic|BUG:|Oops", out), out[-3000:]
+
+
+SHELL_INIT = """#!/bin/sh
+/bin/busybox mount -t proc proc /proc
+echo "ferry-linux: shell ready"
+while read -r line; do
+  case "$line" in
+  quit) /bin/busybox poweroff -f ;;
+  *) echo "ferry-linux: got [$line] len=${#line}" ;;
+  esac
+done
+"""
+
+
+@pytest.mark.lane
+def test_serial_input_reaches_the_guest_shell_and_poweroff_ends_ferry(tmp_path, kvm):
+    """The 16550's receive side with its interrupt (IRQ 4 through the
+    in-kernel IOAPIC): lines typed into the serial backend reach a shell
+    loop in the guest, also a 300-byte one that must wait for FIFO room."""
+    require_lane()
+    rd = busybox_initrd(tmp_path / "initrd.gz", SHELL_INIT)
+    sock_path = str(tmp_path / "serial.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    argv = ferrylib.ferry_argv(kernel=debian_kernel(), memory="256M",
+                               serial=f"unix:{sock_path}",
+                               append="console=ttyS0 loglevel=1 panic=0",
+                               extra=["--initrd", str(rd)])
+    vm = ferrylib.Vm(argv, tmp_path, None)
+    out = b""
+
+    def read_until(conn, pattern, timeout):
+        nonlocal out
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while not rx.search(out):
+            left = deadline - time.monotonic()
+            assert left > 0, f"/{pattern}/ not seen in {timeout}s; serial:\n" + \
+                out[-2000:].decode(errors="replace") + "\nstderr:\n" + vm.stderr()[-2000:]
+            conn.settimeout(left)
+            try:
+                chunk = conn.recv(65536)
+            except socket.timeout:
+                continue
+            assert chunk, "ferry closed the serial socket; serial:\n" + \
+                out[-2000:].decode(errors="replace") + "\nstderr:\n" + vm.stderr()[-2000:]
+            out += chunk
+        return rx.search(out)
+
+    try:
+        srv.settimeout(30)
+        conn, _ = srv.accept()
+        read_until(conn, rb"ferry-linux: shell ready", 240)
+        conn.sendall(b"hello-ferry\n")
+        read_until(conn, rb"got \[hello-ferry\] len=11", 30)
+        long_line = b"x" * 300
+        conn.sendall(long_line + b"\n")
+        m = read_until(conn, rb"got \[(x+)\] len=(\d+)", 60)
+        assert int(m.group(2)) == 300, f"the guest read {m.group(2)} of 300 bytes"
+        conn.sendall(b"quit\n")
+        status = vm.wait_exit(timeout=60)
+    finally:
+        vm.kill()
+        srv.close()
+    assert status == 0, f"ferry exit status {status} after poweroff:\n{vm.stderr()}"
