@@ -221,11 +221,12 @@ def test_serial_input_reaches_the_guest_shell_and_poweroff_ends_ferry(tmp_path, 
         conn, _ = srv.accept()
         read_until(conn, rb"ferry-linux: shell ready", 240)
         conn.sendall(b"hello-ferry\n")
-        read_until(conn, rb"got \[hello-ferry\] len=11", 30)
+        read_until(conn, rb"got \[hello-ferry\] len=11\r?\n", 30)
         long_line = b"x" * 300
         conn.sendall(long_line + b"\n")
-        m = read_until(conn, rb"got \[(x+)\] len=(\d+)", 60)
-        assert int(m.group(2)) == 300, f"the guest read {m.group(2)} of 300 bytes"
+        m = read_until(conn, rb"got \[(x+)\] len=(\d+)\r?\n", 60)
+        assert int(m.group(2)) == 300 and m.group(1) == long_line, \
+            f"the guest read {m.group(2)} of 300 bytes"
         conn.sendall(b"quit\n")
         status = vm.wait_exit(timeout=60)
     finally:
