@@ -18,6 +18,7 @@
 
 static const struct boot_loader *const boot_loaders[] = {
     &boot_multiboot_loader,
+    &boot_pvh_loader, /* after multiboot: an ELF with both headers boots as multiboot */
     &boot_linux_loader, /* before the boot sector: a bzImage starts with one */
     &boot_bootsector_loader,
 };
@@ -106,8 +107,8 @@ int boot_load(struct vm *vm, struct gmem *mem, int bsp_fd, const char *path, con
 	loader = boot_probe(image, ctx.image_size);
 	if (!loader) {
 		rc = ferr_set(err, -ENOEXEC,
-			      "kernel %s: not a multiboot (v1) image, a Linux bzImage nor a "
-			      "512-byte boot sector",
+			      "kernel %s: not a multiboot (v1) image, a Linux bzImage, a PVH ELF "
+			      "nor a 512-byte boot sector",
 			      path);
 		goto out;
 	}
@@ -118,11 +119,11 @@ int boot_load(struct vm *vm, struct gmem *mem, int bsp_fd, const char *path, con
 	}
 	if (loader->stock_kernel && boot_host_is_pvm("/sys/module")) {
 		rc = ferr_set(err, -ENOTSUP,
-			      "kernel %s is a stock Linux kernel, and this host's KVM is PVM "
+			      "kernel %s is a stock kernel (%s), and this host's KVM is PVM "
 			      "(kvm_pvm), which emulates guest kernel code: it would take many "
 			      "minutes to boot; run it on a host with hardware KVM (VMX/SVM), e.g. "
 			      "in the nested lane (scripts/nested/lane.sh)",
-			      path);
+			      path, loader->name);
 		goto out;
 	}
 	if (initrd) {

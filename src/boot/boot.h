@@ -51,6 +51,7 @@ struct boot_loader {
 extern const struct boot_loader boot_multiboot_loader;
 extern const struct boot_loader boot_bootsector_loader;
 extern const struct boot_loader boot_linux_loader;
+extern const struct boot_loader boot_pvh_loader;
 
 /* Read @path (and @initrd, may be NULL), pick a loader, load it. */
 int boot_load(struct vm *vm, struct gmem *mem, int bsp_fd, const char *path, const char *initrd,

@@ -228,7 +228,7 @@ static int lb_load(const struct boot_ctx *ctx, struct ferr *err)
 }
 
 const struct boot_loader boot_linux_loader = {
-    .name = "linux",
+    .name = "bzImage",
     .probe = linux_probe,
     .load = lb_load,
     .takes_initrd = true,

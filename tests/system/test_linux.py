@@ -7,6 +7,7 @@ run anywhere else they fail saying where to run them.  The synthetic
 bzImage test runs everywhere and asserts what this host must do with it:
 refuse it in one line on PVM, enter it in long mode on hardware KVM.
 """
+import lzma
 import os
 import pathlib
 import re
@@ -132,13 +133,10 @@ def busybox_initrd(path, init=INIT):
     return path
 
 
-@pytest.mark.lane
-@pytest.mark.parametrize("cpus", [1, 2])
-def test_debian_kernel_boots_busybox_and_powers_off(tmp_path, kvm, cpus):
-    require_lane()
+def boot_and_poweroff(tmp_path, kernel, cpus, what):
     rd = busybox_initrd(tmp_path / "initrd.gz")
     serial = tmp_path / "serial.txt"
-    argv = ferrylib.ferry_argv(kernel=debian_kernel(), memory="256M", cpus=cpus,
+    argv = ferrylib.ferry_argv(kernel=kernel, memory="256M", cpus=cpus,
                                serial=f"file:{serial}",
                                append="console=ttyS0 loglevel=4 panic=0",
                                extra=["--initrd", str(rd)])
@@ -152,7 +150,7 @@ def test_debian_kernel_boots_busybox_and_powers_off(tmp_path, kvm, cpus):
     finally:
         vm.kill()
     uptime, ncpus = float(found[0][0]), int(found[0][1])
-    print(f"\nlinux boot: {cpus} vCPU(s): init at {uptime:.2f} s kernel uptime, "
+    print(f"\nlinux boot ({what}): {cpus} vCPU(s): init at {uptime:.2f} s kernel uptime, "
           f"{t_init:.2f} s after ferry started; ferry exited at {t_end:.2f} s")
     assert status == 0, f"ferry exit status {status} after poweroff:\n{vm.stderr()}"
     assert ncpus == cpus, f"the guest saw {ncpus} CPUs, expected {cpus}"
@@ -168,16 +166,97 @@ def test_debian_kernel_boots_busybox_and_powers_off(tmp_path, kvm, cpus):
     assert not re.search(r"Kernel panic|BUG:|Oops", out), out[-3000:]
 
 
+@pytest.mark.lane
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_debian_kernel_boots_busybox_and_powers_off(tmp_path, kvm, cpus):
+    require_lane()
+    boot_and_poweroff(tmp_path, debian_kernel(), cpus, "bzImage")
+
+
+def extract_vmlinux(bzimage, out):
+    """The ELF vmlinux inside a bzImage whose payload is xz (Debian's)."""
+    data = bzimage.read_bytes()
+    i = data.find(b"\xfd7zXZ\x00")
+    assert i > 0, f"{bzimage}: no xz payload"
+    elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[i:])
+    assert elf[:4] == b"\x7fELF", f"{bzimage}: the xz payload is not an ELF"
+    out.write_bytes(elf)
+    return out
+
+
+@pytest.mark.lane
+def test_debian_vmlinux_boots_through_pvh_and_powers_off(tmp_path, kvm):
+    require_lane()
+    vmlinux = extract_vmlinux(debian_kernel(), tmp_path / "vmlinux")
+    boot_and_poweroff(tmp_path, vmlinux, 1, "PVH vmlinux")
+
+
 SHELL_INIT = """#!/bin/sh
 /bin/busybox mount -t proc proc /proc
 echo "ferry-linux: shell ready"
 while read -r line; do
   case "$line" in
   quit) /bin/busybox poweroff -f ;;
+  up) echo "ferry-linux: up=$(/bin/busybox cut -d' ' -f1 /proc/uptime)" ;;
   *) echo "ferry-linux: got [$line] len=${#line}" ;;
   esac
 done
 """
+
+
+class SerialSocket:
+    """The listening end of a ferry's --serial unix:PATH: what the guest
+    writes arrives here, what is sent is the UART's input."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(self.path)
+        self.srv.listen(1)
+        self.conn = None
+        self.out = b""
+        self.vm = None
+
+    def accept(self, vm, timeout=30):
+        self.vm = vm
+        self.srv.settimeout(timeout)
+        self.conn, _ = self.srv.accept()
+
+    def send(self, data):
+        self.conn.sendall(data)
+
+    def read_until(self, pattern, timeout):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while not rx.search(self.out):
+            left = deadline - time.monotonic()
+            assert left > 0, f"/{pattern}/ not seen in {timeout}s; " + self.report()
+            self.conn.settimeout(left)
+            try:
+                chunk = self.conn.recv(65536)
+            except socket.timeout:
+                continue
+            assert chunk, "ferry closed the serial socket; " + self.report()
+            self.out += chunk
+        m = rx.search(self.out)
+        self.out = self.out[m.end():]
+        return m
+
+    def report(self):
+        return ("serial:\n" + self.out[-2000:].decode(errors="replace") + "\nstderr:\n" +
+                (self.vm.stderr()[-2000:] if self.vm else ""))
+
+    def close(self):
+        if self.conn:
+            self.conn.close()
+        self.srv.close()
+
+
+def linux_argv(rd, serial, cpus=1, control=None):
+    return ferrylib.ferry_argv(kernel=debian_kernel(), memory="256M", cpus=cpus,
+                               serial=serial, control=control,
+                               append="console=ttyS0 loglevel=1 panic=0",
+                               extra=["--initrd", str(rd)])
 
 
 @pytest.mark.lane
@@ -187,49 +266,66 @@ def test_serial_input_reaches_the_guest_shell_and_poweroff_ends_ferry(tmp_path, 
     loop in the guest, also a 300-byte one that must wait for FIFO room."""
     require_lane()
     rd = busybox_initrd(tmp_path / "initrd.gz", SHELL_INIT)
-    sock_path = str(tmp_path / "serial.sock")
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(sock_path)
-    srv.listen(1)
-    argv = ferrylib.ferry_argv(kernel=debian_kernel(), memory="256M",
-                               serial=f"unix:{sock_path}",
-                               append="console=ttyS0 loglevel=1 panic=0",
-                               extra=["--initrd", str(rd)])
-    vm = ferrylib.Vm(argv, tmp_path, None)
-    out = b""
-
-    def read_until(conn, pattern, timeout):
-        nonlocal out
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while not rx.search(out):
-            left = deadline - time.monotonic()
-            assert left > 0, f"/{pattern}/ not seen in {timeout}s; serial:\n" + \
-                out[-2000:].decode(errors="replace") + "\nstderr:\n" + vm.stderr()[-2000:]
-            conn.settimeout(left)
-            try:
-                chunk = conn.recv(65536)
-            except socket.timeout:
-                continue
-            assert chunk, "ferry closed the serial socket; serial:\n" + \
-                out[-2000:].decode(errors="replace") + "\nstderr:\n" + vm.stderr()[-2000:]
-            out += chunk
-        return rx.search(out)
-
+    ser = SerialSocket(tmp_path / "serial.sock")
+    vm = ferrylib.Vm(linux_argv(rd, f"unix:{ser.path}"), tmp_path, None)
     try:
-        srv.settimeout(30)
-        conn, _ = srv.accept()
-        read_until(conn, rb"ferry-linux: shell ready", 240)
-        conn.sendall(b"hello-ferry\n")
-        read_until(conn, rb"got \[hello-ferry\] len=11\r?\n", 30)
+        ser.accept(vm)
+        ser.read_until(rb"ferry-linux: shell ready", 240)
+        ser.send(b"hello-ferry\n")
+        ser.read_until(rb"got \[hello-ferry\] len=11\r?\n", 30)
         long_line = b"x" * 300
-        conn.sendall(long_line + b"\n")
-        m = read_until(conn, rb"got \[(x+)\] len=(\d+)\r?\n", 60)
+        ser.send(long_line + b"\n")
+        m = ser.read_until(rb"got \[(x+)\] len=(\d+)\r?\n", 60)
         assert int(m.group(2)) == 300 and m.group(1) == long_line, \
             f"the guest read {m.group(2)} of 300 bytes"
-        conn.sendall(b"quit\n")
+        ser.send(b"quit\n")
         status = vm.wait_exit(timeout=60)
     finally:
         vm.kill()
-        srv.close()
+        ser.close()
     assert status == 0, f"ferry exit status {status} after poweroff:\n{vm.stderr()}"
+
+
+@pytest.mark.lane
+def test_running_linux_guest_migrates_and_its_console_works_on_the_destination(tmp_path, kvm):
+    """Pre-copy of a Linux guest sitting in its shell loop: after the move
+    the destination's console answers, the guest's uptime has gone on
+    from where it was, and poweroff there ends the destination with 0."""
+    require_lane()
+    rd = busybox_initrd(tmp_path / "initrd.gz", SHELL_INIT)
+    s1 = SerialSocket(tmp_path / "s1.sock")
+    s2 = SerialSocket(tmp_path / "s2.sock")
+    uri = ferrylib.migration_uri(tmp_path, 1)
+    src = ferrylib.Vm(linux_argv(rd, f"unix:{s1.path}", control=tmp_path / "src.sock"),
+                      tmp_path, None, tmp_path / "src.sock")
+    dst = None
+    try:
+        s1.accept(src)
+        s1.read_until(rb"ferry-linux: shell ready", 240)
+        s1.send(b"up\n")
+        up0 = float(s1.read_until(rb"up=([0-9.]+)\r?\n", 30).group(1))
+        dst = ferrylib.Vm(ferrylib.incoming_argv(uri, memory="256M", serial=f"unix:{s2.path}",
+                                                 control=tmp_path / "dst.sock"),
+                          tmp_path, None, tmp_path / "dst.sock")
+        s2.accept(dst)
+        dst.qmp
+        src.qmp.cmd("migrate", uri=uri)
+        st = ferrylib.wait_migration(src.qmp, timeout=120)
+        assert st["status"] == "completed", st
+        assert dst.qmp.cmd("query-status")["status"] == "running"
+        s2.send(b"after-the-move\n")
+        s2.read_until(rb"got \[after-the-move\] len=14\r?\n", 60)
+        s2.send(b"up\n")
+        up1 = float(s2.read_until(rb"up=([0-9.]+)\r?\n", 30).group(1))
+        assert up1 > up0, f"uptime went from {up0} to {up1} across the move"
+        assert up1 - up0 < 120, f"uptime jumped from {up0} to {up1} across the move"
+        print(f"\nlinux migration: downtime {st.get('downtime')} ms, uptime {up0} -> {up1}")
+        s2.send(b"quit\n")
+        status = dst.wait_exit(timeout=60)
+        assert status == 0, f"destination exit status {status} after poweroff:\n{dst.stderr()}"
+    finally:
+        src.kill()
+        if dst:
+            dst.kill()
+        s1.close()
+        s2.close()
