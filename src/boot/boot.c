@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "vm/memory.h"
-#include "vm/vm.h"
 
 /* Images bigger than this are not test kernels: refuse before reading them. */
 #define BOOT_IMAGE_MAX (512u << 20)
@@ -85,14 +84,14 @@ static int boot_read_file(const char *what, const char *path, size_t max, uint8_
 	return 0;
 }
 
-int boot_load(struct vm *vm, struct gmem *mem, int bsp_fd, const char *path, const char *initrd,
+int boot_load(struct gmem *mem, int bsp_fd, unsigned ncpus, const char *path, const char *initrd,
 	      const char *cmdline, struct ferr *err)
 {
 	const struct boot_loader *loader;
 	struct boot_ctx ctx = {
 	    .mem = mem,
 	    .bsp_fd = bsp_fd,
-	    .ncpus = vm_ncpus(vm),
+	    .ncpus = ncpus,
 	    .path = path,
 	    .cmdline = cmdline ? cmdline : "",
 	    .initrd_path = initrd,

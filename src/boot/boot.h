@@ -20,7 +20,6 @@
 #include "common/err.h"
 
 struct gmem;
-struct vm;
 
 struct boot_ctx {
 	struct gmem *mem;
@@ -53,8 +52,8 @@ extern const struct boot_loader boot_bootsector_loader;
 extern const struct boot_loader boot_linux_loader;
 extern const struct boot_loader boot_pvh_loader;
 
-/* Read @path (and @initrd, may be NULL), pick a loader, load it. */
-int boot_load(struct vm *vm, struct gmem *mem, int bsp_fd, const char *path, const char *initrd,
+/* Read @path (and @initrd, may be NULL), pick a loader, load it for @ncpus vCPUs. */
+int boot_load(struct gmem *mem, int bsp_fd, unsigned ncpus, const char *path, const char *initrd,
 	      const char *cmdline, struct ferr *err);
 
 /* Is /dev/kvm served by PVM (the kvm_pvm module)?  @sysfs_module: "/sys/module". */

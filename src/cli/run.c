@@ -21,6 +21,7 @@
 #include "migration/migration.h"
 #include "control/qmp.h"
 #include "devices/chardev.h"
+#include "machine/machine.h"
 #include "vm/vm.h"
 
 struct run_opts {
@@ -300,6 +301,7 @@ int cli_run_main(int argc, char **argv)
 	struct run_ctx rc = {0};
 	struct chardev *serial = NULL, *debugcon = NULL;
 	struct vm *vm = NULL;
+	struct machine *machine = NULL;
 	struct migration mig;
 	bool mig_ready = false;
 	int status = 0;
@@ -320,18 +322,20 @@ int cli_run_main(int argc, char **argv)
 	    .name = o.name,
 	    .mem_size = o.memory,
 	    .ncpus = o.cpus,
+	    .listener = {run_vm_event, &rc},
+	};
+	struct machine_config mcfg = {
 	    .kernel = o.kernel,
 	    .initrd = o.initrd,
 	    .cmdline = o.append,
-	    .listener = {run_vm_event, &rc},
 	};
 	if (chardev_open(o.serial, &serial, &err) || chardev_open(o.debugcon, &debugcon, &err)) {
 		status = cli_error("%s", err.msg);
 		goto out;
 	}
-	cfg.serial = serial;
-	cfg.debugcon = debugcon;
-	if (vm_create(&cfg, &vm, &err)) {
+	mcfg.serial = serial;
+	mcfg.debugcon = debugcon;
+	if (vm_create(&cfg, &vm, &err) || machine_create(vm, &mcfg, &machine, &err)) {
 		status = cli_error("%s", err.msg);
 		goto out;
 	}
@@ -368,7 +372,7 @@ out:
 		qmp_server_stop(rc.qmp);
 	if (mig_ready)
 		migration_destroy(&mig);
-	vm_destroy(vm);
+	machine_destroy(machine, vm);
 	if (rc.qmp)
 		qmp_server_close(rc.qmp);
 	chardev_close(debugcon);

@@ -3,7 +3,6 @@
 
 #include "machine/board.h"
 #include "vm/iobus.h"
-#include "vm/vm.h"
 
 #define PM1_CNT_SCI_EN	 0x0001
 #define PM1_CNT_SLP_EN	 0x2000
@@ -43,7 +42,7 @@ static void acpi_pm_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 		break;
 	case 4:
 		if ((val & PM1_CNT_SLP_EN) && PM1_CNT_SLP_TYP(val) == ACPI_SLP_TYP_S5)
-			vm_request_quit(pm->vm, "guest-poweroff", true, 0);
+			pm->ctl->shutdown(pm->ctl->opaque, "guest-poweroff", true, 0);
 		break;
 	}
 }
@@ -64,7 +63,7 @@ static void acpi_reset_out(void *dev, uint16_t port, unsigned size, uint32_t val
 	struct acpi_pm *pm = dev;
 
 	if (val & RESET_CPU)
-		vm_request_quit(pm->vm, "guest-reset", true, 0);
+		pm->ctl->shutdown(pm->ctl->opaque, "guest-reset", true, 0);
 }
 
 static const struct io_ops acpi_reset_ops = {
@@ -73,11 +72,12 @@ static const struct io_ops acpi_reset_ops = {
     .out = acpi_reset_out,
 };
 
-int acpi_pm_init(struct acpi_pm *pm, struct vm *vm, struct iobus *bus, struct ferr *err)
+int acpi_pm_init(struct acpi_pm *pm, const struct board_ctl *ctl, struct iobus *bus,
+		 struct ferr *err)
 {
 	int rc;
 
-	pm->vm = vm;
+	pm->ctl = ctl;
 	pm->pm1_en = 0;
 	rc = iobus_register(bus, ACPI_PM_BASE, ACPI_PM_LEN, &acpi_pm_ops, pm, err);
 	if (!rc)

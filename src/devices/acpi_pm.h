@@ -19,14 +19,15 @@
 
 #include "common/err.h"
 
-struct vm;
+struct board_ctl;
 struct iobus;
 
 struct acpi_pm {
-	struct vm *vm;
+	const struct board_ctl *ctl; /* owned by the machine */
 	uint16_t pm1_en; /* vCPU threads; a racy read-modify-write is harmless */
 };
 
-int acpi_pm_init(struct acpi_pm *pm, struct vm *vm, struct iobus *bus, struct ferr *err);
+int acpi_pm_init(struct acpi_pm *pm, const struct board_ctl *ctl, struct iobus *bus,
+		 struct ferr *err);
 
 #endif

@@ -20,8 +20,8 @@
 
 #include "devices/chardev.h"
 #include "vm/iobus.h"
+#include "machine/board.h"
 #include "vm/state_parse.h"
-#include "vm/vm.h"
 
 enum {
 	UART_RBR_THR = 0, /* DLL when LCR.DLAB */
@@ -60,7 +60,7 @@ struct serial_regs {
 struct serial {
 	pthread_mutex_t lock; /* guards regs; taken by vCPU threads */
 	struct serial_regs regs;
-	struct vm *vm;
+	struct board_ctl ctl;
 	struct chardev *out;
 	uint16_t base;
 	unsigned irq;
@@ -93,7 +93,7 @@ static void serial_update_irq(struct serial *s)
 
 	if (level != s->irq_level) {
 		s->irq_level = level;
-		vm_irq_line(s->vm, s->irq, level);
+		s->ctl.irq_line(s->ctl.opaque, s->irq, level);
 	}
 }
 
@@ -301,7 +301,7 @@ static int serial_rx_start(struct serial *s, int fd, struct ferr *err)
 	return 0;
 }
 
-int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
+int serial_create(const struct board_ctl *ctl, struct iobus *bus, uint16_t base, unsigned irq,
 		  struct chardev *out, struct serial **ret, struct ferr *err)
 {
 	struct serial *s = calloc(1, sizeof(*s));
@@ -312,7 +312,7 @@ int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->rx_cond, NULL);
 	s->rx_wake[0] = s->rx_wake[1] = -1;
-	s->vm = vm;
+	s->ctl = *ctl;
 	s->out = out;
 	s->base = base;
 	s->irq = irq;
@@ -330,11 +330,9 @@ int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
 	return 0;
 }
 
-void serial_destroy(struct serial *s)
+void serial_stop_input(struct serial *s)
 {
-	if (!s)
-		return;
-	if (s->rx_started) {
+	if (s && s->rx_started) {
 		pthread_mutex_lock(&s->lock);
 		s->rx_stop = true;
 		pthread_cond_signal(&s->rx_cond);
@@ -343,7 +341,15 @@ void serial_destroy(struct serial *s)
 			/* a pipe with room: cannot fail; the join below would tell */
 		}
 		pthread_join(s->rx_thread, NULL);
+		s->rx_started = false;
 	}
+}
+
+void serial_destroy(struct serial *s)
+{
+	if (!s)
+		return;
+	serial_stop_input(s);
 	for (int i = 0; i < 2; i++)
 		if (s->rx_wake[i] >= 0)
 			close(s->rx_wake[i]);

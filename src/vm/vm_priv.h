@@ -9,8 +9,6 @@
 #include <pthread.h>
 
 #include "common/bitmap.h"
-#include "devices/acpi_pm.h"
-#include "devices/rtc.h"
 #include "vm/iobus.h"
 #include "vm/memory.h"
 #include "vm/vm.h"
@@ -62,9 +60,6 @@ struct vm {
 
 	/* Devices: created before the vCPUs start; each locks itself. */
 	struct serial *serial;
-	struct acpi_pm acpi_pm;
-	struct rtc rtc;
-	bool rtc_inited;
 	unsigned ndevices;
 	struct vm_device devices[VM_MAX_DEVICES];
 

@@ -197,6 +197,7 @@ echo "ferry-linux: shell ready"
 while read -r line; do
   case "$line" in
   quit) /bin/busybox poweroff -f ;;
+  reboot) /bin/busybox reboot -f ;;
   up) echo "ferry-linux: up=$(/bin/busybox cut -d' ' -f1 /proc/uptime)" ;;
   *) echo "ferry-linux: got [$line] len=${#line}" ;;
   esac
@@ -287,10 +288,13 @@ def test_serial_input_reaches_the_guest_shell_and_poweroff_ends_ferry(tmp_path, 
 
 
 @pytest.mark.lane
-def test_running_linux_guest_migrates_and_its_console_works_on_the_destination(tmp_path, kvm):
+@pytest.mark.parametrize("end", ["poweroff", "reboot"])
+def test_running_linux_guest_migrates_and_its_console_works_on_the_destination(tmp_path, kvm,
+                                                                              end):
     """Pre-copy of a Linux guest sitting in its shell loop: after the move
     the destination's console answers, the guest's uptime has gone on
-    from where it was, and poweroff there ends the destination with 0."""
+    from where it was, and poweroff (ACPI S5) or reboot (the FADT's reset
+    register) there ends the destination with 0."""
     require_lane()
     rd = busybox_initrd(tmp_path / "initrd.gz", SHELL_INIT)
     s1 = SerialSocket(tmp_path / "s1.sock")
@@ -320,9 +324,11 @@ def test_running_linux_guest_migrates_and_its_console_works_on_the_destination(t
         assert up1 > up0, f"uptime went from {up0} to {up1} across the move"
         assert up1 - up0 < 120, f"uptime jumped from {up0} to {up1} across the move"
         print(f"\nlinux migration: downtime {st.get('downtime')} ms, uptime {up0} -> {up1}")
-        s2.send(b"quit\n")
+        s2.send(b"quit\n" if end == "poweroff" else b"reboot\n")
+        s2.read_until(rb"reboot: Power down" if end == "poweroff" else
+                      rb"reboot: Restarting system", 60)
         status = dst.wait_exit(timeout=60)
-        assert status == 0, f"destination exit status {status} after poweroff:\n{dst.stderr()}"
+        assert status == 0, f"destination exit status {status} after {end}:\n{dst.stderr()}"
     finally:
         src.kill()
         if dst:
