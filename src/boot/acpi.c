@@ -72,19 +72,19 @@ _Static_assert(sizeof(struct acpi_madt_ioapic) == 12, "MADT IOAPIC entry");
 #define FADT_X_FIRMWARE	   132
 #define FADT_X_DSDT	   140
 
-#define FADT_F_WBINVD	    (1u << 0)
-#define FADT_F_PROC_C1	    (1u << 2)
-#define FADT_F_PWR_BUTTON   (1u << 4) /* no fixed power button */
-#define FADT_F_SLP_BUTTON   (1u << 5) /* no fixed sleep button */
-#define FADT_F_RESET_REG    (1u << 10)
-#define BOOT_ARCH_NO_VGA    (1u << 2)
+#define FADT_F_WBINVD	  (1u << 0)
+#define FADT_F_PROC_C1	  (1u << 2)
+#define FADT_F_PWR_BUTTON (1u << 4) /* no fixed power button */
+#define FADT_F_SLP_BUTTON (1u << 5) /* no fixed sleep button */
+#define FADT_F_RESET_REG  (1u << 10)
+#define BOOT_ARCH_NO_VGA  (1u << 2)
 
 /* DefinitionBlock body: Name (_S5, Package () { 5, 5, 0, 0 }) */
-static const uint8_t acpi_dsdt_aml[] = {0x08, '_',  'S',  '5',	'_',  0x12, 0x08,
-					0x04, 0x0a, ACPI_SLP_TYP_S5, 0x0a, ACPI_SLP_TYP_S5,
-					0x00, 0x00};
-#define LAPIC_BASE    0xfee00000u
-#define IOAPIC_BASE   0xfec00000u
+static const uint8_t acpi_dsdt_aml[] = {
+    0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a, ACPI_SLP_TYP_S5, 0x0a, ACPI_SLP_TYP_S5,
+    0x00, 0x00};
+#define LAPIC_BASE  0xfee00000u
+#define IOAPIC_BASE 0xfec00000u
 
 static uint8_t acpi_checksum(const void *p, size_t len)
 {

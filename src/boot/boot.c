@@ -17,7 +17,7 @@
 
 static const struct boot_loader *const boot_loaders[] = {
     &boot_multiboot_loader,
-    &boot_pvh_loader, /* after multiboot: an ELF with both headers boots as multiboot */
+    &boot_pvh_loader,	/* after multiboot: an ELF with both headers boots as multiboot */
     &boot_linux_loader, /* before the boot sector: a bzImage starts with one */
     &boot_bootsector_loader,
 };
@@ -112,8 +112,8 @@ int boot_load(struct gmem *mem, int bsp_fd, unsigned ncpus, const char *path, co
 		goto out;
 	}
 	if (initrd && !loader->takes_initrd) {
-		rc = ferr_set(err, -EINVAL, "--initrd needs a Linux kernel; %s is a %s image",
-			      path, loader->name);
+		rc = ferr_set(err, -EINVAL, "--initrd needs a Linux kernel; %s is a %s image", path,
+			      loader->name);
 		goto out;
 	}
 	if (loader->stock_kernel && boot_host_is_pvm("/sys/module")) {

@@ -23,15 +23,15 @@
 #include "boot/boot.h"
 #include "vm/memory.h"
 
-#define LB_GDT	    0x500ull
-#define LB_ZEROPAGE 0x7000ull
-#define LB_PML4	    0x9000ull
-#define LB_PDPT	    0xa000ull
-#define LB_PD	    0xb000ull
-#define LB_CMDLINE  0x20000ull
+#define LB_GDT	       0x500ull
+#define LB_ZEROPAGE    0x7000ull
+#define LB_PML4	       0x9000ull
+#define LB_PDPT	       0xa000ull
+#define LB_PD	       0xb000ull
+#define LB_CMDLINE     0x20000ull
 #define LB_CMDLINE_MAX 0x10000u
-#define LB_KERNEL   0x100000ull
-#define LB_STACK    0x6ff0ull
+#define LB_KERNEL      0x100000ull
+#define LB_STACK       0x6ff0ull
 
 /* boot_params fields outside the setup header */
 #define BP_ACPI_RSDP	0x070
@@ -42,23 +42,21 @@
 #define BP_E820_TABLE	0x2d0
 #define BP_E820_MAX	128
 /* setup header fields ferry writes */
-#define HDR_VID_MODE	 0x1fa
-#define HDR_TYPE_LOADER	 0x210
-#define HDR_LOADFLAGS	 0x211
-#define HDR_RD_IMAGE	 0x218
-#define HDR_RD_SIZE	 0x21c
-#define HDR_HEAP_END	 0x224
-#define HDR_CMDLINE_PTR	 0x228
+#define HDR_VID_MODE	      0x1fa
+#define HDR_TYPE_LOADER	      0x210
+#define HDR_LOADFLAGS	      0x211
+#define HDR_RD_IMAGE	      0x218
+#define HDR_RD_SIZE	      0x21c
+#define HDR_HEAP_END	      0x224
+#define HDR_CMDLINE_PTR	      0x228
 #define LOADFLAG_CAN_USE_HEAP 0x80
 
 #define E820_RAM      1
 #define E820_RESERVED 2
 
 static const uint64_t lb_gdt[4] = {
-    0,
-    0,
-    0x00af9b000000ffffull, /* 0x10 __BOOT_CS: 64-bit code, DPL 0 */
-    0x00cf93000000ffffull, /* 0x18 __BOOT_DS: data, DPL 0 */
+    0, 0, 0x00af9b000000ffffull, /* 0x10 __BOOT_CS: 64-bit code, DPL 0 */
+    0x00cf93000000ffffull,	 /* 0x18 __BOOT_DS: data, DPL 0 */
 };
 
 struct e820_entry {
@@ -144,7 +142,7 @@ static int lb_set_entry_state(int fd, uint64_t entry, struct ferr *err)
 	s.gdt.limit = sizeof(lb_gdt) - 1;
 	s.cr0 = 0x80000033; /* PG | NE | ET | MP | PE */
 	s.cr3 = LB_PML4;
-	s.cr4 = 0x20; /* PAE */
+	s.cr4 = 0x20;	/* PAE */
 	s.efer = 0x500; /* LME | LMA */
 	if (ioctl(fd, KVM_SET_SREGS, &s) < 0)
 		return ferr_errno(err, -errno, "KVM_SET_SREGS");
@@ -172,9 +170,8 @@ static int lb_load(const struct boot_ctx *ctx, struct ferr *err)
 	if (cmdmax > LB_CMDLINE_MAX - 1)
 		cmdmax = LB_CMDLINE_MAX - 1;
 	if (cmdlen > cmdmax)
-		return ferr_set(err, -E2BIG,
-				"--append is %zu bytes; kernel %s accepts at most %u", cmdlen,
-				ctx->path, cmdmax);
+		return ferr_set(err, -E2BIG, "--append is %zu bytes; kernel %s accepts at most %u",
+				cmdlen, ctx->path, cmdmax);
 	/*
 	 * The kernel decompresses itself to max(its load address, LOAD_PHYSICAL_ADDR)
 	 * (pref_address) and needs init_size bytes from there.

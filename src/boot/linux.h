@@ -16,29 +16,29 @@
 #include "common/err.h"
 
 /* Offsets in the image (and in boot_params, which embeds the same header). */
-#define LINUX_HDR_START	    0x1f1
-#define LINUX_OFF_SETUP_SECTS 0x1f1
-#define LINUX_OFF_BOOT_FLAG 0x1fe
-#define LINUX_OFF_JUMP	    0x200
-#define LINUX_OFF_MAGIC	    0x202
-#define LINUX_OFF_VERSION   0x206
-#define LINUX_OFF_LOADFLAGS 0x211
-#define LINUX_OFF_INITRD_MAX 0x22c
-#define LINUX_OFF_ALIGN	    0x230
-#define LINUX_OFF_RELOC	    0x234
-#define LINUX_OFF_XLOADFLAGS 0x236
+#define LINUX_HDR_START	       0x1f1
+#define LINUX_OFF_SETUP_SECTS  0x1f1
+#define LINUX_OFF_BOOT_FLAG    0x1fe
+#define LINUX_OFF_JUMP	       0x200
+#define LINUX_OFF_MAGIC	       0x202
+#define LINUX_OFF_VERSION      0x206
+#define LINUX_OFF_LOADFLAGS    0x211
+#define LINUX_OFF_INITRD_MAX   0x22c
+#define LINUX_OFF_ALIGN	       0x230
+#define LINUX_OFF_RELOC	       0x234
+#define LINUX_OFF_XLOADFLAGS   0x236
 #define LINUX_OFF_CMDLINE_SIZE 0x238
-#define LINUX_OFF_PREF_ADDR 0x258
-#define LINUX_OFF_INIT_SIZE 0x260
+#define LINUX_OFF_PREF_ADDR    0x258
+#define LINUX_OFF_INIT_SIZE    0x260
 
 #define LINUX_MIN_VERSION   0x020c /* 2.12: xloadflags, the 64-bit entry */
 #define LINUX_LOADED_HIGH   0x01
 #define LINUX_XLF_KERNEL_64 0x01
 
 struct linux_image {
-	unsigned version;     /* e.g. 0x020f */
-	size_t setup_size;    /* bytes of real-mode setup, (setup_sects + 1) * 512 */
-	size_t hdr_end;	      /* end of the setup header in the image (0x202 + jump byte) */
+	unsigned version;      /* e.g. 0x020f */
+	size_t setup_size;     /* bytes of real-mode setup, (setup_sects + 1) * 512 */
+	size_t hdr_end;	       /* end of the setup header in the image (0x202 + jump byte) */
 	const uint8_t *kernel; /* protected-mode part */
 	size_t kernel_size;
 	uint32_t initrd_addr_max;

@@ -29,8 +29,8 @@ int linux_parse(const uint8_t *image, size_t size, struct linux_image *out, stru
 	if (!linux_probe(image, size))
 		return ferr_set(err, -ENOEXEC, "not a Linux bzImage (no boot flag and HdrS magic)");
 	if (size < LINUX_OFF_INIT_SIZE + 4)
-		return ferr_set(err, -ENOEXEC, "Linux image truncated in its setup header (%zu bytes)",
-				size);
+		return ferr_set(err, -ENOEXEC,
+				"Linux image truncated in its setup header (%zu bytes)", size);
 	out->version = rd16(image + LINUX_OFF_VERSION);
 	if (out->version < LINUX_MIN_VERSION)
 		return ferr_set(err, -ENOEXEC,
@@ -38,7 +38,8 @@ int linux_parse(const uint8_t *image, size_t size, struct linux_image *out, stru
 				"(the 64-bit entry; Linux 3.8 and later)",
 				out->version >> 8, out->version & 0xff);
 	if (!(image[LINUX_OFF_LOADFLAGS] & LINUX_LOADED_HIGH))
-		return ferr_set(err, -ENOEXEC, "a zImage (loaded low) is not supported: use a bzImage");
+		return ferr_set(err, -ENOEXEC,
+				"a zImage (loaded low) is not supported: use a bzImage");
 	if (!(rd16(image + LINUX_OFF_XLOADFLAGS) & LINUX_XLF_KERNEL_64))
 		return ferr_set(err, -ENOEXEC,
 				"the kernel has no 64-bit entry point (XLF_KERNEL_64): ferry boots "

@@ -18,12 +18,12 @@
 #include "boot/boot.h"
 #include "vm/memory.h"
 
-#define PVH_START_INFO 0x6000ull
-#define PVH_MODLIST    0x6100ull
-#define PVH_MEMMAP     0x6200ull
-#define PVH_CMDLINE    0x20000ull
+#define PVH_START_INFO	0x6000ull
+#define PVH_MODLIST	0x6100ull
+#define PVH_MEMMAP	0x6200ull
+#define PVH_CMDLINE	0x20000ull
 #define PVH_CMDLINE_MAX 0x10000u
-#define PVH_MAGIC      0x336ec578u
+#define PVH_MAGIC	0x336ec578u
 
 struct hvm_start_info {
 	uint32_t magic, version, flags, nr_modules;

@@ -95,7 +95,8 @@ int pvh_parse(const uint8_t *image, size_t size, struct pvh_image *out, struct f
 		struct pvh_segment *sg;
 
 		if (!pvh_phdr(image, size, &eh, i, &ph))
-			return ferr_set(err, -ENOEXEC, "program header %u lies outside the file", i);
+			return ferr_set(err, -ENOEXEC, "program header %u lies outside the file",
+					i);
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
 		if (ph.p_offset > size || ph.p_filesz > size - ph.p_offset)

@@ -4,10 +4,10 @@
 #include "machine/board.h"
 #include "vm/iobus.h"
 
-#define PM1_CNT_SCI_EN	 0x0001
-#define PM1_CNT_SLP_EN	 0x2000
+#define PM1_CNT_SCI_EN	   0x0001
+#define PM1_CNT_SLP_EN	   0x2000
 #define PM1_CNT_SLP_TYP(v) (((v) >> 10) & 7)
-#define RESET_CPU	 0x04
+#define RESET_CPU	   0x04
 
 static uint32_t acpi_pm_in(void *dev, uint16_t port, unsigned size)
 {

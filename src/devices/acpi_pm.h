@@ -24,7 +24,7 @@ struct iobus;
 
 struct acpi_pm {
 	const struct board_ctl *ctl; /* owned by the machine */
-	uint16_t pm1_en; /* vCPU threads; a racy read-modify-write is harmless */
+	uint16_t pm1_en;	     /* vCPU threads; a racy read-modify-write is harmless */
 };
 
 int acpi_pm_init(struct acpi_pm *pm, const struct board_ctl *ctl, struct iobus *bus,

@@ -34,22 +34,22 @@ enum {
 	UART_SCR = 7,
 };
 
-#define UART_LCR_DLAB	0x80
-#define UART_IER_RDI	0x01
-#define UART_IER_THRI	0x02
-#define UART_IIR_NONE	0x01
-#define UART_IIR_THRI	0x02
-#define UART_IIR_RDI	0x04
+#define UART_LCR_DLAB	    0x80
+#define UART_IER_RDI	    0x01
+#define UART_IER_THRI	    0x02
+#define UART_IIR_NONE	    0x01
+#define UART_IIR_THRI	    0x02
+#define UART_IIR_RDI	    0x04
 #define UART_FCR_CLEAR_RCVR 0x02
-#define UART_LSR_DR	0x01
-#define SERIAL_RX_FIFO	16
-#define UART_IIR_FIFO	0xc0
-#define UART_FCR_ENABLE 0x01
-#define UART_MCR_OUT2	0x08
-#define UART_MCR_LOOP	0x10
-#define UART_LSR_THRE	0x20
-#define UART_LSR_TEMT	0x40
-#define UART_MSR_IDLE	0xb0 /* DCD, DSR, CTS asserted */
+#define UART_LSR_DR	    0x01
+#define SERIAL_RX_FIFO	    16
+#define UART_IIR_FIFO	    0xc0
+#define UART_FCR_ENABLE	    0x01
+#define UART_MCR_OUT2	    0x08
+#define UART_MCR_LOOP	    0x10
+#define UART_LSR_THRE	    0x20
+#define UART_LSR_TEMT	    0x40
+#define UART_MSR_IDLE	    0xb0 /* DCD, DSR, CTS asserted */
 
 /* Guest-visible register state: what a snapshot must carry. */
 struct serial_regs {
@@ -71,8 +71,8 @@ struct serial {
 	pthread_cond_t rx_cond;
 	pthread_t rx_thread;
 	bool rx_started, rx_stop;
-	int rx_fd;	    /* the backend's input, not owned */
-	int rx_wake[2];	    /* pipe: serial_destroy() wakes the thread's poll() */
+	int rx_fd;	/* the backend's input, not owned */
+	int rx_wake[2]; /* pipe: serial_destroy() wakes the thread's poll() */
 };
 
 /* Recompute IIR and the interrupt line; called with the lock held. */

@@ -25,7 +25,7 @@ struct board_ctl {
 
 /* ACPI fixed hardware (devices/acpi_pm.c) */
 #define ACPI_PM_BASE	   0x600
-#define ACPI_PM1A_EVT_PORT ACPI_PM_BASE	      /* PM1_STS, PM1_EN: 2 + 2 bytes */
+#define ACPI_PM1A_EVT_PORT ACPI_PM_BASE /* PM1_STS, PM1_EN: 2 + 2 bytes */
 #define ACPI_PM1_EVT_LEN   4
 #define ACPI_PM1A_CNT_PORT (ACPI_PM_BASE + 4) /* PM1_CNT: 2 bytes */
 #define ACPI_PM1_CNT_LEN   2

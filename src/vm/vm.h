@@ -61,8 +61,8 @@ struct vm_listener {
 
 struct vm_config {
 	const char *name;
-	uint64_t mem_size;	  /* bytes, multiple of 4 KiB */
-	unsigned ncpus;		  /* 1..VM_MAX_CPUS */
+	uint64_t mem_size; /* bytes, multiple of 4 KiB */
+	unsigned ncpus;	   /* 1..VM_MAX_CPUS */
 	struct vm_listener listener;
 };
 

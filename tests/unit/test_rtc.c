@@ -48,10 +48,10 @@ static void test_ports(void **state)
 	struct tm tm;
 
 	assert_int_equal(rtc_init(&rtc, &bus, &err), 0);
-	assert_int_equal(rd(&bus, 0x0d), 0x80);		/* battery good */
-	assert_int_equal(rd(&bus, 0x0a) & 0x80, 0);	/* no update in progress */
-	assert_int_equal(rd(&bus, 0x0b), 0x02);		/* BCD, 24-hour */
-	assert_int_equal(rd(&bus, 0x0c), 0);		/* no interrupt flags */
+	assert_int_equal(rd(&bus, 0x0d), 0x80);	    /* battery good */
+	assert_int_equal(rd(&bus, 0x0a) & 0x80, 0); /* no update in progress */
+	assert_int_equal(rd(&bus, 0x0b), 0x02);	    /* BCD, 24-hour */
+	assert_int_equal(rd(&bus, 0x0c), 0);	    /* no interrupt flags */
 	gmtime_r(&now, &tm);
 	assert_int_equal(rd(&bus, 0x09), ((tm.tm_year % 100) / 10) << 4 | (tm.tm_year % 10));
 	/* CMOS RAM keeps what is written; the NMI bit of the index is ignored */
