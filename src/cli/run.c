@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +191,30 @@ struct run_ctx {
 	struct vm *vm;
 	struct migration *mig;
 	struct progress progress;
+	/* SIGINT/SIGTERM: blocked in every thread, taken by sig_thread */
+	sigset_t sigs;
+	pthread_t sig_thread;
+	bool sig_started;
+	volatile bool sig_stop; /* set before the teardown wakes sig_thread */
 };
+
+/*
+ * ^C or a kill ends the VM like a "quit" (exit status 128 + the signal, as
+ * a shell reports it), so that teardown runs: the terminal leaves raw mode
+ * (devices/chardev.c), the control socket is removed.
+ */
+static void *run_sig_thread(void *arg)
+{
+	struct run_ctx *rc = arg;
+	int sig;
+
+	while (sigwait(&rc->sigs, &sig) != 0)
+		;
+	if (!rc->sig_stop)
+		vm_request_quit(rc->vm, sig == SIGINT ? "host-sigint" : "host-sigterm", false,
+				128 + sig);
+	return NULL;
+}
 
 static void run_vm_event(void *opaque, const struct vm_event *ev)
 {
@@ -308,6 +333,11 @@ int cli_run_main(int argc, char **argv)
 
 	if (run_parse(argc, argv, &o, &status))
 		return status;
+	/* Before any thread exists, so that every thread inherits the mask. */
+	sigemptyset(&rc.sigs);
+	sigaddset(&rc.sigs, SIGINT);
+	sigaddset(&rc.sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &rc.sigs, NULL);
 	/* Trace points (docs/tracing.md): $FERRY_TRACE at start, trace-event-set-state later. */
 	struct trace trace;
 	if (trace_init(&trace, getenv("FERRY_TRACE"), &err))
@@ -341,6 +371,8 @@ int cli_run_main(int argc, char **argv)
 	}
 	rc.vm = vm;
 	rc.mig = &mig;
+	if (pthread_create(&rc.sig_thread, NULL, run_sig_thread, &rc) == 0)
+		rc.sig_started = true;
 	struct migration_events mev = {
 	    .status = run_mig_status,
 	    .pass = run_mig_pass,
@@ -368,6 +400,11 @@ int cli_run_main(int argc, char **argv)
 	}
 	status = vm_wait(vm);
 out:
+	if (rc.sig_started) {
+		rc.sig_stop = true;
+		pthread_kill(rc.sig_thread, SIGTERM);
+		pthread_join(rc.sig_thread, NULL);
+	}
 	if (rc.qmp)
 		qmp_server_stop(rc.qmp);
 	if (mig_ready)
