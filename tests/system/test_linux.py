@@ -119,7 +119,7 @@ def busybox_initrd(path, init=INIT):
     bb = pathlib.Path("/bin/busybox")
     assert bb.exists(), "/bin/busybox is missing: apt-get install busybox-static"
     root = path.parent / "initrd-root"
-    for d in ("bin", "proc", "dev", "sys"):
+    for d in ("bin", "proc", "dev", "sys", "tmp"):
         (root / d).mkdir(parents=True, exist_ok=True)
     shutil.copy(bb, root / "bin" / "busybox")
     (root / "bin" / "sh").symlink_to("busybox")
@@ -341,6 +341,7 @@ def test_running_linux_guest_migrates_and_its_console_works_on_the_destination(t
 
 WORK_INIT = """#!/bin/sh
 /bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t devtmpfs dev /dev
 /bin/busybox mount -t tmpfs tmp /tmp
 bb=/bin/busybox
 # files in tmpfs rewritten and read back continuously
