@@ -111,6 +111,13 @@ int boot_load(struct gmem *mem, int bsp_fd, unsigned ncpus, const char *path, co
 			      path);
 		goto out;
 	}
+	if (loader->check) {
+		rc = loader->check(image, ctx.image_size, err);
+		if (rc) {
+			ferr_prefix(err, "kernel %s: ", path);
+			goto out;
+		}
+	}
 	if (initrd && !loader->takes_initrd) {
 		rc = ferr_set(err, -EINVAL, "--initrd needs a Linux kernel; %s is a %s image", path,
 			      loader->name);

@@ -38,6 +38,8 @@ struct boot_loader {
 	const char *name;
 	bool (*probe)(const uint8_t *image, size_t size);
 	int (*load)(const struct boot_ctx *ctx, struct ferr *err);
+	/* Optional: check the whole image before anything else is said about it. */
+	int (*check)(const uint8_t *image, size_t size, struct ferr *err);
 	bool takes_initrd; /* --initrd is meaningful */
 	/*
 	 * A stock OS kernel: it runs much of its time in guest kernel mode,

@@ -224,10 +224,18 @@ static int lb_load(const struct boot_ctx *ctx, struct ferr *err)
 	return lb_set_entry_state(ctx->bsp_fd, LB_KERNEL + 0x200, err);
 }
 
+static int lb_check(const uint8_t *image, size_t size, struct ferr *err)
+{
+	struct linux_image li;
+
+	return linux_parse(image, size, &li, err);
+}
+
 const struct boot_loader boot_linux_loader = {
     .name = "bzImage",
     .probe = linux_probe,
     .load = lb_load,
+    .check = lb_check,
     .takes_initrd = true,
     .stock_kernel = true,
 };

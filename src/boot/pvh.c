@@ -140,10 +140,18 @@ static int pvh_load(const struct boot_ctx *ctx, struct ferr *err)
 	return pvh_set_entry_state(ctx->bsp_fd, pv.entry, err);
 }
 
+static int pvh_check(const uint8_t *image, size_t size, struct ferr *err)
+{
+	struct pvh_image pv;
+
+	return pvh_parse(image, size, &pv, err);
+}
+
 const struct boot_loader boot_pvh_loader = {
     .name = "PVH ELF",
     .probe = pvh_probe,
     .load = pvh_load,
+    .check = pvh_check,
     .takes_initrd = true,
     .stock_kernel = true,
 };

@@ -95,6 +95,23 @@ def test_bzimage_refused_on_pvm_else_entered_in_long_mode(tmp_path, kvm):
             f"exit {p.returncode} (33: zero page as expected; 35: not):\n{p.stderr}"
 
 
+@pytest.mark.parametrize("field,value,words", [
+    (0x206, b"\x0b\x02", "2.11 is too old"),
+    (0x236, b"\x00\x00", "no 64-bit entry point"),
+    (0x211, b"\x00", "zImage"),
+])
+def test_bad_bzimage_is_refused_in_one_line_for_what_it_is(tmp_path, kvm, field, value, words):
+    """A malformed bzImage is reported as such, on PVM hosts too (before
+    the PVM refusal), and never run."""
+    img = synthetic_bzimage(tmp_path / "bzImage")
+    data = bytearray(img.read_bytes())
+    data[field:field + len(value)] = value
+    img.write_bytes(bytes(data))
+    p = subprocess.run(ferrylib.ferry_argv(kernel=img, serial="null"), capture_output=True,
+                       text=True, timeout=30, stdin=subprocess.DEVNULL)
+    ferrylib.assert_one_error(p.returncode, p.stderr, str(img), words)
+
+
 def test_initrd_without_linux_kernel_is_refused(tmp_path, kvm):
     rd = tmp_path / "initrd"
     rd.write_bytes(b"x" * 4096)
