@@ -98,7 +98,7 @@ def test_bzimage_refused_on_pvm_else_entered_in_long_mode(tmp_path, kvm):
 @pytest.mark.parametrize("field,value,words", [
     (0x206, b"\x0b\x02", "2.11 is too old"),
     (0x236, b"\x00\x00", "no 64-bit entry point"),
-    (0x211, b"\x00", "zImage"),
+    (0x211, b"\x00", "a zImage (loaded low) is not supported"),
 ])
 def test_bad_bzimage_is_refused_in_one_line_for_what_it_is(tmp_path, kvm, field, value, words):
     """A malformed bzImage is reported as such, on PVM hosts too (before
