@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +23,12 @@
 #include "migration/migration.h"
 #include "control/qmp.h"
 #include "devices/chardev.h"
+#include "machine/machine.h"
 #include "vm/vm.h"
 
 struct run_opts {
 	const char *kernel;
+	const char *initrd;
 	const char *append;
 	const char *serial;
 	const char *debugcon;
@@ -43,8 +47,10 @@ void cli_run_usage(void)
 {
 	printf("usage: ferry run --kernel FILE [options]\n"
 	       "\n"
-	       "  --kernel FILE        multiboot (v1) ELF kernel, or a 512-byte boot sector\n"
-	       "  --append CMDLINE     kernel command line (multiboot)\n"
+	       "  --kernel FILE        multiboot (v1) ELF kernel, Linux bzImage (64-bit boot\n"
+	       "                       protocol, docs/guests.md), or a 512-byte boot sector\n"
+	       "  --initrd FILE        initial ramdisk for a Linux kernel\n"
+	       "  --append CMDLINE     kernel command line (multiboot, Linux)\n"
 	       "  --memory SIZE        guest RAM, K/M/G suffix (default 256M)\n"
 	       "  --cpus N             vCPUs (default 1)\n"
 	       "  --serial BACKEND     16550 UART at 0x3f8 (default stdio)\n"
@@ -76,6 +82,7 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 	/* clang-format off */
 	static const struct option longopts[] = {
 		{"kernel", required_argument, NULL, 'k'},
+		{"initrd", required_argument, NULL, 'r'},
 		{"append", required_argument, NULL, 'a'},
 		{"memory", required_argument, NULL, 'm'},
 		{"cpus", required_argument, NULL, 'c'},
@@ -102,6 +109,9 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 		switch (c) {
 		case 'k':
 			o->kernel = optarg;
+			break;
+		case 'r':
+			o->initrd = optarg;
 			break;
 		case 'a':
 			o->append = optarg;
@@ -166,6 +176,8 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 	if (!o->kernel && !o->incoming)
 		return *status = cli_error("--kernel FILE is required (try 'ferry run --help')"),
 		       -1;
+	if (o->initrd && !o->kernel)
+		return *status = cli_error("--initrd needs --kernel"), -1;
 	if (o->kernel && o->incoming)
 		return *status = cli_error("--kernel and --incoming exclude each other: an "
 					   "incoming VM gets its memory from the stream"),
@@ -179,7 +191,30 @@ struct run_ctx {
 	struct vm *vm;
 	struct migration *mig;
 	struct progress progress;
+	/* SIGINT/SIGTERM: blocked in every thread, taken by sig_thread */
+	sigset_t sigs;
+	pthread_t sig_thread;
+	bool sig_started;
+	volatile bool sig_stop; /* set before the teardown wakes sig_thread */
 };
+
+/*
+ * ^C or a kill ends the VM like a "quit" (exit status 128 + the signal, as
+ * a shell reports it), so that teardown runs: the terminal leaves raw mode
+ * (devices/chardev.c), the control socket is removed.
+ */
+static void *run_sig_thread(void *arg)
+{
+	struct run_ctx *rc = arg;
+	int sig;
+
+	while (sigwait(&rc->sigs, &sig) != 0)
+		;
+	if (!rc->sig_stop)
+		vm_request_quit(rc->vm, sig == SIGINT ? "host-sigint" : "host-sigterm", false,
+				128 + sig);
+	return NULL;
+}
 
 static void run_vm_event(void *opaque, const struct vm_event *ev)
 {
@@ -291,12 +326,18 @@ int cli_run_main(int argc, char **argv)
 	struct run_ctx rc = {0};
 	struct chardev *serial = NULL, *debugcon = NULL;
 	struct vm *vm = NULL;
+	struct machine *machine = NULL;
 	struct migration mig;
 	bool mig_ready = false;
 	int status = 0;
 
 	if (run_parse(argc, argv, &o, &status))
 		return status;
+	/* Before any thread exists, so that every thread inherits the mask. */
+	sigemptyset(&rc.sigs);
+	sigaddset(&rc.sigs, SIGINT);
+	sigaddset(&rc.sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &rc.sigs, NULL);
 	/* Trace points (docs/tracing.md): $FERRY_TRACE at start, trace-event-set-state later. */
 	struct trace trace;
 	if (trace_init(&trace, getenv("FERRY_TRACE"), &err))
@@ -311,22 +352,27 @@ int cli_run_main(int argc, char **argv)
 	    .name = o.name,
 	    .mem_size = o.memory,
 	    .ncpus = o.cpus,
-	    .kernel = o.kernel,
-	    .cmdline = o.append,
 	    .listener = {run_vm_event, &rc},
+	};
+	struct machine_config mcfg = {
+	    .kernel = o.kernel,
+	    .initrd = o.initrd,
+	    .cmdline = o.append,
 	};
 	if (chardev_open(o.serial, &serial, &err) || chardev_open(o.debugcon, &debugcon, &err)) {
 		status = cli_error("%s", err.msg);
 		goto out;
 	}
-	cfg.serial = serial;
-	cfg.debugcon = debugcon;
-	if (vm_create(&cfg, &vm, &err)) {
+	mcfg.serial = serial;
+	mcfg.debugcon = debugcon;
+	if (vm_create(&cfg, &vm, &err) || machine_create(vm, &mcfg, &machine, &err)) {
 		status = cli_error("%s", err.msg);
 		goto out;
 	}
 	rc.vm = vm;
 	rc.mig = &mig;
+	if (pthread_create(&rc.sig_thread, NULL, run_sig_thread, &rc) == 0)
+		rc.sig_started = true;
 	struct migration_events mev = {
 	    .status = run_mig_status,
 	    .pass = run_mig_pass,
@@ -354,11 +400,16 @@ int cli_run_main(int argc, char **argv)
 	}
 	status = vm_wait(vm);
 out:
+	if (rc.sig_started) {
+		rc.sig_stop = true;
+		pthread_kill(rc.sig_thread, SIGTERM);
+		pthread_join(rc.sig_thread, NULL);
+	}
 	if (rc.qmp)
 		qmp_server_stop(rc.qmp);
 	if (mig_ready)
 		migration_destroy(&mig);
-	vm_destroy(vm);
+	machine_destroy(machine, vm);
 	if (rc.qmp)
 		qmp_server_close(rc.qmp);
 	chardev_close(debugcon);

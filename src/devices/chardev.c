@@ -12,9 +12,26 @@
 
 static int cd_stdio_open(struct chardev *cd, const char *arg, struct ferr *err)
 {
+	struct termios raw;
+
 	cd->fd = dup(STDOUT_FILENO);
 	if (cd->fd < 0)
 		return ferr_errno(err, -errno, "stdio backend");
+	/* Input only from a terminal ferry owns: never steal a script's stdin. */
+	if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) != getpgrp())
+		return 0;
+	if (tcgetattr(STDIN_FILENO, &cd->saved) == 0) {
+		raw = cd->saved;
+		raw.c_lflag &= ~(ICANON | ECHO | ECHONL | IEXTEN);
+		raw.c_iflag &= ~(ICRNL | INLCR | IXON);
+		raw.c_cc[VMIN] = 1;
+		raw.c_cc[VTIME] = 0;
+		if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0)
+			cd->termios_saved = true;
+	}
+	cd->in_fd = dup(STDIN_FILENO);
+	if (cd->in_fd < 0)
+		return ferr_errno(err, -errno, "stdio backend: standard input");
 	return 0;
 }
 
@@ -47,6 +64,7 @@ static int cd_unix_open(struct chardev *cd, const char *path, struct ferr *err)
 		cd->fd = -1;
 		return ferr_errno(err, rc, "backend unix:%s: connect", path);
 	}
+	cd->in_fd = cd->fd;
 	return 0;
 }
 
@@ -58,6 +76,12 @@ static int cd_null_open(struct chardev *cd, const char *arg, struct ferr *err)
 
 static void cd_fd_close(struct chardev *cd)
 {
+	if (cd->termios_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &cd->saved);
+	cd->termios_saved = false;
+	if (cd->in_fd >= 0 && cd->in_fd != cd->fd)
+		close(cd->in_fd);
+	cd->in_fd = -1;
 	if (cd->fd >= 0)
 		close(cd->fd);
 	cd->fd = -1;
@@ -88,9 +112,11 @@ int chardev_open(const char *spec, struct chardev **out, struct ferr *err)
 			return ferr_set(err, -ENOMEM, "out of memory");
 		cd->ops = ops;
 		cd->fd = -1;
+		cd->in_fd = -1;
 		snprintf(cd->spec, sizeof(cd->spec), "%s", spec);
 		int rc = ops->open(cd, spec + (has_arg ? plen : 0), err);
 		if (rc) {
+			cd_fd_close(cd);
 			free(cd);
 			return rc;
 		}

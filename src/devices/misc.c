@@ -2,8 +2,8 @@
 #include "devices/misc.h"
 
 #include "devices/chardev.h"
+#include "machine/board.h"
 #include "vm/iobus.h"
-#include "vm/vm.h"
 
 static uint32_t debugcon_in(void *dev, uint16_t port, unsigned size)
 {
@@ -24,7 +24,9 @@ static const struct io_ops debugcon_ops = {
 
 static void debugexit_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 {
-	vm_request_quit(dev, "guest-exit", true, (int)(((val << 1) | 1) & 0xff));
+	const struct board_ctl *ctl = dev;
+
+	ctl->shutdown(ctl->opaque, "guest-exit", true, (int)(((val << 1) | 1) & 0xff));
 }
 
 static const struct io_ops debugexit_ops = {
@@ -39,8 +41,10 @@ static uint32_t sysctl_a_in(void *dev, uint16_t port, unsigned size)
 
 static void sysctl_a_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 {
+	const struct board_ctl *ctl = dev;
+
 	if (val & 1)
-		vm_request_quit(dev, "guest-reset", true, 0);
+		ctl->shutdown(ctl->opaque, "guest-reset", true, 0);
 }
 
 static const struct io_ops sysctl_a_ops = {
@@ -49,14 +53,15 @@ static const struct io_ops sysctl_a_ops = {
     .out = sysctl_a_out,
 };
 
-int misc_devices_init(struct vm *vm, struct iobus *bus, struct chardev *debugcon, struct ferr *err)
+int misc_devices_init(const struct board_ctl *ctl, struct iobus *bus, struct chardev *debugcon,
+		      struct ferr *err)
 {
 	int rc;
 
 	rc = iobus_register(bus, DEBUGCON_PORT, 1, &debugcon_ops, debugcon, err);
 	if (!rc)
-		rc = iobus_register(bus, DEBUGEXIT_PORT, 2, &debugexit_ops, vm, err);
+		rc = iobus_register(bus, DEBUGEXIT_PORT, 2, &debugexit_ops, (void *)ctl, err);
 	if (!rc)
-		rc = iobus_register(bus, SYSCTL_A_PORT, 1, &sysctl_a_ops, vm, err);
+		rc = iobus_register(bus, SYSCTL_A_PORT, 1, &sysctl_a_ops, (void *)ctl, err);
 	return rc;
 }

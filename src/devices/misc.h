@@ -13,7 +13,7 @@
 
 #include "common/err.h"
 
-struct vm;
+struct board_ctl;
 struct iobus;
 struct chardev;
 
@@ -21,6 +21,8 @@ struct chardev;
 #define DEBUGEXIT_PORT 0xf4
 #define SYSCTL_A_PORT  0x92
 
-int misc_devices_init(struct vm *vm, struct iobus *bus, struct chardev *debugcon, struct ferr *err);
+/* @ctl must outlive the devices (the machine owns it). */
+int misc_devices_init(const struct board_ctl *ctl, struct iobus *bus, struct chardev *debugcon,
+		      struct ferr *err);
 
 #endif

@@ -1,20 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * 16550A UART, transmit side.  The guest's writes to THR go straight to
- * the backend, so the transmitter is always empty (LSR.THRE|TEMT) and
- * nothing is ever lost to a full FIFO.  Receive is not wired to a backend
- * yet: RBR reads 0 and LSR.DR stays clear.
+ * 16550A UART.  The guest's writes to THR go straight to the backend, so
+ * the transmitter is always empty (LSR.THRE|TEMT) and nothing is ever lost
+ * to a full FIFO.  Receive: a thread reads the backend's input (when it has
+ * one, devices/chardev.h) into a 16-byte receive FIFO, only while there is
+ * room, so input waits in the backend rather than being dropped; LSR.DR
+ * and the received-data interrupt (IER bit 0, IIR 0x04) follow the FIFO.
+ * Bytes in the receive FIFO are not migrated (the state blob carries the
+ * registers only): at most 16 typed characters are lost by a move.
  */
 #include "devices/serial.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "devices/chardev.h"
 #include "vm/iobus.h"
+#include "machine/board.h"
 #include "vm/state_parse.h"
-#include "vm/vm.h"
 
 enum {
 	UART_RBR_THR = 0, /* DLL when LCR.DLAB */
@@ -27,17 +34,22 @@ enum {
 	UART_SCR = 7,
 };
 
-#define UART_LCR_DLAB	0x80
-#define UART_IER_THRI	0x02
-#define UART_IIR_NONE	0x01
-#define UART_IIR_THRI	0x02
-#define UART_IIR_FIFO	0xc0
-#define UART_FCR_ENABLE 0x01
-#define UART_MCR_OUT2	0x08
-#define UART_MCR_LOOP	0x10
-#define UART_LSR_THRE	0x20
-#define UART_LSR_TEMT	0x40
-#define UART_MSR_IDLE	0xb0 /* DCD, DSR, CTS asserted */
+#define UART_LCR_DLAB	    0x80
+#define UART_IER_RDI	    0x01
+#define UART_IER_THRI	    0x02
+#define UART_IIR_NONE	    0x01
+#define UART_IIR_THRI	    0x02
+#define UART_IIR_RDI	    0x04
+#define UART_FCR_CLEAR_RCVR 0x02
+#define UART_LSR_DR	    0x01
+#define SERIAL_RX_FIFO	    16
+#define UART_IIR_FIFO	    0xc0
+#define UART_FCR_ENABLE	    0x01
+#define UART_MCR_OUT2	    0x08
+#define UART_MCR_LOOP	    0x10
+#define UART_LSR_THRE	    0x20
+#define UART_LSR_TEMT	    0x40
+#define UART_MSR_IDLE	    0xb0 /* DCD, DSR, CTS asserted */
 
 /* Guest-visible register state: what a snapshot must carry. */
 struct serial_regs {
@@ -48,11 +60,19 @@ struct serial_regs {
 struct serial {
 	pthread_mutex_t lock; /* guards regs; taken by vCPU threads */
 	struct serial_regs regs;
-	struct vm *vm;
+	struct board_ctl ctl;
 	struct chardev *out;
 	uint16_t base;
 	unsigned irq;
 	bool irq_level;
+	/* receive side: the FIFO is guarded by lock; rx_cond signals room or stop */
+	uint8_t rx[SERIAL_RX_FIFO];
+	unsigned rx_head, rx_count;
+	pthread_cond_t rx_cond;
+	pthread_t rx_thread;
+	bool rx_started, rx_stop;
+	int rx_fd;	/* the backend's input, not owned */
+	int rx_wake[2]; /* pipe: serial_destroy() wakes the thread's poll() */
 };
 
 /* Recompute IIR and the interrupt line; called with the lock held. */
@@ -60,6 +80,8 @@ static uint8_t serial_iir(const struct serial *s)
 {
 	uint8_t fifo = (s->regs.fcr & UART_FCR_ENABLE) ? UART_IIR_FIFO : 0;
 
+	if ((s->regs.ier & UART_IER_RDI) && s->rx_count)
+		return UART_IIR_RDI | fifo;
 	if ((s->regs.ier & UART_IER_THRI) && s->regs.thr_ipending)
 		return UART_IIR_THRI | fifo;
 	return UART_IIR_NONE | fifo;
@@ -71,7 +93,7 @@ static void serial_update_irq(struct serial *s)
 
 	if (level != s->irq_level) {
 		s->irq_level = level;
-		vm_irq_line(s->vm, s->irq, level);
+		s->ctl.irq_line(s->ctl.opaque, s->irq, level);
 	}
 }
 
@@ -84,7 +106,14 @@ static uint32_t serial_in(void *dev, uint16_t port, unsigned size)
 	pthread_mutex_lock(&s->lock);
 	switch (port - s->base) {
 	case UART_RBR_THR:
-		v = (r->lcr & UART_LCR_DLAB) ? r->dll : 0;
+		if (r->lcr & UART_LCR_DLAB) {
+			v = r->dll;
+		} else if (s->rx_count) {
+			v = s->rx[s->rx_head];
+			s->rx_head = (s->rx_head + 1) % SERIAL_RX_FIFO;
+			if (s->rx_count-- == SERIAL_RX_FIFO)
+				pthread_cond_signal(&s->rx_cond);
+		}
 		break;
 	case UART_IER:
 		v = (r->lcr & UART_LCR_DLAB) ? r->dlm : r->ier;
@@ -101,7 +130,7 @@ static uint32_t serial_in(void *dev, uint16_t port, unsigned size)
 		v = r->mcr;
 		break;
 	case UART_LSR:
-		v = r->lsr;
+		v = (r->lsr & ~UART_LSR_DR) | (s->rx_count ? UART_LSR_DR : 0);
 		break;
 	case UART_MSR:
 		v = (r->mcr & UART_MCR_LOOP) ? (uint8_t)((r->mcr & 0x0f) << 4) : r->msr;
@@ -144,6 +173,11 @@ static void serial_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 		break;
 	case UART_IIR_FCR:
 		r->fcr = v & 0xc9;
+		if (v & UART_FCR_CLEAR_RCVR) {
+			if (s->rx_count == SERIAL_RX_FIFO)
+				pthread_cond_signal(&s->rx_cond);
+			s->rx_count = 0;
+		}
 		break;
 	case UART_LCR:
 		r->lcr = v;
@@ -212,7 +246,62 @@ static const struct io_ops serial_io_ops = {
     .out = serial_out,
 };
 
-int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
+/* The receive thread: backend input into the FIFO while it has room. */
+static void *serial_rx_thread(void *arg)
+{
+	struct serial *s = arg;
+	uint8_t buf[SERIAL_RX_FIFO];
+
+	for (;;) {
+		struct pollfd p[2] = {{.fd = s->rx_fd, .events = POLLIN},
+				      {.fd = s->rx_wake[0], .events = POLLIN}};
+		unsigned room;
+		ssize_t n;
+
+		pthread_mutex_lock(&s->lock);
+		while (s->rx_count == SERIAL_RX_FIFO && !s->rx_stop)
+			pthread_cond_wait(&s->rx_cond, &s->lock);
+		room = SERIAL_RX_FIFO - s->rx_count;
+		bool stop = s->rx_stop;
+		pthread_mutex_unlock(&s->lock);
+		if (stop)
+			break;
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		n = read(s->rx_fd, buf, room);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break; /* end of input: the guest sees no more */
+		pthread_mutex_lock(&s->lock);
+		for (ssize_t i = 0; i < n; i++)
+			s->rx[(s->rx_head + s->rx_count++) % SERIAL_RX_FIFO] = buf[i];
+		serial_update_irq(s);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return NULL;
+}
+
+static int serial_rx_start(struct serial *s, int fd, struct ferr *err)
+{
+	int rc;
+
+	if (pipe2(s->rx_wake, O_CLOEXEC) < 0)
+		return ferr_errno(err, -errno, "serial: pipe");
+	s->rx_fd = fd;
+	rc = -pthread_create(&s->rx_thread, NULL, serial_rx_thread, s);
+	if (rc)
+		return ferr_errno(err, rc, "serial: cannot start the receive thread");
+	s->rx_started = true;
+	return 0;
+}
+
+int serial_create(const struct board_ctl *ctl, struct iobus *bus, uint16_t base, unsigned irq,
 		  struct chardev *out, struct serial **ret, struct ferr *err)
 {
 	struct serial *s = calloc(1, sizeof(*s));
@@ -221,7 +310,9 @@ int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
 	if (!s)
 		return ferr_set(err, -ENOMEM, "serial: out of memory");
 	pthread_mutex_init(&s->lock, NULL);
-	s->vm = vm;
+	pthread_cond_init(&s->rx_cond, NULL);
+	s->rx_wake[0] = s->rx_wake[1] = -1;
+	s->ctl = *ctl;
 	s->out = out;
 	s->base = base;
 	s->irq = irq;
@@ -229,6 +320,8 @@ int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
 	s->regs.msr = UART_MSR_IDLE;
 	s->regs.dll = 0x0c; /* 9600 baud, the power-on divisor */
 	rc = iobus_register(bus, base, 8, &serial_io_ops, s, err);
+	if (!rc && out && out->in_fd >= 0)
+		rc = serial_rx_start(s, out->in_fd, err);
 	if (rc) {
 		serial_destroy(s);
 		return rc;
@@ -237,10 +330,30 @@ int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
 	return 0;
 }
 
+void serial_stop_input(struct serial *s)
+{
+	if (s && s->rx_started) {
+		pthread_mutex_lock(&s->lock);
+		s->rx_stop = true;
+		pthread_cond_signal(&s->rx_cond);
+		pthread_mutex_unlock(&s->lock);
+		if (write(s->rx_wake[1], "", 1) < 0) {
+			/* a pipe with room: cannot fail; the join below would tell */
+		}
+		pthread_join(s->rx_thread, NULL);
+		s->rx_started = false;
+	}
+}
+
 void serial_destroy(struct serial *s)
 {
 	if (!s)
 		return;
+	serial_stop_input(s);
+	for (int i = 0; i < 2; i++)
+		if (s->rx_wake[i] >= 0)
+			close(s->rx_wake[i]);
+	pthread_cond_destroy(&s->rx_cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

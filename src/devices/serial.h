@@ -7,21 +7,20 @@
 #include "common/err.h"
 #include "devices/device.h"
 
-struct vm;
+struct board_ctl;
 struct iobus;
 struct chardev;
 
-#define SERIAL_COM1_BASE 0x3f8
-#define SERIAL_COM1_IRQ	 4
-
 struct serial;
 
-/* A 16550A UART at @base raising @irq, transmitting to @out. */
-int serial_create(struct vm *vm, struct iobus *bus, uint16_t base, unsigned irq,
+/* A 16550A UART at @base raising @irq, transmitting to @out and receiving its input. */
+int serial_create(const struct board_ctl *ctl, struct iobus *bus, uint16_t base, unsigned irq,
 		  struct chardev *out, struct serial **ret, struct ferr *err);
+/* Stop the receive thread: after this the UART raises no interrupt on its own. */
+void serial_stop_input(struct serial *s);
 void serial_destroy(struct serial *s);
 
-/* Registers (there is no receive FIFO content to carry: input is not wired). */
+/* Registers (the receive FIFO's content is not carried: see serial.c). */
 extern const struct device_state_ops serial_state_ops;
 
 #endif

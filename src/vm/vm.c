@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * VM lifetime and run state.  Init order: /dev/kvm, VM fd, TSS and identity
- * map (VMX needs them below 4 GiB), irqchip, PIT, memory, devices, kernel,
- * vCPUs; teardown runs it backwards, once, from whatever point was reached.
+ * map (VMX needs them below 4 GiB), irqchip, PIT, memory, CPUID, vCPUs;
+ * teardown runs it backwards, once, from whatever point was reached.  The
+ * board's devices and the kernel come from machine/ (machine_create()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,10 +15,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
 #include "common/parse.h"
-#include "devices/misc.h"
-#include "devices/serial.h"
 #include "vm/vm_priv.h"
 
 #define KVM_TSS_ADDR	      0xfffbd000ull
@@ -157,14 +155,6 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err)
 	rc = gmem_init(&vm->mem, vm->vm_fd, cfg->mem_size, err);
 	if (rc)
 		goto err;
-	rc = serial_create(vm, &vm->io, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, cfg->serial, &vm->serial,
-			   err);
-	if (rc)
-		goto err;
-	vm->devices[vm->ndevices++] = (struct vm_device){"serial0", &serial_state_ops, vm->serial};
-	rc = misc_devices_init(vm, &vm->io, cfg->debugcon, err);
-	if (rc)
-		goto err;
 	rc = cpuid_init(vm, err);
 	if (rc)
 		goto err;
@@ -176,12 +166,6 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err)
 	rc = vcpu_state_probe(vm, err);
 	if (rc)
 		goto err;
-	/* An incoming VM gets its memory and state from the stream instead. */
-	if (cfg->kernel) {
-		rc = boot_load(vm, &vm->mem, vm->vcpus[0].fd, cfg->kernel, cfg->cmdline, err);
-		if (rc)
-			goto err;
-	}
 	*out = vm;
 	return 0;
 err:
@@ -552,7 +536,6 @@ void vm_destroy(struct vm *vm)
 		vm->prealloc_stop = true;
 		pthread_join(vm->prealloc_thread, NULL);
 	}
-	serial_destroy(vm->serial);
 	gmem_destroy(&vm->mem);
 	vm_dirty_destroy(vm);
 	free(vm->msr_index);
@@ -596,4 +579,28 @@ int vm_irq_line(struct vm *vm, unsigned irq, bool level)
 	struct kvm_irq_level l = {.irq = irq, .level = level};
 
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}
+
+struct iobus *vm_iobus(struct vm *vm)
+{
+	return &vm->io;
+}
+
+struct gmem *vm_guest_mem(struct vm *vm)
+{
+	return &vm->mem;
+}
+
+int vm_vcpu_fd(const struct vm *vm, unsigned i)
+{
+	return i < vm->ncpus ? vm->vcpus[i].fd : -1;
+}
+
+int vm_add_device(struct vm *vm, const char *name, const struct device_state_ops *ops, void *dev,
+		  struct ferr *err)
+{
+	if (vm->ndevices == VM_MAX_DEVICES)
+		return ferr_set(err, -ENOSPC, "more than %d devices with state", VM_MAX_DEVICES);
+	vm->devices[vm->ndevices++] = (struct vm_device){name, ops, dev};
+	return 0;
 }

@@ -21,8 +21,6 @@
 
 #include "common/err.h"
 
-struct chardev;
-
 #define VM_MAX_CPUS 64
 
 /* QEMU's RunState names where the meaning is the same. */
@@ -63,19 +61,30 @@ struct vm_listener {
 
 struct vm_config {
 	const char *name;
-	uint64_t mem_size;	  /* bytes, multiple of 4 KiB */
-	unsigned ncpus;		  /* 1..VM_MAX_CPUS */
-	const char *kernel;	  /* path: multiboot ELF or 512-byte boot sector */
-	const char *cmdline;	  /* multiboot command line, may be NULL */
-	struct chardev *serial;	  /* 16550 at 0x3f8; owned by the caller */
-	struct chardev *debugcon; /* port 0xe9; owned by the caller */
+	uint64_t mem_size; /* bytes, multiple of 4 KiB */
+	unsigned ncpus;	   /* 1..VM_MAX_CPUS */
 	struct vm_listener listener;
 };
 
 struct vm;
 
-/* Open /dev/kvm, create the VM, memory, irqchip, PIT and vCPUs, load the kernel. */
+/* Open /dev/kvm, create the VM, memory, irqchip, PIT and vCPUs (devices: machine/). */
 int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err);
+
+/*
+ * For the machine that builds the board (before vm_start): the port bus
+ * devices register on, guest memory and the vCPU fds for the loader, and
+ * the table of devices with migrated state (in registration order; the
+ * name is the section's and must stay valid).
+ */
+struct iobus;
+struct gmem;
+struct device_state_ops;
+struct iobus *vm_iobus(struct vm *vm);
+struct gmem *vm_guest_mem(struct vm *vm);
+int vm_vcpu_fd(const struct vm *vm, unsigned i);
+int vm_add_device(struct vm *vm, const char *name, const struct device_state_ops *ops, void *dev,
+		  struct ferr *err);
 
 /* Mark a fresh VM as waiting for an incoming migration: PRELAUNCH -> INMIGRATE. */
 int vm_set_incoming(struct vm *vm, struct ferr *err);

@@ -16,6 +16,8 @@ def built():
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "allow_detection: the test makes the guest report a failure on purpose")
+    config.addinivalue_line(
+        "markers", "lane: needs hardware KVM; only the lane (scripts/nested/lane.sh) selects it")
 
 
 @pytest.fixture(autouse=True)
