@@ -50,6 +50,9 @@ struct migrate_opts {
 	const char *tls_hostname; /* NULL: not given */
 	bool has_multifd;
 	uint64_t multifd_channels; /* 0: capability off */
+	bool postcopy;		   /* capability postcopy-ram on */
+	bool has_postcopy_after;
+	uint64_t postcopy_after_passes;
 };
 
 void cli_migrate_usage(void)
@@ -77,6 +80,13 @@ void cli_migrate_usage(void)
 	       "                        default: the HOST of a tcp: URI (unix: needs it)\n"
 	       "  --multifd-channels N  send pages over N parallel connections (1..16) besides\n"
 	       "                        the main one (capability multifd); 0 turns it off\n"
+	       "  --postcopy            allow post-copy (capability postcopy-ram): the guest\n"
+	       "                        may start on the destination before every page is\n"
+	       "                        there (migrate-start-postcopy, --on-timeout postcopy,\n"
+	       "                        or when pre-copy does not converge)\n"
+	       "  --postcopy-after-passes N\n"
+	       "                        switch to post-copy after N pre-copy passes (0: from\n"
+	       "                        the start); implies --postcopy\n"
 	       "  --wait                follow the migration to its end: progress on a terminal,\n"
 	       "                        then a summary; Ctrl-C cancels it (twice: stop waiting)\n"
 	       "  --json                with --wait: print the final query-migrate result as JSON\n"
@@ -183,7 +193,9 @@ enum {
 	O_ON_TIMEOUT,
 	O_TLS_CREDS,
 	O_TLS_HOSTNAME,
-	O_MULTIFD
+	O_MULTIFD,
+	O_POSTCOPY,
+	O_POSTCOPY_AFTER
 };
 
 /* Apply option @c; 0, or the exit status to leave with. */
@@ -236,6 +248,18 @@ static int migrate_option(struct migrate_opts *o, int c, const char *arg)
 		return o->multifd_channels
 			   ? migrate_check_param("multifd-channels", NULL, o->multifd_channels)
 			   : 0;
+	case O_POSTCOPY:
+		o->postcopy = true;
+		return 0;
+	case O_POSTCOPY_AFTER:
+		if (parse_u64(arg, &o->postcopy_after_passes) ||
+		    o->postcopy_after_passes >= 0xffffffffull)
+			return migrate_bad_value(
+			    "postcopy-after-passes", arg,
+			    "a number of pre-copy passes, 0 for post-copy from "
+			    "the start");
+		o->postcopy = o->has_postcopy_after = true;
+		return 0;
 	case 'x':
 	case 's':
 		if (o->mode != MIGRATE_START)
@@ -270,6 +294,8 @@ static int migrate_parse(int argc, char **argv, struct migrate_opts *o, int *sta
 	    {"tls-creds", required_argument, NULL, O_TLS_CREDS},
 	    {"tls-hostname", required_argument, NULL, O_TLS_HOSTNAME},
 	    {"multifd-channels", required_argument, NULL, O_MULTIFD},
+	    {"postcopy", no_argument, NULL, O_POSTCOPY},
+	    {"postcopy-after-passes", required_argument, NULL, O_POSTCOPY_AFTER},
 	    {"wait", no_argument, NULL, 'w'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"cancel", no_argument, NULL, 'x'},
@@ -323,6 +349,9 @@ static json_t *migrate_params_json(const struct migrate_opts *o)
 	if (o->has_multifd && o->multifd_channels)
 		json_object_set_new(p, "multifd-channels",
 				    json_integer((json_int_t)o->multifd_channels));
+	if (o->has_postcopy_after)
+		json_object_set_new(p, "postcopy-after-passes",
+				    json_integer((json_int_t)o->postcopy_after_passes));
 	if (json_object_size(p) == 0) {
 		json_decref(p);
 		return NULL;
@@ -547,13 +576,23 @@ static int migrate_start(struct qmp_conn *c, const struct migrate_opts *o)
 	json_t *params = migrate_params_json(o), *final = NULL;
 	int status;
 
-	if (params && migrate_exec(c, "migrate-set-parameters", params, NULL, &err))
+	/* Capabilities first: parameters such as postcopy-after-passes need them. */
+	json_t *caps = json_array();
+	if (o->has_multifd)
+		json_array_append_new(caps, json_pack("{s:s, s:b}", "capability", "multifd",
+						      "state", o->multifd_channels != 0));
+	if (o->postcopy)
+		json_array_append_new(
+		    caps, json_pack("{s:s, s:b}", "capability", "postcopy-ram", "state", 1));
+	if (json_array_size(caps) &&
+	    migrate_exec(c, "migrate-set-capabilities", json_pack("{s:o}", "capabilities", caps),
+			 NULL, &err)) {
+		json_decref(params);
 		return cli_error("%s", err.msg);
-	if (o->has_multifd &&
-	    migrate_exec(c, "migrate-set-capabilities",
-			 json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "multifd",
-				   "state", o->multifd_channels != 0),
-			 NULL, &err))
+	}
+	if (!json_array_size(caps))
+		json_decref(caps);
+	if (params && migrate_exec(c, "migrate-set-parameters", params, NULL, &err))
 		return cli_error("%s", err.msg);
 	/* From here on a Ctrl-C means "cancel", even before the reply to migrate. */
 	if (o->wait) {

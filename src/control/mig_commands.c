@@ -262,6 +262,48 @@ static json_int_t ms(uint64_t ns)
 	return (json_int_t)(ns / 1000000u);
 }
 
+static int qmp_migrate_start_postcopy(void *opaque, json_t *args, json_t **ret,
+				      struct qmp_error *qerr)
+{
+	return migration_start_postcopy(opaque, &qerr->err);
+}
+
+/*
+ * Post-copy figures: QEMU 10.1's names at the top level (blocked time in ms,
+ * latency in ns, the distribution in power-of-two microsecond buckets) and
+ * ferry's fuller set under ferry.postcopy (docs/control-protocol.md).
+ */
+static void postcopy_json(json_t *o, json_t *f, const struct mig_postcopy_stats *pc)
+{
+	json_t *dist = json_array(), *vcpu = json_array();
+	unsigned last = 0;
+
+	for (unsigned k = 0; k < MIG_PC_HIST; k++)
+		if (pc->lat_hist[k])
+			last = k + 1;
+	for (unsigned k = 0; dist && k < last; k++)
+		json_array_append_new(dist, json_integer((json_int_t)pc->lat_hist[k]));
+	for (unsigned v = 0; vcpu && v < pc->nvcpus && v < MIG_PC_VCPUS; v++)
+		json_array_append_new(vcpu, json_integer(ms(pc->vcpu_blocktime_ns[v])));
+	json_object_set_new(o, "postcopy-blocktime", json_integer(ms(pc->blocktime_ns)));
+	json_object_set_new(o, "postcopy-vcpu-blocktime", vcpu);
+	json_object_set_new(
+	    o, "postcopy-latency",
+	    json_integer((json_int_t)(pc->lat_count ? pc->lat_sum / pc->lat_count : 0)));
+	json_object_set_new(o, "postcopy-latency-dist", dist ? json_incref(dist) : NULL);
+	json_object_set_new(
+	    f, "postcopy",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+		      "requests", (json_int_t)pc->requests, "discarded", (json_int_t)pc->discarded,
+		      "missing", (json_int_t)pc->missing, "bytes-before",
+		      (json_int_t)pc->bytes_before, "bytes-after", (json_int_t)pc->bytes_after,
+		      "owned-ns", (json_int_t)pc->owned_ns, "faults", (json_int_t)pc->lat_count,
+		      "latency-min-ns", (json_int_t)pc->lat_min, "latency-p50-ns",
+		      (json_int_t)pc->lat_p50, "latency-p99-ns", (json_int_t)pc->lat_p99,
+		      "latency-max-ns", (json_int_t)pc->lat_max, "blocktime-ns",
+		      (json_int_t)pc->blocktime_ns, "latency-dist-us", dist ? dist : json_array()));
+}
+
 /* ferry's additions to query-migrate, documented in docs/control-protocol.md. */
 static json_t *ferry_json(enum vm_owner owner, enum mig_role role, const struct mig_stats *st)
 {
@@ -377,12 +419,18 @@ static int qmp_query_migrate(void *opaque, json_t *args, json_t **ret, struct qm
 		      "dirty-pages-rate", (json_int_t)st.dirty_pages_rate, "mbps",
 		      st.mbps_x1000 / 1000.0, "dirty-sync-count", (json_int_t)st.dirty_sync_count,
 		      "pages-per-second", (json_int_t)st.pages_per_second));
+	if (st.postcopy.active)
+		json_object_set_new(json_object_get(o, "ram"), "postcopy-requests",
+				    json_integer((json_int_t)st.postcopy.requests));
 	if (ferr_is_set(&error))
 		json_object_set_new(o, "error-desc", qmp_json_string(error.msg));
 	if (st.expected_downtime_ns && role == MIG_ROLE_SOURCE)
 		json_object_set_new(o, "expected-downtime",
 				    json_integer(ms(st.expected_downtime_ns)));
-	json_object_set_new(o, "ferry", ferry_json(vm_owner(m->vm), role, &st));
+	json_t *f = ferry_json(vm_owner(m->vm), role, &st);
+	if (st.postcopy.active && f)
+		postcopy_json(o, f, &st.postcopy);
+	json_object_set_new(o, "ferry", f);
 	return reply(ret, o, qerr);
 }
 
@@ -408,6 +456,7 @@ const struct qmp_command qmp_mig_commands[] = {
     {"migrate", qmp_migrate, uri_args, NULL},
     {"migrate-incoming", qmp_migrate_incoming, uri_args, NULL},
     {"migrate-cancel", qmp_migrate_cancel, NULL, NULL},
+    {"migrate-start-postcopy", qmp_migrate_start_postcopy, NULL, NULL},
     {"query-migrate", qmp_query_migrate, NULL, NULL},
     {"query-migrate-parameters", qmp_query_migrate_parameters, NULL, NULL},
     /* arguments are checked against the parameter table by the handler */

@@ -48,10 +48,12 @@ int migration_init(struct migration *m, struct vm *vm, const struct migration_ev
 static const unsigned mig_transitions[MIG__COUNT] = {
     [MIG_NONE] = TO(MIG_SETUP),
     [MIG_SETUP] = TO(MIG_ACTIVE) | TO(MIG_FAILED) | TO(MIG_CANCELLED),
-    [MIG_ACTIVE] = TO(MIG_DEVICE) | TO(MIG_COMPLETED) | TO(MIG_FAILED) | TO(MIG_CANCELLED),
-    [MIG_DEVICE] = TO(MIG_ACTIVE) | TO(MIG_POSTCOPY_ACTIVE) | TO(MIG_COMPLETED) | TO(MIG_FAILED) |
+    [MIG_ACTIVE] = TO(MIG_DEVICE) | TO(MIG_POSTCOPY_ACTIVE) | TO(MIG_COMPLETED) | TO(MIG_FAILED) |
 		   TO(MIG_CANCELLED),
-    [MIG_POSTCOPY_ACTIVE] = TO(MIG_COMPLETED) | TO(MIG_FAILED),
+    [MIG_DEVICE] = TO(MIG_ACTIVE) | TO(MIG_COMPLETED) | TO(MIG_FAILED) | TO(MIG_CANCELLED),
+    /* The source stopped for post-copy: a switch rolled back before GO runs
+     * pre-copy again, and a cancel before GO keeps the guest here. */
+    [MIG_POSTCOPY_ACTIVE] = TO(MIG_ACTIVE) | TO(MIG_COMPLETED) | TO(MIG_FAILED) | TO(MIG_CANCELLED),
     [MIG_COMPLETED] = TO(MIG_SETUP),
     [MIG_FAILED] = TO(MIG_SETUP),
     [MIG_CANCELLING] = TO(MIG_CANCELLED) | TO(MIG_FAILED),
@@ -121,8 +123,32 @@ int migration_cancel(struct migration *m, struct ferr *err)
 			      "destination (%s)",
 			      m->status == MIG_COMPLETED ? "the migration completed"
 							 : "GO was sent");
+	else if (m->role == MIG_ROLE_DEST && m->status == MIG_POSTCOPY_ACTIVE)
+		/* The guest runs here on pages that are still arriving. */
+		rc = ferr_set(err, -EBUSY,
+			      "too late to cancel: the guest runs here in post-copy and needs the "
+			      "pages still on the source");
 	else if (!mig_status_final(m->status))
 		mig_cancel_locked(m);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int migration_start_postcopy(struct migration *m, struct ferr *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (!m->params.postcopy_ram)
+		rc = ferr_set(err, -EINVAL,
+			      "post-copy is not allowed: set the postcopy-ram capability before "
+			      "migrate");
+	else if (m->role != MIG_ROLE_SOURCE ||
+		 (m->status != MIG_SETUP && m->status != MIG_ACTIVE && m->status != MIG_DEVICE))
+		rc = ferr_set(err, -EINVAL, "no outgoing migration in pre-copy (status %s)",
+			      mig_status_name(m->status));
+	else
+		m->postcopy_requested = true;
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
@@ -278,6 +304,7 @@ static int mig_begin(struct migration *m, const char *uri, enum mig_role role, v
 	snprintf(m->uri, sizeof(m->uri), "%s", uri);
 	m->role = role;
 	m->cancel = false;
+	m->postcopy_requested = false;
 	m->vm_was_running = vm_runstate(m->vm) == VM_RS_RUNNING;
 	m->vm_paused_by_us = m->vm_held = m->handed_over = false;
 	ferr_clear(&m->error);

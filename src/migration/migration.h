@@ -91,6 +91,26 @@ struct mig_attempt_stats {
 	struct mig_downtime_phases phases;
 };
 
+/* Post-copy: how the destination came to own every page (docs/postcopy.md). */
+#define MIG_PC_HIST  24 /* fault latency buckets: k holds [2^k, 2^(k+1)) us, 0 also < 1 us */
+#define MIG_PC_VCPUS 64 /* vCPUs whose blocked time is reported one by one */
+struct mig_postcopy_stats {
+	bool active;	    /* the migration switched to post-copy (GO sent / received) */
+	uint64_t start_ns;  /* CLOCK_MONOTONIC of GO */
+	uint64_t owned_ns;  /* GO to the destination owning every page; 0: not yet */
+	uint64_t discarded; /* pages not valid at the destination at the switch */
+	uint64_t missing;   /* ... of which still missing now */
+	uint64_t requests;  /* pages the destination asked for (postcopy-requests) */
+	uint64_t bytes_before, bytes_after; /* stream bytes before / after the switch */
+	/* Fault latency: the fault seen to its page installed, in ns. */
+	uint64_t lat_count, lat_min, lat_max, lat_sum, lat_p50, lat_p99;
+	uint64_t lat_hist[MIG_PC_HIST];
+	/* Time vCPUs spent waiting for pages (postcopy-blocktime, per vCPU). */
+	uint64_t blocktime_ns;
+	uint64_t vcpu_blocktime_ns[MIG_PC_VCPUS];
+	unsigned nvcpus;
+};
+
 /* Published statistics (under lock). Field names mirror query-migrate. */
 struct mig_stats {
 	uint64_t start_ns, setup_done_ns, end_ns;
@@ -125,6 +145,7 @@ struct mig_stats {
 	char policy_detail[256]; /* policy_describe() of that decision */
 	/* How the connection is protected: ferry.tls in query-migrate. */
 	struct channel_security tls;
+	struct mig_postcopy_stats postcopy;
 };
 
 struct migration_events {
@@ -151,12 +172,13 @@ struct migration {
 	struct mig_params params;
 	struct mig_stats stats;
 	char uri[256];
-	struct ferr error;    /* why the last migration failed */
-	bool cancel;	      /* cancel requested */
-	bool vm_was_running;  /* when the migration started */
-	bool vm_held;	      /* the engine holds the guest (vm_hold) */
-	bool vm_paused_by_us; /* ... and paused it: resume on failure */
-	bool handed_over;     /* GO is going out: cancel may no longer resume it here */
+	struct ferr error;	 /* why the last migration failed */
+	bool cancel;		 /* cancel requested */
+	bool vm_was_running;	 /* when the migration started */
+	bool vm_held;		 /* the engine holds the guest (vm_hold) */
+	bool vm_paused_by_us;	 /* ... and paused it: resume on failure */
+	bool handed_over;	 /* GO is going out: cancel may no longer resume it here */
+	bool postcopy_requested; /* migrate-start-postcopy: the source switches when it can */
 
 	/* The one migration thread (under lock). */
 	pthread_t thread;
@@ -200,6 +222,12 @@ void migration_query(struct migration *m, enum mig_status *status, enum mig_role
  * then could run it twice.  Nothing to cancel is not an error (as QEMU).
  */
 int migration_cancel(struct migration *m, struct ferr *err);
+/*
+ * migrate-start-postcopy: the running pre-copy switches to post-copy at its
+ * next decision.  Refused without the postcopy-ram capability or when no
+ * outgoing migration is in pre-copy.
+ */
+int migration_start_postcopy(struct migration *m, struct ferr *err);
 /* Wait until the current migration ends; returns its final status. */
 enum mig_status migration_wait(struct migration *m);
 

@@ -47,6 +47,18 @@ const struct mig_param_desc mig_param_table[] = {
     {"x-multifd-cut", MIG_PARAM_U64, P(x_multifd_cut), 0, 0, UINT64_MAX, NULL,
      "test only: with multifd, the source cuts data channel 1 once it has sent this many "
      "KiB; 0: never"},
+    {"postcopy-ram", MIG_PARAM_CAP, P(postcopy_ram), 0, 0, 1, NULL,
+     "capability: the guest may start on the destination before every page arrived "
+     "(migrate-start-postcopy, postcopy-after-passes, on-timeout postcopy, or the policy "
+     "when pre-copy does not converge)"},
+    {"postcopy-after-passes", MIG_PARAM_U64, P(postcopy_after_passes), POLICY_PASSES_OFF, 0,
+     POLICY_PASSES_OFF, NULL,
+     "with postcopy-ram: switch to post-copy after this many pre-copy passes (0: from the "
+     "start); 4294967295 (the default): only when asked, on timeout, or when pre-copy does "
+     "not converge"},
+    {"max-postcopy-bandwidth", MIG_PARAM_U64, P(max_postcopy_bandwidth), 0, 0, UINT64_MAX, NULL,
+     "bytes per second for the background page stream after the switch to post-copy (page "
+     "requests are never capped); 0 means unlimited"},
     {"tls-creds", MIG_PARAM_STR, P(tls_creds), 0, 0, MIG_PARAM_STR_MAX - 1, NULL,
      "directory of x509 files (ca-cert.pem, server-*.pem, client-*.pem): TLS with mutual "
      "authentication on every migration connection; empty: plaintext"},
@@ -132,11 +144,14 @@ int mig_param_enum_value(const struct mig_param_desc *d, const char *name, uint6
 
 int mig_params_check(const struct mig_params *p, struct ferr *err)
 {
-	if (p->on_timeout == MIG_ON_TIMEOUT_POSTCOPY)
+	struct policy_params pp;
+
+	if (p->postcopy_ram && p->multifd)
 		return ferr_set(err, -EOPNOTSUPP,
-				"on-timeout postcopy needs post-copy, which this ferry does not "
-				"implement yet (use abort or force)");
-	return 0;
+				"postcopy-ram with multifd is not implemented yet: turn one of "
+				"the two capabilities off");
+	mig_params_policy(p, &pp);
+	return policy_params_check(&pp, err);
 }
 
 void mig_params_policy(const struct mig_params *mp, struct policy_params *pp)
@@ -146,8 +161,8 @@ void mig_params_policy(const struct mig_params *mp, struct policy_params *pp)
 	    .max_bandwidth = mp->max_bandwidth,
 	    .timeout_ns = mp->timeout_s * 1000000000ull,
 	    .on_timeout = (enum policy_on_timeout)mp->on_timeout,
-	    .postcopy = false, /* not available yet */
-	    .postcopy_after_passes = 0,
+	    .postcopy = mp->postcopy_ram != 0,
+	    .postcopy_after_passes = (uint32_t)mp->postcopy_after_passes,
 	    .margin_pct = (uint32_t)mp->margin_pct,
 	    .gain_pct = (uint32_t)mp->gain_pct,
 	    .stall_passes = (uint32_t)mp->stall_passes,

@@ -39,6 +39,10 @@ struct mig_params {
 	uint64_t multifd;	   /* capability "multifd": parallel data channels */
 	uint64_t multifd_channels; /* "multifd-channels": how many, with the capability */
 	uint64_t x_multifd_cut;	   /* "x-multifd-cut": test only, cut data channel 1 */
+	uint64_t postcopy_ram;	   /* capability "postcopy-ram": post-copy allowed */
+	uint64_t postcopy_after_passes; /* "postcopy-after-passes": hybrid, 0 = policy decides */
+	uint64_t
+	    max_postcopy_bandwidth; /* "max-postcopy-bandwidth": bulk after GO, B/s, 0 = none */
 	char tls_creds[MIG_PARAM_STR_MAX];    /* "tls-creds": x509 directory; "": no TLS */
 	char tls_hostname[MIG_PARAM_STR_MAX]; /* "tls-hostname": "": the URI's host */
 };

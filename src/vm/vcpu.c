@@ -10,6 +10,7 @@
  * register state is final and may be read by another thread.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -217,6 +218,7 @@ void *vcpu_thread(void *arg)
 	struct sigaction sa = {.sa_handler = vcpu_kick_handler};
 	sigset_t set;
 
+	atomic_store(&vcpu->tid, (int)gettid());
 	sigaction(VCPU_KICK_SIGNAL, &sa, NULL); /* no SA_RESTART: KVM_RUN must return */
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
@@ -245,4 +247,12 @@ void *vcpu_thread(void *arg)
 			break;
 	}
 	return NULL;
+}
+
+int vm_vcpu_of_tid(struct vm *vm, int tid)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (atomic_load(&vm->vcpus[i].tid) == tid)
+			return (int)i;
+	return -1;
 }

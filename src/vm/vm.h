@@ -167,6 +167,8 @@ enum vm_runstate vm_runstate(struct vm *vm);
 const char *vm_name(const struct vm *vm);
 uint64_t vm_mem_size(const struct vm *vm);
 unsigned vm_ncpus(const struct vm *vm);
+/* Which vCPU runs on kernel thread @tid (post-copy's blocked time); -1: none. */
+int vm_vcpu_of_tid(struct vm *vm, int tid);
 
 /* Set an ISA interrupt line of the in-kernel PIC/IOAPIC (any thread). */
 int vm_irq_line(struct vm *vm, unsigned irq, bool level);

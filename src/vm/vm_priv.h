@@ -31,6 +31,7 @@ struct vcpu {
 	struct kvm_run *run; /* mmap of the vCPU fd; owned by the vCPU thread */
 	size_t run_size;
 	pthread_t thread;
+	_Atomic int tid;     /* the vCPU thread's kernel id, set by it (0 before) */
 	bool thread_started; /* set by main before vm_start returns */
 	bool paused;	     /* under vm->lock: parked at the pause point */
 };

@@ -19,6 +19,7 @@
 #include "migration/transport/channel.h"
 #include "migration/engine/engine.h"
 #include "migration/engine/multifd.h"
+#include "migration/engine/postcopy.h"
 #include "migration/engine/ram.h"
 #include "vm/memory.h"
 #include "vm/state.h"
@@ -30,9 +31,10 @@
 
 /* Where the loader is in the stream, as a bit: what may come next. */
 enum dest_phase {
-	DP_PASSES = 1, /* pages and pass ends; a snapshot's state and END */
-	DP_WINDOW = 2, /* after SWITCHOVER_PREPARE: the last pages, state, END */
-	DP_ENDED = 4,  /* after END: the loop is done */
+	DP_PASSES = 1,	 /* pages and pass ends; a snapshot's state and END */
+	DP_WINDOW = 2,	 /* after SWITCHOVER_PREPARE: the last pages (or DISCARD), state, END */
+	DP_ENDED = 4,	 /* after END: the loop is done */
+	DP_POSTCOPY = 8, /* after a post-copy GO: the guest runs, pages, POSTCOPY_END */
 };
 
 struct mig_dest;
@@ -73,6 +75,10 @@ struct mig_dest {
 	/* multifd: the data channels' receivers (multifd.h); NULL: none */
 	struct mfd_dest *mfd;
 	uint32_t attempts; /* SWITCHOVER_PREPAREs so far: the attempt CHANNEL_SYNC names */
+	/* post-copy (postcopy.h): the channel and the missing set; NULL: none */
+	struct pcd *pcd;
+	bool postcopy; /* this switchover is a switch to post-copy */
+	bool started;  /* the guest runs here (post-copy: from GO on) */
 };
 
 /* ---- the page sink: guest RAM ---- */
@@ -113,6 +119,24 @@ static int ram_place_zero(struct mig_dest *d, uint64_t gfn, struct ferr *err)
 	}
 	return 0;
 }
+
+/* Post-copy, after GO: through the userfaultfd, verified pages only. */
+static int uffd_place(struct mig_dest *d, uint64_t gfn, const void *data, struct ferr *err)
+{
+	uint64_t i = ram_gfn_page(d->mem, gfn);
+
+	if (i == UINT64_MAX)
+		return ferr_set(err, -EPROTO, "frame %#llx is not RAM", (unsigned long long)gfn);
+	return pcd_place(d->pcd, i, data, err);
+}
+
+static int uffd_place_zero(struct mig_dest *d, uint64_t gfn, struct ferr *err)
+{
+	return uffd_place(d, gfn, NULL, err);
+}
+
+static const struct dest_sink_ops uffd_sink = {
+    .kind = "uffd", .place = uffd_place, .place_zero = uffd_place_zero};
 
 static const struct dest_sink_ops ram_direct_sink = {
     .kind = "ram-direct", .direct = ram_direct, .place = ram_place, .place_zero = ram_place_zero};
@@ -191,6 +215,11 @@ static int dest_prepare(struct mig_dest *d, const struct stream_record *rec, str
 		return rc;
 	d->st.pause_at_ns = clock_now_ns();
 	d->start_paused = msg.switchover.flags & STREAM_SWITCHOVER_PAUSED;
+	d->postcopy = msg.switchover.flags & STREAM_SWITCHOVER_POSTCOPY;
+	if (d->postcopy && !d->pcd)
+		return ferr_set(err, -EPROTO,
+				"record %llu: a switch to post-copy without a post-copy channel",
+				(unsigned long long)rec->number);
 	d->attempts++;
 	memset(d->seen, 0, d->nsections * sizeof(*d->seen));
 	d->phase = DP_WINDOW;
@@ -256,6 +285,8 @@ static int dest_sections_complete(struct mig_dest *d, struct ferr *err)
 	}
 	return 0;
 }
+
+static int dest_start_guest(struct mig_dest *d, struct ferr *err);
 
 /* Tell the source why we give up: its operator should read our reason. */
 static void dest_report_error(struct stream_writer *w, const struct ferr *why)
@@ -332,6 +363,9 @@ static int dest_end(struct mig_dest *d, const struct stream_record *rec, struct 
 		rc = mfd_dest_wait_sync(d->mfd, d->m, d->attempts, DEST_IO_TIMEOUT_MS, err);
 	if (!rc)
 		rc = dest_sections_complete(d, err);
+	/* Post-copy: stale pages dropped, guest memory faults to us from now on. */
+	if (!rc && d->postcopy)
+		rc = pcd_arm(d->pcd, &d->written, err);
 	if (rc)
 		return rc;
 	if (!d->live) {
@@ -341,13 +375,60 @@ static int dest_end(struct mig_dest *d, const struct stream_record *rec, struct 
 	}
 	rc = dest_switchover(d, rec->number, err);
 	if (rc == -EAGAIN) { /* the source rolled back: more passes follow */
+		if (d->postcopy)
+			pcd_disarm(d->pcd);
+		d->postcopy = false;
 		d->phase = DP_PASSES;
 		return 0;
+	}
+	if (!rc && d->postcopy) {
+		/* The guest runs here now, on the pages that are here. */
+		d->go = true;
+		pcd_go(d->pcd);
+		d->sink = &uffd_sink;
+		d->phase = DP_POSTCOPY;
+		rc = dest_start_guest(d, err);
+		if (!rc)
+			mig_set_status(d->m, MIG_ACTIVE, MIG_POSTCOPY_ACTIVE);
+		return rc;
 	}
 	if (!rc) {
 		d->go = true;
 		d->phase = DP_ENDED;
 	}
+	return rc;
+}
+
+static int dest_discard(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
+{
+	struct stream_msg msg;
+	int rc = stream_read_msg(&d->r, &msg, err);
+
+	if (!rc && !d->postcopy)
+		rc = ferr_set(err, -EPROTO,
+			      "record %llu: DISCARD in a switchover that is not post-copy",
+			      (unsigned long long)rec->number);
+	if (!rc)
+		rc = pcd_discard(d->pcd, &msg.discard, err);
+	return rc;
+}
+
+/* Every page was sent: acknowledge once every one of them is here. */
+static int dest_postcopy_end(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
+{
+	struct stream_msg msg;
+	int rc = stream_read_msg(&d->r, &msg, err);
+
+	if (!rc)
+		rc = pcd_wait_owned(d->pcd, err);
+	if (rc)
+		return rc;
+	msg = (struct stream_msg){.type = STREAM_MSG_ACK};
+	msg.ack.type = STREAM_REC_POSTCOPY_END;
+	msg.ack.record = rec->number;
+	rc = stream_write_msg(&d->w, &msg, err);
+	if (!rc)
+		d->phase = DP_ENDED;
 	return rc;
 }
 
@@ -374,7 +455,9 @@ static const struct dest_record {
 	unsigned phases;
 	int (*handle)(struct mig_dest *d, const struct stream_record *rec, struct ferr *err);
 } dest_records[] = {
-    {STREAM_REC_PAGE_BATCH, DP_PASSES | DP_WINDOW, dest_pages},
+    {STREAM_REC_PAGE_BATCH, DP_PASSES | DP_WINDOW | DP_POSTCOPY, dest_pages},
+    {STREAM_REC_DISCARD, DP_WINDOW, dest_discard},
+    {STREAM_REC_POSTCOPY_END, DP_POSTCOPY, dest_postcopy_end},
     {STREAM_REC_PASS_END, DP_PASSES, dest_pass_end},
     {STREAM_REC_SWITCHOVER_PREPARE, DP_PASSES, dest_prepare},
     {STREAM_REC_VCPU_STATE, DP_PASSES | DP_WINDOW, dest_state},
@@ -396,8 +479,9 @@ static int dest_record(struct mig_dest *d, const struct stream_record *rec, stru
 		if (!(h->phases & d->phase))
 			return ferr_set(err, -EPROTO, "record %llu: %s is not expected %s",
 					(unsigned long long)rec->number, name,
-					d->phase == DP_WINDOW ? "inside a switchover"
-							      : "between passes");
+					d->phase == DP_WINDOW	  ? "inside a switchover"
+					: d->phase == DP_POSTCOPY ? "after the switch to post-copy"
+								  : "between passes");
 		return h->handle(d, rec, err);
 	}
 	return ferr_set(err, -EPROTO, "record %llu: %s is not expected in a migration stream",
@@ -439,10 +523,27 @@ static int dest_begin(struct mig_dest *d, struct channel *ch, struct ferr *err)
 			rc = ferr_set(err, -EPROTO,
 				      "a multifd stream needs a live migration (a return path)");
 	}
+	if (!rc && (d->h.features & STREAM_FEAT_POSTCOPY) && d->h.channel != 0)
+		rc = ferr_set(err, -EPROTO,
+			      "channel %u of session %016llx arrived with no migration in progress "
+			      "(expected a main connection)",
+			      d->h.channel, (unsigned long long)d->h.session);
+	/* Post-copy needs a userfaultfd here: without one, READY says no. */
+	if (!rc && (d->h.features & STREAM_FEAT_POSTCOPY) && !pcd_supported())
+		d->h.features &= ~STREAM_FEAT_POSTCOPY;
 	if (!rc && d->live) {
 		struct stream_msg ready = {.type = STREAM_MSG_READY};
 		ready.ready.features = d->h.features;
 		rc = stream_write_msg(&d->w, &ready, err);
+	}
+	if (!rc && d->live && (d->h.features & STREAM_FEAT_POSTCOPY)) {
+		struct channel_listener *l;
+		pthread_mutex_lock(&m->lock);
+		l = m->listener;
+		pthread_mutex_unlock(&m->lock);
+		if (!l)
+			return ferr_set(err, -EPROTO, "post-copy needs a listening socket");
+		rc = pcd_accept(m, l, &d->h, d->mem, DEST_MFD_ACCEPT_MS, &d->pcd, err);
 	}
 	if (!rc && (d->h.features & STREAM_FEAT_MULTIFD)) {
 		/* Receivers write guest RAM directly, each only its own chunks. */
@@ -463,6 +564,7 @@ static int dest_start_guest(struct mig_dest *d, struct ferr *err)
 {
 	struct vm *vm = d->m->vm;
 
+	d->started = true;
 	if (!d->live)
 		return vm_start(vm, err);
 	/*
@@ -510,6 +612,8 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		/* (After GO the data channels have nothing more to say.) */
 		if (!rc && d.mfd && d.phase != DP_ENDED)
 			rc = mfd_dest_check(d.mfd, err);
+		if (!rc && d.pcd && d.phase == DP_POSTCOPY)
+			rc = pcd_check(d.pcd, err);
 		if (rc)
 			break;
 		uint64_t mb = 0, mp = 0, mz = 0;
@@ -520,6 +624,8 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		d.st.multifd_bytes = mb;
 		d.st.multifd_channels = d.h.nchannels;
 		if (rec.type == STREAM_REC_PAGE_BATCH && d.r.stats.batches % 64 == 0) {
+			if (d.pcd)
+				pcd_stats(d.pcd, &d.st.postcopy);
 			mig_publish(m, &d.st);
 			mig_progress(m, "loading", d.r.stats.bytes, total_hint);
 		}
@@ -534,10 +640,25 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 	/* After GO nothing more comes on the data channels. */
 	mfd_dest_stop(d.mfd);
 	d.mfd = NULL;
-	if (!rc)
+	if (!rc && !d.started)
 		rc = dest_start_guest(&d, err);
 out:
 	mfd_dest_stop(d.mfd);
+	if (d.pcd) {
+		pcd_stats(d.pcd, &d.st.postcopy);
+		/*
+		 * A post-copy that failed after GO leaves pages missing: guest
+		 * memory stays registered, so a vCPU that touches one waits
+		 * instead of reading zeros (docs/postcopy.md).
+		 */
+		pcd_stop(d.pcd, rc && d.phase == DP_POSTCOPY);
+		d.pcd = NULL;
+		if (rc && d.phase == DP_POSTCOPY)
+			ferr_prefix(err,
+				    "post-copy failed with %llu pages still on the source (the "
+				    "guest waits for any of them it touches): ",
+				    (unsigned long long)d.st.postcopy.missing);
+	}
 	/* Our own failures go back to the source; its abandonment needs no echo. */
 	if (rc && d.live && rc != -ECANCELED && rc != -ECONNABORTED)
 		dest_report_error(&d.w, err);

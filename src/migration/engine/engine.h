@@ -49,6 +49,7 @@ struct mig_src {
 	uint64_t end_record; /* number of the END awaiting its ACK */
 	bool quiesced;	     /* sections quiesced by mig_src_send_state() */
 	bool in_window;	     /* a switchover's downtime window: max-bandwidth does not apply */
+	bool postcopy_cap;   /* after a post-copy GO: max-postcopy-bandwidth applies instead */
 	/* multifd: the data channels and their senders (multifd.h); NULL: off */
 	struct mfd_src *mfd;
 	unsigned mfd_channels; /* 0: off */
@@ -72,6 +73,9 @@ void mig_sleep_ns(uint64_t ns);
  */
 int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouched, bool running,
 		       uint64_t deadline_ns, struct ferr *err);
+/* The pages of @todo in [@first, @first + @n) from a paused guest (no copy), flushed. */
+int mig_src_send_range(struct mig_src *s, struct bitmap *todo, uint64_t first, uint64_t n,
+		       struct ferr *err);
 int mig_src_send_state(struct mig_src *s, struct ferr *err);
 /* The guest stays here (rollback, failure): sections take work again. */
 void mig_src_resume_state(struct mig_src *s);

@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/trace.h"
 #include "migration/transport/channel.h"
+#include "migration/engine/postcopy.h"
 #include "migration/engine/precopy.h"
 #include "migration/policy/policy.h"
 #include "migration/engine/ram.h"
@@ -137,6 +138,10 @@ static void pc_fill_input(struct pc *pc, uint32_t passes, struct policy_input *i
 		pc->rtt_ns = rtt;
 	in->rtt_ns = pc->rtt_ns;
 	in->resume_ns = pc->resume_ns;
+	in->postcopy_available = pc->pcs != NULL;
+	pthread_mutex_lock(&pc->s->m->lock);
+	in->postcopy_requested = pc->s->m->postcopy_requested;
+	pthread_mutex_unlock(&pc->s->m->lock);
 	in->failed_attempts = pc->failed_attempts;
 	in->last_attempt_ns = pc->last_attempt_ns;
 	if (pc->attempt_end_ns)
@@ -261,6 +266,12 @@ static int pc_setup(struct pc *pc, const struct stream_header *h, struct ferr *e
 	if (pc->rtt_ns == UINT64_MAX)
 		pc->rtt_ns = clock_now_ns() - t0;
 	pc->resume_ns = PC_RESUME_GUESS_NS;
+	/* Post-copy allowed and the destination can do it: its own channel. */
+	if ((h->features & STREAM_FEAT_POSTCOPY) && (msg.ready.features & STREAM_FEAT_POSTCOPY)) {
+		rc = pcs_start(s->m, s->mem, s->uri, s->copts, h, &pc->pcs, err);
+		if (rc)
+			return rc;
+	}
 	/* The destination took the header: now the data channels (multifd.h). */
 	if (s->mfd_channels) {
 		rc = mfd_src_start(s->mem, s->uri, s->copts, PC_IO_TIMEOUT_MS / 3, h,
@@ -311,6 +322,8 @@ static void pc_teardown(struct pc *pc)
 	pthread_mutex_unlock(&s->m->lock);
 	mfd_src_stop(s->mfd); /* idle: every send waits for its senders */
 	s->mfd = NULL;
+	pcs_stop(pc->pcs);
+	pc->pcs = NULL;
 	bitmap_destroy(&pc->todo);
 }
 
@@ -333,12 +346,15 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 	s->st.setup_done_ns = clock_now_ns();
 	mig_set_status(m, MIG_SETUP, MIG_ACTIVE);
 	for (;;) {
-		snprintf(pc.phase, sizeof(pc.phase), "pass %u", n + 1);
-		rc = pc_pass(&pc, ++n, err);
-		if (rc)
-			break;
-		if (m->events.pass)
-			m->events.pass(m->events.opaque, n);
+		/* Post-copy from the start asks the policy before any pass. */
+		if (n > 0 || !pc.pcs || pc.pp.postcopy_after_passes != 0 || pc.failed_attempts) {
+			snprintf(pc.phase, sizeof(pc.phase), "pass %u", n + 1);
+			rc = pc_pass(&pc, ++n, err);
+			if (rc)
+				break;
+			if (m->events.pass)
+				m->events.pass(m->events.opaque, n);
+		}
 		pc_params(&pc);
 		pc_fill_input(&pc, n, &in);
 		policy_decide(&pc.pp, &in, &pc.hist, &d);
@@ -356,16 +372,19 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 				mig_sleep_ns(PC_MIN_PASS_NS - pc.last_pass_ns);
 			continue;
 		}
-		if (d.action == POLICY_SWITCHOVER) {
-			snprintf(pc.phase, sizeof(pc.phase), "the switchover");
+		if (d.action == POLICY_SWITCHOVER || (d.action == POLICY_POSTCOPY && pc.pcs)) {
+			snprintf(pc.phase, sizeof(pc.phase), "%s",
+				 d.action == POLICY_POSTCOPY ? "the switch to post-copy"
+							     : "the switchover");
 			rc = switchover_attempt(&pc, &d, err);
 			if (rc == -EAGAIN) {
 				mig_publish(m, &s->st);
 				continue;
 			}
+			pc.gone = !rc && d.action == POLICY_POSTCOPY;
 			break;
 		}
-		/* ABORT, or POSTCOPY which this engine cannot do yet. */
+		/* ABORT (the policy never says POSTCOPY without a post-copy channel). */
 		struct stream_msg ab = {.type = STREAM_MSG_ABORT};
 		ab.abort.reason =
 		    d.reason == POLICY_R_TIMEOUT_ABORT ? STREAM_ABORT_TIMEOUT : STREAM_ABORT_FAILED;
@@ -409,7 +428,20 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 			if (msg.resumed.resume_ns > s->st.pause_at_ns)
 				s->st.dest_resume_ns = msg.resumed.resume_ns - s->st.pause_at_ns;
 			mig_guest_gone(m, PC_GONE_WHY);
+			if (pc.gone) {
+				/* Post-copy: the guest runs there on pages still here. */
+				snprintf(pc.phase, sizeof(pc.phase), "post-copy");
+				mig_publish(m, &s->st);
+				rc = postcopy_run(&pc, pc.pcs, err);
+				if (rc)
+					ferr_prefix(
+					    err,
+					    "post-copy failed after the destination took the "
+					    "guest (it cannot run there without the pages still "
+					    "here, nor here again): ");
+			}
 		} else {
+			pc.gone = false; /* it never started the guest: every page is here */
 			rc = ferr_set(err, -ECONNRESET,
 				      "the destination went away after GO without taking the guest "
 				      "(%s); the guest resumes on the source",
@@ -424,7 +456,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		pc_peer_reason(&pc, err);
 	}
 out:
-	if (rc) {
+	if (rc && !pc.gone) {
 		mig_src_resume_state(s);
 		mig_release_guest(m, true);
 	}

@@ -29,6 +29,8 @@ struct pc {
 	uint64_t attempt_end_ns; /* when the guest ran again after the last rollback */
 	uint64_t window_bytes;	 /* put on the stream in the last attempt's window */
 	bool not_converging_reported;
+	struct pcs *pcs; /* the post-copy channel's server (postcopy.h); NULL: no post-copy */
+	bool gone;	 /* a post-copy GO went out: the guest never runs here again */
 	char phase[32]; /* "setup", "pass 3", "the switchover", "after GO": for messages */
 };
 
@@ -49,5 +51,16 @@ int pc_wait_msg(struct pc *pc, uint32_t type, struct stream_msg *out, struct fer
  * and the stream goes on.  Other: failed (the guest resumed here).
  */
 int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct ferr *err);
+
+/*
+ * Post-copy (postcopy_src.c).  postcopy_send_discard(): inside a post-copy
+ * switchover, DISCARD records naming the pages of @pc->todo.
+ * postcopy_run(): after GO, the remaining pages in @pc->todo (nearest the
+ * last request first), POSTCOPY_END, and the destination's ACK of it,
+ * which says it owns every page.
+ */
+struct pcs;
+int postcopy_send_discard(struct pc *pc, struct ferr *err);
+int postcopy_run(struct pc *pc, struct pcs *p, struct ferr *err);
 
 #endif

@@ -45,7 +45,8 @@ void mig_sleep_ns(uint64_t ns)
 static void src_cap_update(struct mig_src *s)
 {
 	pthread_mutex_lock(&s->m->lock);
-	uint64_t rate = s->m->params.max_bandwidth;
+	uint64_t rate =
+	    s->postcopy_cap ? s->m->params.max_postcopy_bandwidth : s->m->params.max_bandwidth;
 	pthread_mutex_unlock(&s->m->lock);
 	if (rate != s->rl.rate)
 		ratelimit_set_rate(&s->rl, rate, clock_now_ns());
@@ -97,6 +98,63 @@ static void src_pace(struct mig_src *s, uint64_t *since, uint64_t min, uint64_t 
 		s->st.transferred = mig_src_bytes(s);
 		mig_publish(s->m, &s->st);
 	}
+}
+
+/*
+ * The pages of @todo in [@first, @first + @n) on the main connection,
+ * cleared as they go (@done counts them).  @resident (NULL: all): skip
+ * pages never populated.  @running: copy (the guest may write them).
+ * @paced: bytes count up to which max-bandwidth has been applied.
+ */
+static int src_send_chunk(struct mig_src *s, struct bitmap *todo, uint64_t first, uint64_t n,
+			  const unsigned char *resident, bool running, uint64_t *done,
+			  uint64_t *paced, struct ferr *err)
+{
+	int rc;
+
+	for (uint64_t i = bitmap_next_set(todo, first); i < first + n;
+	     i = bitmap_next_set(todo, i + 1)) {
+		uint64_t gfn = ram_page_gfn(s->mem, i);
+		const void *p = ram_page_ptr(s->mem, i);
+
+		bitmap_clear(todo, i);
+		(*done)++;
+		if (resident && !(resident[i - first] & 1)) {
+			s->st.skipped++;
+			continue;
+		}
+		if (stream_page_is_zero(p)) {
+			rc = stream_batch_zero(&s->w, gfn, err);
+			s->st.duplicate++;
+		} else {
+			rc = running ? stream_batch_copy(&s->w, gfn, p, err)
+				     : stream_batch_ref(&s->w, gfn, p, err);
+			s->st.normal++;
+			s->st.normal_bytes += GMEM_PAGE_SIZE;
+		}
+		if (rc) {
+			/* Not sent, or not sure: sending a page twice is harmless. */
+			bitmap_set(todo, i);
+			return rc;
+		}
+		src_pace(s, paced, STREAM_BATCH_MAX_DATA, mig_src_bytes(s));
+	}
+	return 0;
+}
+
+int mig_src_send_range(struct mig_src *s, struct bitmap *todo, uint64_t first, uint64_t n,
+		       struct ferr *err)
+{
+	uint64_t done = 0, bytes0 = mig_src_bytes(s);
+	int rc = src_send_chunk(s, todo, first, n, NULL, false, &done, &bytes0, err);
+
+	if (!rc)
+		rc = stream_batch_flush(&s->w, err);
+	if (!rc) {
+		s->st.transferred = mig_src_bytes(s);
+		src_pace(s, &bytes0, 0, mig_src_bytes(s));
+	}
+	return rc;
 }
 
 /*
@@ -188,33 +246,10 @@ int mig_src_send_pages(struct mig_src *s, struct bitmap *todo, bool skip_untouch
 			mig_publish(s->m, &s->st);
 			continue;
 		}
-		for (uint64_t i = bitmap_next_set(todo, first); i < first + n;
-		     i = bitmap_next_set(todo, i + 1)) {
-			uint64_t gfn = ram_page_gfn(s->mem, i);
-			const void *p = ram_page_ptr(s->mem, i);
-
-			bitmap_clear(todo, i);
-			done++;
-			if (skip_untouched && !(resident[i - first] & 1)) {
-				s->st.skipped++;
-				continue;
-			}
-			if (stream_page_is_zero(p)) {
-				rc = stream_batch_zero(&s->w, gfn, err);
-				s->st.duplicate++;
-			} else {
-				rc = running ? stream_batch_copy(&s->w, gfn, p, err)
-					     : stream_batch_ref(&s->w, gfn, p, err);
-				s->st.normal++;
-				s->st.normal_bytes += GMEM_PAGE_SIZE;
-			}
-			if (rc) {
-				/* Not sent, or not sure: sending a page twice is harmless. */
-				bitmap_set(todo, i);
-				return rc;
-			}
-			src_pace(s, &bytes0, STREAM_BATCH_MAX_DATA, mig_src_bytes(s));
-		}
+		rc = src_send_chunk(s, todo, first, n, skip_untouched ? resident : NULL, running,
+				    &done, &bytes0, err);
+		if (rc)
+			return rc;
 		rc = stream_batch_flush(&s->w, err);
 		if (rc)
 			return rc;
@@ -319,6 +354,7 @@ void *mig_source_thread(void *arg)
 	ratelimit_init(&s.rl, m->params.max_bandwidth, SRC_RATE_BURST, clock_now_ns());
 	s.mfd_channels = m->params.multifd ? (unsigned)m->params.multifd_channels : 0;
 	s.mfd_cut_kib = m->params.x_multifd_cut;
+	bool postcopy = m->params.postcopy_ram;
 	pthread_mutex_unlock(&m->lock);
 	s.uri = uri;
 	s.copts = &copts;
@@ -345,16 +381,20 @@ void *mig_source_thread(void *arg)
 		goto out;
 	ram_stream_header(s.mem, vm_ncpus(m->vm), vm_cpuid_digest(m->vm),
 			  src_is_file(uri) ? 0 : STREAM_FEAT_RETURN_PATH, &h);
-	if (s.mfd_channels && !src_is_file(uri)) {
-		/* A session id per migration: the destination refuses data
-		 * channels of any other (docs/stream-format.md). */
+	if ((s.mfd_channels || postcopy) && !src_is_file(uri)) {
+		/* A session id per migration: the destination refuses data or
+		 * post-copy channels of any other (docs/stream-format.md). */
 		if (getrandom(&h.session, sizeof(h.session), 0) != sizeof(h.session)) {
-			rc = ferr_errno(&err, -errno, "getrandom for the multifd session id");
+			rc = ferr_errno(&err, -errno, "getrandom for the session id");
 			goto out;
 		}
-		h.features |= STREAM_FEAT_MULTIFD;
 		h.channel = 0;
-		h.nchannels = s.mfd_channels;
+		if (s.mfd_channels) {
+			h.features |= STREAM_FEAT_MULTIFD;
+			h.nchannels = s.mfd_channels;
+		}
+		if (postcopy)
+			h.features |= STREAM_FEAT_POSTCOPY;
 	}
 	rc = stream_write_header(&s.w, &h, &err);
 	if (rc)

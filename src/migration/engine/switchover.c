@@ -64,7 +64,7 @@ static void sw_record(struct pc *pc, enum mig_attempt_outcome outcome,
  * -EAGAIN when the stream goes on; otherwise the migration fails.
  */
 static int sw_roll_back(struct pc *pc, const struct mig_downtime_phases *ph, uint64_t t0,
-			struct ferr *err)
+			enum mig_status window, struct ferr *err)
 {
 	struct mig_src *s = pc->s;
 	struct migration *m = s->m;
@@ -76,7 +76,7 @@ static int sw_roll_back(struct pc *pc, const struct mig_downtime_phases *ph, uin
 	mig_release_guest(m, true);
 	pc->attempt_end_ns = clock_now_ns();
 	sw_record(pc, MIG_ATTEMPT_ROLLED_BACK, ph, t0, pc->attempt_end_ns);
-	mig_set_status(m, MIG_DEVICE, MIG_ACTIVE);
+	mig_set_status(m, window, MIG_ACTIVE);
 	mig_src_set_deadline(s, 0);
 	ferr_clear(err);
 	pc->failed_attempts++;
@@ -117,6 +117,9 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 	struct mig_downtime_phases ph = {0};
 	struct stream_msg msg;
 	uint64_t t0, t, deadline;
+	/* Post-copy: the same hand-over, with DISCARD instead of the last pages. */
+	bool post = d->action == POLICY_POSTCOPY;
+	enum mig_status window = post ? MIG_POSTCOPY_ACTIVE : MIG_DEVICE;
 	int rc;
 
 	s->st.attempts++;
@@ -139,7 +142,7 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 	s->st.pause_at_ns = t0;
 	ph.pause = clock_now_ns() - t; /* getting every vCPU out: partly still running */
 	t = clock_now_ns();
-	mig_set_status(m, MIG_ACTIVE, MIG_DEVICE);
+	mig_set_status(m, MIG_ACTIVE, window);
 
 	rc = s->tracker.ops->sync(&s->tracker, &pc->todo, err);
 	ph.harvest = clock_now_ns() - t;
@@ -148,13 +151,15 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 	if (!rc) {
 		struct stream_msg sp = {.type = STREAM_REC_SWITCHOVER_PREPARE};
 		sp.switchover.remaining = bitmap_count(&pc->todo);
-		sp.switchover.flags = guest_running ? 0 : STREAM_SWITCHOVER_PAUSED;
+		sp.switchover.flags = (guest_running ? 0 : STREAM_SWITCHOVER_PAUSED) |
+				      (post ? STREAM_SWITCHOVER_POSTCOPY : 0);
 		rc = stream_write_msg(&s->w, &sp, err);
 	}
 	uint64_t bytes0 = mig_src_bytes(s);
 	s->in_window = true;
 	if (!rc)
-		rc = mig_src_send_pages(s, &pc->todo, false, false, deadline, err);
+		rc = post ? postcopy_send_discard(pc, err)
+			  : mig_src_send_pages(s, &pc->todo, false, false, deadline, err);
 	if (!rc)
 		rc = mig_src_send_state(s, err);
 	/* Each data channel ends the attempt; the destination ACKs END only
@@ -205,7 +210,7 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 	s->st.phases = ph;
 	pc->last_attempt_ns = clock_now_ns() - t0;
 	if (rc == -ETIME && !s->w.failed.code)
-		return sw_roll_back(pc, &ph, t0, err);
+		return sw_roll_back(pc, &ph, t0, window, err);
 	mig_src_set_deadline(s, 0);
 	mig_src_resume_state(s);
 	mig_release_guest(m, true);

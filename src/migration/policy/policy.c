@@ -53,7 +53,7 @@ void policy_params_default(struct policy_params *p)
 	    .timeout_ns = 0,
 	    .on_timeout = POLICY_TIMEOUT_ABORT,
 	    .postcopy = false,
-	    .postcopy_after_passes = 0,
+	    .postcopy_after_passes = POLICY_PASSES_OFF,
 	    .margin_pct = POLICY_DEFAULT_MARGIN_PCT,
 	    .gain_pct = POLICY_DEFAULT_GAIN_PCT,
 	    .stall_passes = POLICY_DEFAULT_STALL_PASSES,
@@ -85,9 +85,12 @@ int policy_params_check(const struct policy_params *p, struct ferr *err)
 				(unsigned)p->on_timeout);
 	if (p->on_timeout == POLICY_TIMEOUT_POSTCOPY && !p->postcopy)
 		return ferr_set(err, -EINVAL, "on-timeout postcopy needs post-copy allowed");
-	if (p->postcopy_after_passes && !p->postcopy)
-		return ferr_set(err, -EINVAL, "postcopy-after-passes needs post-copy allowed");
-	if (p->postcopy_after_passes > p->max_passes)
+	if (p->postcopy_after_passes != POLICY_PASSES_OFF && !p->postcopy)
+		return ferr_set(err, -EINVAL,
+				"postcopy-after-passes needs post-copy allowed (capability "
+				"postcopy-ram)");
+	if (p->postcopy_after_passes != POLICY_PASSES_OFF &&
+	    p->postcopy_after_passes > p->max_passes)
 		return ferr_set(err, -EINVAL, "postcopy-after-passes %u exceeds max-passes %u",
 				p->postcopy_after_passes, p->max_passes);
 	return 0;
@@ -388,6 +391,10 @@ static struct verdict choose(const struct assessment *a)
 		return verdict(POLICY_CONTINUE, POLICY_R_GUEST_RECOVERING);
 	if (in->postcopy_requested && a->postcopy_ok && a->post_fits)
 		return verdict(POLICY_POSTCOPY, POLICY_R_POSTCOPY_REQUESTED);
+	/* Post-copy from the start: nothing measured yet, and nothing to wait
+	 * for; the switch's deadline still keeps the limit. */
+	if (in->passes == 0 && p->postcopy_after_passes == 0 && a->postcopy_ok)
+		return verdict(POLICY_POSTCOPY, POLICY_R_HYBRID_PASSES_DONE);
 	if (in->passes == 0)
 		return verdict(POLICY_CONTINUE, POLICY_R_FIRST_PASS);
 	if (!a->bw)
@@ -398,7 +405,8 @@ static struct verdict choose(const struct assessment *a)
 	if (!a->post_fits)
 		return verdict(POLICY_CONTINUE, POLICY_R_LIMIT_UNREACHABLE);
 
-	if (p->postcopy_after_passes && in->passes >= p->postcopy_after_passes && a->postcopy_ok) {
+	if (p->postcopy_after_passes != POLICY_PASSES_OFF &&
+	    in->passes >= p->postcopy_after_passes && a->postcopy_ok) {
 		/* A plain switchover that keeps the limit beats post-copy's risks. */
 		if (a->pre_fits)
 			return verdict(POLICY_SWITCHOVER, POLICY_R_HYBRID_LIMIT_MET);

@@ -89,6 +89,8 @@ enum policy_reason {
 	POLICY_R_COUNT
 };
 
+#define POLICY_PASSES_OFF UINT32_MAX /* postcopy_after_passes: never */
+
 /* Set by the operator (migrate-set-parameters / -capabilities). */
 struct policy_params {
 	uint64_t downtime_limit_ns;	   /* the guarantee; (0, 2000 s]; default 300 ms */
@@ -96,8 +98,9 @@ struct policy_params {
 	uint64_t timeout_ns;		   /* since the start; 0 = none (default) */
 	enum policy_on_timeout on_timeout; /* default ABORT */
 	bool postcopy;			   /* post-copy allowed (postcopy-ram); default no */
-	uint32_t postcopy_after_passes;	   /* hybrid: post-copy after N passes; 0 = off */
-	uint32_t margin_pct;		   /* safety margin, % of the limit (< 100); 10 */
+	/* Hybrid: post-copy after N passes (0: from the start); default off. */
+	uint32_t postcopy_after_passes;
+	uint32_t margin_pct; /* safety margin, % of the limit (< 100); 10 */
 	/* Another pass is worth it if it cuts the predicted downtime by more. */
 	uint32_t gain_pct; /* % (<= 100); default 30 */
 	/* Not converging: stall_passes pass ends in a row without the remaining

@@ -138,13 +138,22 @@ struct stream_page_request {
 	uint64_t gfn[STREAM_BATCH_MAX_PAGES];
 };
 
+/* DISCARD: frames first + i for each bit i set in bits (i < 64 * nwords). */
+struct stream_discard {
+	uint64_t first;
+	uint32_t nwords; /* 1..STREAM_DISCARD_MAX_WORDS */
+	uint64_t bits[STREAM_DISCARD_MAX_WORDS];
+};
+
 struct stream_msg {
-	uint32_t type; /* STREAM_REC_{PASS_END,SWITCHOVER_PREPARE,END,CHANNEL_SYNC}, STREAM_MSG_* */
+	/* STREAM_REC_{PASS_END,SWITCHOVER_PREPARE,END,CHANNEL_SYNC,DISCARD,POSTCOPY_END}, STREAM_MSG_* */
+	uint32_t type;
 	union {
 		struct stream_pass_end pass_end;
 		struct stream_switchover switchover;
-		struct stream_end end;
+		struct stream_end end; /* END, POSTCOPY_END */
 		struct stream_channel_sync sync;
+		struct stream_discard discard;
 		struct {
 			uint64_t features;
 		} ready;
@@ -171,6 +180,9 @@ struct stream_writer {
 	enum stream_dir dir;
 	bool have_header;
 	bool ended; /* END written: control messages only from now on */
+	/* SWITCHOVER_PREPARE of this attempt said POSTCOPY: GO reopens the
+	 * stream for PAGE_BATCH and POSTCOPY_END (postcopy then true). */
+	bool postcopy_prepared, postcopy;
 	struct stream_header hdr;
 	struct stream_stats stats;
 	struct ferr failed; /* the first error, sticky */
@@ -301,7 +313,8 @@ struct stream_reader {
 	struct channel *ch;
 	enum stream_dir dir;
 	bool have_header;
-	bool ended; /* END read */
+	bool ended;			  /* END read */
+	bool postcopy_prepared, postcopy; /* as the writer's */
 	struct stream_header hdr;
 	struct stream_stats stats;
 	struct ferr failed; /* the first error, sticky */

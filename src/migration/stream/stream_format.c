@@ -33,6 +33,10 @@ static const struct stream_type_info stream_types[] = {
      sizeof(struct stream_wire_end)},
     {STREAM_REC_CHANNEL_SYNC, "CHANNEL_SYNC", STREAM_KIND_MSG, MIG,
      sizeof(struct stream_wire_channel_sync), sizeof(struct stream_wire_channel_sync)},
+    {STREAM_REC_DISCARD, "DISCARD", STREAM_KIND_MSG, MIG, sizeof(struct stream_wire_discard) + 8,
+     sizeof(struct stream_wire_discard) + 8 * STREAM_DISCARD_MAX_WORDS},
+    {STREAM_REC_POSTCOPY_END, "POSTCOPY_END", STREAM_KIND_MSG, MIG, sizeof(struct stream_wire_end),
+     sizeof(struct stream_wire_end)},
     {STREAM_MSG_READY, "READY", STREAM_KIND_MSG, RET, sizeof(struct stream_wire_ready),
      sizeof(struct stream_wire_ready)},
     {STREAM_MSG_GO, "GO", STREAM_KIND_MSG, MIG, 0, 0},
@@ -159,20 +163,28 @@ int stream_header_check(const struct stream_header *h, struct ferr *err)
 				"stream header: the stream needs features 0x%" PRIx64
 				" unknown to this ferry",
 				required);
+	if (h->channel == STREAM_CHANNEL_POSTCOPY && !(h->features & STREAM_FEAT_POSTCOPY))
+		return ferr_set(err, -EPROTO,
+				"stream header: a post-copy channel without the POSTCOPY feature");
 	if (h->features & STREAM_FEAT_MULTIFD) {
 		if (h->nchannels < 1 || h->nchannels > STREAM_MULTIFD_MAX)
 			return ferr_set(err, -EPROTO,
 					"stream header: %" PRIu32
 					" data channels is out of range (1..%u)",
 					h->nchannels, STREAM_MULTIFD_MAX);
-		if (h->channel > h->nchannels)
+		if (h->channel > h->nchannels && h->channel != STREAM_CHANNEL_POSTCOPY)
 			return ferr_set(err, -EPROTO,
 					"stream header: channel %" PRIu32 " of %" PRIu32
 					" data channels does not exist",
 					h->channel, h->nchannels);
+	} else if (h->features & STREAM_FEAT_POSTCOPY) {
+		if (h->nchannels || (h->channel && h->channel != STREAM_CHANNEL_POSTCOPY))
+			return ferr_set(err, -EPROTO,
+					"stream header: data channels without the MULTIFD feature");
 	} else if (h->session || h->channel || h->nchannels) {
 		return ferr_set(err, -EPROTO,
-				"stream header: a session or channel without the MULTIFD feature");
+				"stream header: a session or channel without the MULTIFD or "
+				"POSTCOPY feature");
 	}
 	for (uint32_t i = 0; i < h->nregions; i++) {
 		const struct stream_region *r = &h->regions[i];
@@ -254,7 +266,7 @@ size_t stream_header_encode(const struct stream_header *h, uint8_t *buf)
 		memcpy(buf + off, &r, sizeof(r));
 		off += sizeof(r);
 	}
-	if (h->features & STREAM_FEAT_MULTIFD) {
+	if (h->features & STREAM_FEAT_SESSION) {
 		struct stream_wire_multifd mf = {htole64(h->session), htole16((uint16_t)h->channel),
 						 htole16((uint16_t)h->nchannels), 0};
 		memcpy(buf + off, &mf, sizeof(mf));
@@ -287,7 +299,7 @@ int stream_header_decode_v1(const uint8_t *buf, size_t len, struct stream_header
 		return ferr_set(
 		    err, -EPROTO,
 		    "stream header: %zu bytes long, but %" PRIu32 " regions%s make it %zu", len,
-		    h->nregions, h->features & STREAM_FEAT_MULTIFD ? " and the multifd block" : "",
+		    h->nregions, h->features & STREAM_FEAT_SESSION ? " and the session block" : "",
 		    STREAM_HEADER_LEN_F(h->nregions, h->features));
 	if (w.reserved)
 		return ferr_set(err, -EPROTO,
@@ -299,7 +311,7 @@ int stream_header_decode_v1(const uint8_t *buf, size_t len, struct stream_header
 		h->regions[i].gpa = le64toh(r.gpa);
 		h->regions[i].size = le64toh(r.size);
 	}
-	if (h->features & STREAM_FEAT_MULTIFD) {
+	if (h->features & STREAM_FEAT_SESSION) {
 		struct stream_wire_multifd mf;
 		memcpy(&mf, buf + sizeof(w) + h->nregions * sizeof(struct stream_wire_region),
 		       sizeof(mf));

@@ -30,6 +30,9 @@
 #define STREAM_FEAT_MULTIFD	  (1ull << 2)
 #define STREAM_FEAT_REQUIRED_MASK 0xffffffffull
 #define STREAM_FEAT_KNOWN	  (STREAM_FEAT_RETURN_PATH | STREAM_FEAT_POSTCOPY | STREAM_FEAT_MULTIFD)
+/* Features whose streams open more than one connection: the header carries
+ * the session block (struct stream_wire_multifd). */
+#define STREAM_FEAT_SESSION (STREAM_FEAT_MULTIFD | STREAM_FEAT_POSTCOPY)
 
 /*
  * Header: the fixed part, then nregions regions, then a u64 XXH3-64 (seed 0)
@@ -71,13 +74,16 @@ struct stream_wire_multifd {
 };
 _Static_assert(sizeof(struct stream_wire_multifd) == 16, "stream header multifd layout");
 #define STREAM_MULTIFD_MAX 16u /* data channels */
+/* The post-copy channel's index: page requests and their answers, apart
+ * from the bulk stream (STREAM_FEAT_POSTCOPY). */
+#define STREAM_CHANNEL_POSTCOPY 0xffffu
 
 #define STREAM_HEADER_LEN(nregions) \
 	(sizeof(struct stream_wire_header) + (nregions) * sizeof(struct stream_wire_region) + 8)
 /* The length for @features (STREAM_FEAT_MULTIFD adds its block). */
 #define STREAM_HEADER_LEN_F(nregions, features) \
 	(STREAM_HEADER_LEN(nregions) +          \
-	 (((features)&STREAM_FEAT_MULTIFD) ? sizeof(struct stream_wire_multifd) : 0))
+	 (((features)&STREAM_FEAT_SESSION) ? sizeof(struct stream_wire_multifd) : 0))
 
 /*
  * Record: this header, length bytes of payload, zero padding to 8 bytes,
@@ -110,6 +116,10 @@ static inline uint64_t stream_pad8(uint64_t len)
 #define STREAM_REC_END		      0x0007u
 /* A data channel's end of one switchover attempt (multifd). */
 #define STREAM_REC_CHANNEL_SYNC 0x0008u
+/* Post-copy: pages not valid at the destination (in a post-copy switchover). */
+#define STREAM_REC_DISCARD 0x0009u
+/* Post-copy: every page has been sent (after GO). */
+#define STREAM_REC_POSTCOPY_END 0x000au
 /* Control messages, each with its own direction: 0x8000-0xffff. */
 #define STREAM_MSG_FIRST		 0x8000u
 #define STREAM_MSG_READY		 0x8001u
@@ -230,6 +240,18 @@ struct stream_wire_ack {
 	uint64_t record;
 };
 _Static_assert(sizeof(struct stream_wire_ack) == 16, "ACK layout");
+
+/*
+ * DISCARD: this, then nwords u64 words of a bitmap: bit b of word w set
+ * means frame first + 64w + b is not valid at the destination.
+ */
+struct stream_wire_discard {
+	uint64_t first;
+	uint32_t nwords;
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct stream_wire_discard) == 16, "DISCARD layout");
+#define STREAM_DISCARD_MAX_WORDS 256u
 
 /* POSTCOPY_PAGE_REQUEST: this, then count u64 frames. */
 struct stream_wire_page_request {

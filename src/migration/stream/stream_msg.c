@@ -64,6 +64,24 @@ static size_t error_text(const char *in, char *out)
 	return n;
 }
 
+/* Every frame a DISCARD names lies inside the header's regions. */
+static int check_discard(const struct stream_discard *d, const struct stream_header *h, int code,
+			 char *why, size_t whylen)
+{
+	if (d->first & ~STREAM_GFN_MASK)
+		return why_set(why, whylen, code,
+			       "first frame 0x%016" PRIx64 " has reserved bits set", d->first);
+	for (uint32_t i = 0; i < d->nwords; i++)
+		for (uint64_t b = d->bits[i]; b; b &= b - 1) {
+			uint64_t gfn = d->first + 64ull * i + (uint64_t)__builtin_ctzll(b);
+			if (!stream_header_has_gfn(h, gfn)) {
+				stream_gfn_why(h, gfn, why, whylen);
+				return code;
+			}
+		}
+	return 0;
+}
+
 int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h, uint8_t *buf,
 		      size_t *len, char *why, size_t whylen)
 {
@@ -86,7 +104,26 @@ int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h,
 		memcpy(buf, &w, *len = sizeof(w));
 		return 0;
 	}
-	case STREAM_REC_END: {
+	case STREAM_REC_DISCARD: {
+		const struct stream_discard *d = &m->discard;
+		if (d->nwords < 1 || d->nwords > STREAM_DISCARD_MAX_WORDS)
+			return why_set(why, whylen, -EINVAL,
+				       "%" PRIu32 " words is out of range (1..%u)", d->nwords,
+				       STREAM_DISCARD_MAX_WORDS);
+		int rc = check_discard(d, h, -EINVAL, why, whylen);
+		if (rc)
+			return rc;
+		struct stream_wire_discard w = {htole64(d->first), htole32(d->nwords), 0};
+		memcpy(buf, &w, sizeof(w));
+		for (uint32_t i = 0; i < d->nwords; i++) {
+			uint64_t le = htole64(d->bits[i]);
+			memcpy(buf + sizeof(w) + 8 * i, &le, 8);
+		}
+		*len = sizeof(w) + 8 * (size_t)d->nwords;
+		return 0;
+	}
+	case STREAM_REC_END:
+	case STREAM_REC_POSTCOPY_END: {
 		const struct stream_end *e = &m->end;
 		struct stream_wire_end w = {htole64(e->records), htole64(e->pages),
 					    htole64(e->zero_pages), htole64(e->bytes)};
@@ -255,7 +292,31 @@ int stream_msg_decode(uint32_t type, const uint8_t *p, size_t len, const struct 
 			return why_set(why, whylen, -EPROTO, "reserved field is not 0");
 		return 0;
 	}
-	case STREAM_REC_END: {
+	case STREAM_REC_DISCARD: {
+		struct stream_wire_discard w;
+		memcpy(&w, p, sizeof(w));
+		m->discard.first = le64toh(w.first);
+		m->discard.nwords = le32toh(w.nwords);
+		if (w.reserved)
+			return why_set(why, whylen, -EPROTO, "reserved field is not 0");
+		if (m->discard.nwords < 1 || m->discard.nwords > STREAM_DISCARD_MAX_WORDS)
+			return why_set(why, whylen, -EPROTO,
+				       "%" PRIu32 " words is out of range (1..%u)",
+				       m->discard.nwords, STREAM_DISCARD_MAX_WORDS);
+		if (len != sizeof(w) + 8 * (size_t)m->discard.nwords)
+			return why_set(why, whylen, -EPROTO,
+				       "%zu bytes long, but %" PRIu32 " words make it %zu", len,
+				       m->discard.nwords,
+				       sizeof(w) + 8 * (size_t)m->discard.nwords);
+		for (uint32_t i = 0; i < m->discard.nwords; i++) {
+			uint64_t le;
+			memcpy(&le, p + sizeof(w) + 8 * i, 8);
+			m->discard.bits[i] = le64toh(le);
+		}
+		return check_discard(&m->discard, h, -EPROTO, why, whylen);
+	}
+	case STREAM_REC_END:
+	case STREAM_REC_POSTCOPY_END: {
 		struct stream_wire_end w;
 		memcpy(&w, p, sizeof(w));
 		m->end = (struct stream_end){le64toh(w.records), le64toh(w.pages),

@@ -58,7 +58,10 @@ int stream_header_decode_v1(const uint8_t *buf, size_t len, struct stream_header
 			    struct ferr *err);
 
 /* Largest payload a struct stream_msg encodes to (POSTCOPY_PAGE_REQUEST). */
-#define STREAM_MSG_MAX_LEN (sizeof(struct stream_wire_page_request) + 8 * STREAM_BATCH_MAX_PAGES)
+#define STREAM_MSG_MAX_LEN (sizeof(struct stream_wire_discard) + 8 * STREAM_DISCARD_MAX_WORDS)
+_Static_assert(STREAM_MSG_MAX_LEN >=
+		   sizeof(struct stream_wire_page_request) + 8 * STREAM_BATCH_MAX_PAGES,
+	       "the message buffer holds the longest POSTCOPY_PAGE_REQUEST");
 
 /*
  * Control messages and fixed records <-> payload.  On failure, the reason

@@ -260,6 +260,15 @@ static int check_record(struct stream_reader *r, const struct stream_type_info *
 					  rec->length, t->min_len, t->max_len);
 	if (r->ended && rec->type < STREAM_MSG_FIRST)
 		return stream_reader_fail(r, err, -EPROTO, "record after END");
+	/* After a post-copy GO: the remaining pages, then POSTCOPY_END. */
+	if (r->postcopy && rec->type < STREAM_MSG_FIRST && rec->type != STREAM_REC_PAGE_BATCH &&
+	    rec->type != STREAM_REC_POSTCOPY_END)
+		return stream_reader_fail(r, err, -EPROTO, "not valid after a post-copy GO");
+	if (!r->postcopy && rec->type == STREAM_REC_POSTCOPY_END)
+		return stream_reader_fail(r, err, -EPROTO, "not valid before a post-copy GO");
+	if (rec->type == STREAM_REC_DISCARD && (r->ended || !r->postcopy_prepared))
+		return stream_reader_fail(r, err, -EPROTO,
+					  "not valid outside a post-copy switchover");
 	return 0;
 }
 
@@ -443,7 +452,7 @@ static int check_counts(struct stream_reader *r, const struct stream_msg *m, str
 		r->pass = pe->pass;
 		r->pass_pages = r->pass_zero_pages = 0;
 		r->pass_start = r->stats.bytes;
-	} else if (m->type == STREAM_REC_END) {
+	} else if (m->type == STREAM_REC_END || m->type == STREAM_REC_POSTCOPY_END) {
 		const struct stream_end *e = &m->end;
 		if (e->records != r->cur.number - 1)
 			return stream_reader_fail(r, err, -EPROTO,
@@ -508,8 +517,19 @@ int stream_read_msg(struct stream_reader *r, struct stream_msg *m, struct ferr *
 		return rc;
 	/* A rolled-back switchover: the source resumed its guest and sends more. */
 	if (m->type == STREAM_MSG_ABORT && m->abort.reason == STREAM_ABORT_RETRY &&
-	    r->dir == STREAM_MIGRATION)
+	    r->dir == STREAM_MIGRATION) {
 		r->ended = false;
+		r->postcopy_prepared = false;
+	} else if (m->type == STREAM_REC_SWITCHOVER_PREPARE) {
+		r->postcopy_prepared = m->switchover.flags & STREAM_SWITCHOVER_POSTCOPY;
+		if (r->postcopy_prepared && !(r->hdr.features & STREAM_FEAT_POSTCOPY))
+			return stream_reader_fail(r, err, -EPROTO,
+						  "a post-copy switchover in a stream without "
+						  "POSTCOPY");
+	} else if (m->type == STREAM_MSG_GO && r->postcopy_prepared) {
+		r->ended = false;
+		r->postcopy = true;
+	}
 	r->in_record = false;
 	return 0;
 }

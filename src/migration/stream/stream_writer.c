@@ -327,7 +327,7 @@ int stream_write_msg(struct stream_writer *w, const struct stream_msg *m, struct
 		msg.pass_end.pages = w->pass_pages;
 		msg.pass_end.zero_pages = w->pass_zero_pages;
 		msg.pass_end.bytes = w->stats.bytes - w->pass_start;
-	} else if (m->type == STREAM_REC_END) {
+	} else if (m->type == STREAM_REC_END || m->type == STREAM_REC_POSTCOPY_END) {
 		msg.end = (struct stream_end){w->stats.records, w->stats.pages, w->stats.zero_pages,
 					      w->stats.bytes};
 	} else if (m->type == STREAM_REC_CHANNEL_SYNC) {
@@ -346,11 +346,17 @@ int stream_write_msg(struct stream_writer *w, const struct stream_msg *m, struct
 		w->pass++;
 		w->pass_pages = w->pass_zero_pages = 0;
 		w->pass_start = w->stats.bytes;
-	} else if (m->type == STREAM_REC_END) {
+	} else if (m->type == STREAM_REC_END || m->type == STREAM_REC_POSTCOPY_END) {
 		w->ended = true;
+	} else if (m->type == STREAM_REC_SWITCHOVER_PREPARE) {
+		w->postcopy_prepared = m->switchover.flags & STREAM_SWITCHOVER_POSTCOPY;
+	} else if (m->type == STREAM_MSG_GO && w->postcopy_prepared) {
+		w->ended = false; /* post-copy: the remaining pages follow */
+		w->postcopy = true;
 	} else if (m->type == STREAM_MSG_ABORT && m->abort.reason == STREAM_ABORT_RETRY &&
 		   w->dir == STREAM_MIGRATION) {
 		w->ended = false; /* the switchover was rolled back: the stream goes on */
+		w->postcopy_prepared = false;
 	}
 	return 0;
 }

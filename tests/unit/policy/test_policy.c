@@ -47,7 +47,8 @@
 		.margin_pct = POLICY_DEFAULT_MARGIN_PCT, .gain_pct = POLICY_DEFAULT_GAIN_PCT,   \
 		.stall_passes = POLICY_DEFAULT_STALL_PASSES,                                    \
 		.stall_pct = POLICY_DEFAULT_STALL_PCT, .max_passes = POLICY_DEFAULT_MAX_PASSES, \
-		.max_attempts = POLICY_DEFAULT_MAX_ATTEMPTS, __VA_ARGS__                        \
+		.max_attempts = POLICY_DEFAULT_MAX_ATTEMPTS,                                    \
+		.postcopy_after_passes = POLICY_PASSES_OFF, __VA_ARGS__                         \
 	}
 
 #define INPUT(...)                                                                           \
@@ -242,6 +243,10 @@ static const struct row rows[] = {
 	 false, true},
 
 	/* Rule 5: hybrid. */
+	{"post-copy from the start (N=0): before any pass", PARAMS(PC_P, .postcopy_after_passes = 0),
+	 INPUT(.passes = 0, .bandwidth = 0, PC_IN), {}, POST, POLICY_R_HYBRID_PASSES_DONE},
+	{"N=0, destination cannot post-copy: the first pass", PARAMS(PC_P, .postcopy_after_passes = 0),
+	 INPUT(.passes = 0, .bandwidth = 0), {}, CONT, POLICY_R_FIRST_PASS},
 	{"hybrid N=1 done, over the limit: post-copy", PARAMS(PC_P, .postcopy_after_passes = 1),
 	 INPUT(.passes = 1, .remaining_bytes = 500 * MB, PC_IN), {}, POST,
 	 POLICY_R_HYBRID_PASSES_DONE, false, false, 6 * MS},
@@ -441,7 +446,7 @@ static void test_params(void **state __attribute__((unused)))
 	assert_int_equal(def.timeout_ns, 0);
 	assert_int_equal(def.on_timeout, POLICY_TIMEOUT_ABORT);
 	assert_false(def.postcopy);
-	assert_int_equal(def.postcopy_after_passes, 0);
+	assert_int_equal(def.postcopy_after_passes, POLICY_PASSES_OFF);
 	assert_int_equal(def.margin_pct, 10);
 	assert_int_equal(def.gain_pct, 30);
 	assert_int_equal(def.stall_passes, 3);

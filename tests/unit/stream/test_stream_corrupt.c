@@ -550,8 +550,13 @@ static void test_bad_switchover(void **state)
 
 	expect_raw(STREAM_REC_SWITCHOVER_PREPARE, sw, sizeof(sw), -EPROTO,
 		   "=record 1 (SWITCHOVER_PREPARE): unknown flags 0x4");
-	sw[0] = STREAM_SWITCHOVER_POSTCOPY | STREAM_SWITCHOVER_PAUSED;
+	sw[0] = STREAM_SWITCHOVER_PAUSED;
 	expect_raw(STREAM_REC_SWITCHOVER_PREPARE, sw, sizeof(sw), ACCEPTED);
+	/* Post-copy needs the stream's POSTCOPY feature. */
+	sw[0] = STREAM_SWITCHOVER_POSTCOPY;
+	expect_raw(STREAM_REC_SWITCHOVER_PREPARE, sw, sizeof(sw), -EPROTO,
+		   "=record 1 (SWITCHOVER_PREPARE): a post-copy switchover in a stream without "
+		   "POSTCOPY");
 	sw[0] = 0;
 	sw[1] = 1;
 	expect_raw(STREAM_REC_SWITCHOVER_PREPARE, sw, sizeof(sw), -EPROTO,

@@ -111,7 +111,10 @@ static void test_writer_refuses(void **state)
 	    {0, 0, STREAM_FEAT_MULTIFD, "0 data channels is out of range (1..16)"},
 	    {0, 17, STREAM_FEAT_MULTIFD, "17 data channels is out of range (1..16)"},
 	    {3, 2, STREAM_FEAT_MULTIFD, "channel 3 of 2 data channels does not exist"},
-	    {1, 2, 0, "a session or channel without the MULTIFD feature"},
+	    {1, 2, 0, "a session or channel without the MULTIFD or POSTCOPY feature"},
+	    {1, 0, STREAM_FEAT_POSTCOPY, "data channels without the MULTIFD feature"},
+	    {0, 2, STREAM_FEAT_POSTCOPY, "data channels without the MULTIFD feature"},
+	    {STREAM_CHANNEL_POSTCOPY, 0, 0, "a post-copy channel without the POSTCOPY feature"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct stream_header h = mf_header(bad[i].channel, bad[i].nchannels);
@@ -166,7 +169,7 @@ static void test_reader_refuses(void **state)
 	rechecksum_header(buf); /* checksum now at 64: over the first 64 bytes */
 	ferr_clear(&err);
 	assert_int_equal(read_header(buf, short_len, NULL, &err), -EPROTO);
-	assert_non_null(strstr(err.msg, "and the multifd block make it 88"));
+	assert_non_null(strstr(err.msg, "and the session block make it 88"));
 	free(good);
 }
 

@@ -39,6 +39,17 @@ static void pair_start(struct pair *p, enum stream_dir dir)
 		assert_int_equal(stream_writer_set_header(&p->w, &p->g.hdr, &p->err), 0);
 }
 
+/* A migration stream whose header has @features too (and so a session block). */
+static void pair_start_features(struct pair *p, uint64_t features)
+{
+	fake_guest_init(&p->g, 4, 1, 0ull, 4 * MiB);
+	p->g.hdr.features |= features;
+	p->err = (struct ferr)FERR_INIT;
+	assert_int_equal(channel_mem_open(NULL, 0, &p->wch, &p->err), 0);
+	assert_int_equal(stream_writer_init(&p->w, p->wch, STREAM_MIGRATION, &p->err), 0);
+	assert_int_equal(stream_write_header(&p->w, &p->g.hdr, &p->err), 0);
+}
+
 /* Everything written so far goes to a fresh reader. */
 static void pair_flip(struct pair *p)
 {
@@ -151,7 +162,8 @@ static void test_header(void **state)
 		assert_int_equal(channel_mem_open(NULL, 0, &ch, &err), 0);
 		assert_int_equal(stream_writer_init(&w, ch, STREAM_MIGRATION, &err), 0);
 		assert_int_equal(stream_write_header(&w, &h, &err), 0);
-		assert_int_equal(w.stats.bytes, 56 + 16 * n);
+		/* POSTCOPY brings the session block (16 bytes). */
+		assert_int_equal(w.stats.bytes, 56 + 16 * n + 16);
 		ch = reopen(ch);
 		assert_int_equal(stream_reader_init(&r, ch, STREAM_MIGRATION, &err), 0);
 		/* Unknown optional features (bit 40) are accepted and kept. */
@@ -375,9 +387,8 @@ static void test_messages_migration(void **state)
 	assert_int_equal(stream_write_msg(&p.w, &m, &p.err), 0);
 	m = (struct stream_msg){.type = STREAM_REC_PASS_END, .pass_end.remaining = 0};
 	assert_int_equal(stream_write_msg(&p.w, &m, &p.err), 0);
-	m = (struct stream_msg){
-	    .type = STREAM_REC_SWITCHOVER_PREPARE,
-	    .switchover = {STREAM_SWITCHOVER_POSTCOPY | STREAM_SWITCHOVER_PAUSED, 77}};
+	m = (struct stream_msg){.type = STREAM_REC_SWITCHOVER_PREPARE,
+				.switchover = {STREAM_SWITCHOVER_PAUSED, 77}};
 	assert_int_equal(stream_write_msg(&p.w, &m, &p.err), 0);
 	uint64_t end_bytes = p.w.stats.bytes;
 	assert_int_equal(
@@ -397,10 +408,8 @@ static void test_messages_migration(void **state)
 					    .pass_end = {1, 2, 1, pass1_bytes, 12, 345}});
 	expect_msg(
 	    &p, &(struct stream_msg){.type = STREAM_REC_PASS_END, .pass_end = {2, 0, 0, 0, 0, 0}});
-	expect_msg(&p,
-		   &(struct stream_msg){
-		       .type = STREAM_REC_SWITCHOVER_PREPARE,
-		       .switchover = {STREAM_SWITCHOVER_POSTCOPY | STREAM_SWITCHOVER_PAUSED, 77}});
+	expect_msg(&p, &(struct stream_msg){.type = STREAM_REC_SWITCHOVER_PREPARE,
+					    .switchover = {STREAM_SWITCHOVER_PAUSED, 77}});
 	expect_msg(&p, &(struct stream_msg){.type = STREAM_REC_END, .end = {4, 2, 1, end_bytes}});
 	assert_true(p.r.ended);
 	expect_msg(&p, &(struct stream_msg){.type = STREAM_MSG_GO});
@@ -446,6 +455,107 @@ static void test_messages_return(void **state)
  * ABORT(RETRY) after END rolls the switchover back: more records follow,
  * and the second END counts everything since the header.
  */
+/* A switch to post-copy: DISCARD in its window, pages after GO, POSTCOPY_END. */
+static void test_postcopy_sequence(void **state)
+{
+	struct stream_msg prep = {.type = STREAM_REC_SWITCHOVER_PREPARE,
+				  .switchover = {STREAM_SWITCHOVER_POSTCOPY, 3}};
+	struct stream_msg disc = {.type = STREAM_REC_DISCARD};
+	struct stream_msg got;
+	struct stream_record rec;
+	struct pair p;
+
+	disc.discard.first = 0;
+	disc.discard.nwords = 1;
+	disc.discard.bits[0] = 0xb; /* frames 0, 1, 3 */
+	pair_start_features(&p, STREAM_FEAT_POSTCOPY);
+	assert_int_equal(stream_write_msg(&p.w, &prep, &p.err), 0);
+	assert_int_equal(stream_write_msg(&p.w, &disc, &p.err), 0);
+	assert_int_equal(
+	    stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_REC_END}, &p.err), 0);
+	/* Before GO the stream is ended as after any END. */
+	assert_int_equal(stream_batch_zero(&p.w, 1, &p.err), -EINVAL);
+	ferr_clear(&p.err);
+	p.w.failed = (struct ferr)FERR_INIT;
+	assert_int_equal(
+	    stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_MSG_GO}, &p.err), 0);
+	assert_true(p.w.postcopy);
+	assert_int_equal(stream_batch_zero(&p.w, 1, &p.err), 0);
+	assert_int_equal(stream_batch_ref(&p.w, 3, fake_guest_page(&p.g, 3), &p.err), 0);
+	assert_int_equal(
+	    stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_REC_POSTCOPY_END}, &p.err),
+	    0);
+	pair_flip(&p);
+	expect_msg(&p, &prep);
+	expect_record(&p, STREAM_REC_DISCARD);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	assert_int_equal(got.discard.nwords, 1);
+	assert_int_equal(got.discard.bits[0], 0xb);
+	expect_record(&p, STREAM_REC_END);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	expect_record(&p, STREAM_MSG_GO);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	assert_true(p.r.postcopy);
+	expect_record(&p, STREAM_REC_PAGE_BATCH);
+	assert_int_equal(stream_skip_record(&p.r, &p.err), 0);
+	expect_record(&p, STREAM_REC_POSTCOPY_END);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	assert_int_equal(got.end.pages, 2);
+	assert_int_equal(got.end.zero_pages, 1);
+	assert_true(p.r.ended);
+	assert_int_equal(stream_next_record(&p.r, &rec, &p.err), -EPIPE);
+	ferr_clear(&p.err);
+	pair_end(&p);
+}
+
+/* DISCARD outside a post-copy window; a post-copy switch without the feature. */
+static void test_postcopy_refused(void **state)
+{
+	struct stream_msg disc = {.type = STREAM_REC_DISCARD};
+	struct stream_msg got;
+	struct pair p;
+
+	disc.discard.nwords = 1;
+	disc.discard.bits[0] = 1;
+	/* DISCARD between passes. */
+	pair_start_features(&p, STREAM_FEAT_POSTCOPY);
+	assert_int_equal(stream_write_msg(&p.w, &disc, &p.err), 0);
+	pair_flip(&p);
+	struct stream_record rec;
+	assert_int_equal(stream_next_record(&p.r, &rec, &p.err), -EPROTO);
+	assert_non_null(strstr(p.err.msg, "outside a post-copy switchover"));
+	ferr_clear(&p.err);
+	stream_writer_destroy(&p.w);
+	stream_reader_destroy(&p.r);
+	channel_close(p.rch);
+	fake_guest_destroy(&p.g);
+
+	/* A frame beyond guest memory. */
+	pair_start_features(&p, STREAM_FEAT_POSTCOPY);
+	disc.discard.first = 1ull << 40;
+	assert_int_equal(stream_write_msg(&p.w, &disc, &p.err), -EINVAL);
+	assert_non_null(strstr(p.err.msg, "beyond"));
+	ferr_clear(&p.err);
+	stream_writer_destroy(&p.w);
+	channel_close(p.wch);
+	fake_guest_destroy(&p.g);
+
+	/* A post-copy switch in a stream without POSTCOPY. */
+	pair_start(&p, STREAM_MIGRATION);
+	assert_int_equal(
+	    stream_write_msg(&p.w,
+			     &(struct stream_msg){.type = STREAM_REC_SWITCHOVER_PREPARE,
+						  .switchover.flags = STREAM_SWITCHOVER_POSTCOPY},
+			     &p.err),
+	    0);
+	pair_flip(&p);
+	expect_record(&p, STREAM_REC_SWITCHOVER_PREPARE);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), -EPROTO);
+	assert_non_null(strstr(p.err.msg, "without POSTCOPY"));
+	ferr_clear(&p.err);
+	pair_end(&p);
+}
+
 static void test_switchover_retry(void **state)
 {
 	const struct stream_msg end = {.type = STREAM_REC_END},
@@ -854,6 +964,8 @@ int main(void)
 	    cmocka_unit_test(test_messages_migration),
 	    cmocka_unit_test(test_messages_return),
 	    cmocka_unit_test(test_switchover_retry),
+	    cmocka_unit_test(test_postcopy_sequence),
+	    cmocka_unit_test(test_postcopy_refused),
 	    cmocka_unit_test(test_deadline_keeps_the_tail),
 	    cmocka_unit_test(test_error_text_sanitized),
 	    cmocka_unit_test(test_unknown_optional_skipped),

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The source's post-copy (postcopy.h): the post-copy channel's server,
+ * which answers page requests ahead of the bulk stream, and the bulk
+ * stream itself after GO (postcopy_run), which starts near recent faults.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bitmap.h"
+#include "common/clock.h"
+#include "common/trace.h"
+#include "migration/engine/postcopy.h"
+#include "migration/engine/precopy.h"
+#include "migration/engine/ram.h"
+#include "migration/transport/channel.h"
+#include "vm/memory.h"
+#include "vm/vm.h"
+
+#define PCS_BULK_PAGES 256u /* the bulk sender looks for a new hint this often: 1 MiB */
+
+struct pcs {
+	struct migration *m;
+	const struct gmem *mem;
+	struct channel *ch;
+	struct stream_reader r; /* requests: the server thread's */
+	struct stream_writer w; /* answers: the server thread's */
+	bool have_r, have_w;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	/* Under lock. */
+	uint64_t hint;
+	bool have_hint;
+	uint64_t requests;
+	struct ferr failed;
+};
+
+static void *pcs_thread(void *arg)
+{
+	struct pcs *p = arg;
+	struct stream_record rec;
+	struct stream_msg msg;
+	struct ferr err = FERR_INIT;
+	int rc;
+
+	for (;;) {
+		rc = stream_next_record(&p->r, &rec, &err);
+		if (!rc)
+			rc = stream_read_msg(&p->r, &msg, &err);
+		if (rc)
+			break;
+		if (msg.type != STREAM_MSG_POSTCOPY_PAGE_REQUEST) {
+			rc = ferr_set(&err, -EPROTO, "%s on the post-copy channel",
+				      stream_type_name(msg.type));
+			break;
+		}
+		uint64_t last = 0;
+		for (uint32_t k = 0; !rc && k < msg.page_request.count; k++) {
+			/* The decoder checked every frame against the regions. */
+			last = ram_gfn_page(p->mem, msg.page_request.gfn[k]);
+			const void *page = ram_page_ptr(p->mem, last);
+			/* The guest is paused here for good: no copy needed. */
+			rc = stream_page_is_zero(page)
+				 ? stream_batch_zero(&p->w, msg.page_request.gfn[k], &err)
+				 : stream_batch_ref(&p->w, msg.page_request.gfn[k], page, &err);
+		}
+		if (!rc)
+			rc = stream_batch_flush(&p->w, &err);
+		if (rc)
+			break;
+		pthread_mutex_lock(&p->lock);
+		p->requests += msg.page_request.count;
+		p->hint = last;
+		p->have_hint = true;
+		pthread_mutex_unlock(&p->lock);
+	}
+	/* Stopped by pcs_stop() (cancelled): not a failure. */
+	if (rc != -ECANCELED) {
+		ferr_prefix(&err, "post-copy channel: ");
+		pthread_mutex_lock(&p->lock);
+		p->failed = err;
+		pthread_mutex_unlock(&p->lock);
+	}
+	return NULL;
+}
+
+int pcs_start(struct migration *m, const struct gmem *mem, const char *uri,
+	      const struct channel_opts *copts, const struct stream_header *main, struct pcs **out,
+	      struct ferr *err)
+{
+	struct pcs *p = calloc(1, sizeof(*p));
+	struct stream_header h = *main;
+	int rc;
+
+	if (!p)
+		return ferr_set(err, -ENOMEM, "out of memory");
+	*out = p;
+	p->m = m;
+	p->mem = mem;
+	pthread_mutex_init(&p->lock, NULL);
+	rc = channel_connect_opts(uri, 10000, copts, &p->ch, err);
+	if (rc) {
+		ferr_prefix(err, "the post-copy channel: ");
+		return rc;
+	}
+	p->ch->timeout_ms = 30000;
+	p->ch->rd_timeout_ms = -1; /* requests come only after GO */
+	p->ch->trace = m->trace;
+	h.channel = STREAM_CHANNEL_POSTCOPY;
+	h.features &= ~STREAM_FEAT_RETURN_PATH; /* the main connection's */
+	rc = stream_writer_init(&p->w, p->ch, STREAM_MIGRATION, err);
+	if (rc)
+		return rc;
+	p->have_w = true;
+	rc = stream_write_header(&p->w, &h, err);
+	if (!rc)
+		rc = stream_reader_init(&p->r, p->ch, STREAM_RETURN, err);
+	if (rc)
+		return rc;
+	p->have_r = true;
+	rc = stream_reader_set_header(&p->r, &h, err);
+	if (rc)
+		return rc;
+	rc = -pthread_create(&p->thread, NULL, pcs_thread, p);
+	if (rc)
+		return ferr_errno(err, rc, "cannot start the post-copy server thread");
+	p->started = true;
+	return 0;
+}
+
+bool pcs_take_hint(struct pcs *p, uint64_t *page)
+{
+	pthread_mutex_lock(&p->lock);
+	bool have = p->have_hint;
+	*page = p->hint;
+	p->have_hint = false;
+	pthread_mutex_unlock(&p->lock);
+	return have;
+}
+
+int pcs_check(struct pcs *p, struct ferr *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (ferr_is_set(&p->failed))
+		rc = ferr_set(err, p->failed.code, "%s", p->failed.msg);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+uint64_t pcs_requests(struct pcs *p)
+{
+	pthread_mutex_lock(&p->lock);
+	uint64_t n = p->requests;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+struct channel *pcs_channel(struct pcs *p)
+{
+	return p ? p->ch : NULL;
+}
+
+void pcs_stop(struct pcs *p)
+{
+	if (!p)
+		return;
+	if (p->started) {
+		channel_cancel(p->ch);
+		pthread_join(p->thread, NULL);
+	}
+	if (p->have_w)
+		stream_writer_destroy(&p->w);
+	if (p->have_r)
+		stream_reader_destroy(&p->r);
+	if (p->ch)
+		channel_close(p->ch);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+/* ---- the switch and the bulk stream (the migration thread) ---- */
+
+int postcopy_send_discard(struct pc *pc, struct ferr *err)
+{
+	struct mig_src *s = pc->s;
+	struct stream_msg msg = {.type = STREAM_REC_DISCARD};
+	struct stream_discard *d = &msg.discard;
+	bool open = false;
+	int rc = 0;
+
+	for (uint64_t i = bitmap_next_set(&pc->todo, 0); !rc && i < s->npages;
+	     i = bitmap_next_set(&pc->todo, i + 1)) {
+		uint64_t gfn = ram_page_gfn(s->mem, i);
+		if (open && gfn >= d->first + 64ull * STREAM_DISCARD_MAX_WORDS) {
+			rc = stream_write_msg(&s->w, &msg, err);
+			open = false;
+		}
+		if (!open) {
+			memset(d->bits, 0, sizeof(d->bits));
+			d->first = gfn & ~63ull;
+			d->nwords = 0;
+			open = true;
+		}
+		uint64_t off = gfn - d->first;
+		d->bits[off / 64] |= 1ull << (off % 64);
+		if (off / 64 + 1 > d->nwords)
+			d->nwords = (uint32_t)(off / 64 + 1);
+	}
+	if (!rc && open)
+		rc = stream_write_msg(&s->w, &msg, err);
+	return rc;
+}
+
+/* The next page range to push: at the last fault's neighbourhood, else in order. */
+static uint64_t pc_next_chunk(struct pc *pc, struct pcs *p, uint64_t *cursor)
+{
+	uint64_t hint, npages = pc->s->npages;
+
+	if (pcs_take_hint(p, &hint) && hint < npages)
+		*cursor = hint - hint % PCS_BULK_PAGES;
+	uint64_t i = bitmap_next_set(&pc->todo, *cursor);
+	if (i >= npages)
+		i = bitmap_next_set(&pc->todo, 0);
+	return i;
+}
+
+int postcopy_run(struct pc *pc, struct pcs *p, struct ferr *err)
+{
+	struct mig_src *s = pc->s;
+	struct migration *m = s->m;
+	struct stream_msg msg;
+	uint64_t cursor = 0, total = bitmap_count(&pc->todo), before = mig_src_bytes(s);
+	uint64_t rate;
+	int rc = 0;
+
+	pthread_mutex_lock(&m->lock);
+	rate = m->params.max_postcopy_bandwidth;
+	pthread_mutex_unlock(&m->lock);
+	ratelimit_set_rate(&s->rl, rate, clock_now_ns());
+	s->postcopy_cap = true;
+	s->st.postcopy.active = true;
+	s->st.postcopy.start_ns = clock_now_ns();
+	s->st.postcopy.discarded = total;
+	s->st.postcopy.bytes_before = before;
+	for (;;) {
+		uint64_t i = pc_next_chunk(pc, p, &cursor);
+		if (i >= s->npages)
+			break;
+		if ((rc = pcs_check(p, err)) || (rc = rp_check(&s->rp, err)))
+			break;
+		uint64_t first = i - i % PCS_BULK_PAGES;
+		uint64_t n =
+		    s->npages - first < PCS_BULK_PAGES ? s->npages - first : PCS_BULK_PAGES;
+		rc = mig_src_send_range(s, &pc->todo, first, n, err);
+		if (rc)
+			break;
+		cursor = first + n;
+		s->st.postcopy.missing = bitmap_count(&pc->todo);
+		s->st.postcopy.requests = pcs_requests(p);
+		s->st.postcopy.bytes_after = mig_src_bytes(s) - before;
+		s->st.remaining = s->st.postcopy.missing * GMEM_PAGE_SIZE;
+		mig_publish(m, &s->st);
+	}
+	if (!rc) {
+		s->end_record = s->w.stats.records + 1;
+		rc = stream_write_msg(&s->w, &(struct stream_msg){.type = STREAM_REC_POSTCOPY_END},
+				      err);
+	}
+	/* The destination confirms once it owns every page; the server keeps
+	 * answering until then. */
+	if (!rc)
+		rc = rp_wait(&s->rp, STREAM_MSG_ACK, s->end_record, 0, -1, &msg, err);
+	s->st.postcopy.requests = pcs_requests(p);
+	s->st.postcopy.bytes_after = mig_src_bytes(s) - before;
+	s->st.postcopy.missing = bitmap_count(&pc->todo);
+	if (!rc)
+		s->st.postcopy.owned_ns = clock_now_ns() - s->st.postcopy.start_ns;
+	return rc;
+}
