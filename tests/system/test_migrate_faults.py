@@ -470,7 +470,7 @@ def test_timeout_force_completes(pair):
 
 
 def test_timeout_postcopy_fails_cleanly(pair):
-    """on-timeout postcopy, while post-copy is not implemented: no crash, the
+    """on-timeout postcopy without the postcopy-ram capability: no crash, the
     migration fails (or is refused) with a reason that names post-copy."""
     src, dst, uri = pair(HEAVY)
     set_params(src.qmp, **NO_CONVERGENCE)

@@ -357,9 +357,13 @@ int pcd_arm(struct pcd *p, struct bitmap *written, struct ferr *err)
 	uint64_t run = 0, nrun = 0;
 	int rc;
 
-	/* Stale copies go: a discarded page this load wrote faults from now on. */
+	/*
+	 * Stale copies go: every discarded page faults from now on.  Not only
+	 * those this load wrote (@written): a page it zeroed is still mapped,
+	 * and UFFDIO_COPY would leave that zero page in place.
+	 */
 	for (uint64_t i = 0; i <= p->npages; i++) {
-		bool drop = i < p->npages && pcd_test_missing(p, i) && bitmap_test(written, i);
+		bool drop = i < p->npages && pcd_test_missing(p, i);
 		if (drop) {
 			bitmap_clear(written, i);
 			if (!nrun)

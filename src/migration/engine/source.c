@@ -146,7 +146,10 @@ int mig_src_send_range(struct mig_src *s, struct bitmap *todo, uint64_t first, u
 		       struct ferr *err)
 {
 	uint64_t done = 0, bytes0 = mig_src_bytes(s);
-	int rc = src_send_chunk(s, todo, first, n, NULL, false, &done, &bytes0, err);
+	int rc;
+
+	src_cap_update(s);
+	rc = src_send_chunk(s, todo, first, n, NULL, false, &done, &bytes0, err);
 
 	if (!rc)
 		rc = stream_batch_flush(&s->w, err);
