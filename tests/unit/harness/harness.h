@@ -32,6 +32,7 @@
 
 void hx_clock_reset(void);
 void hx_clock_advance(uint64_t ns);
+void hx_clock_reach(uint64_t at_ns); /* to @at_ns unless past it */
 /*
  * A wait that nothing in the test can end (the engine waiting for a peer
  * that will never speak, with the connection up) gets its deadline after
@@ -40,10 +41,15 @@ void hx_clock_advance(uint64_t ns);
  * silent by construction turn it on.
  */
 void hx_clock_idle_advance(unsigned real_ms);
+#define HX_IDLE_MS 20 /* what the tests that need it use */
 /* For waits in the harness: the virtual deadline @at_ns passed (moving the
  * clock there if idle advance applies to this waiter's @since_real_ns). */
 bool hx_clock_passed(uint64_t at_ns, uint64_t since_real_ns);
 uint64_t hx_real_ns(void);
+/* A harness wait on a virtual deadline ended. */
+void hx_clock_done(void);
+/* Bytes moved: the harness is not idle. */
+void hx_clock_touch(void);
 
 /* ---- the fake VM (hx_vm.c) ---- */
 
@@ -102,7 +108,9 @@ enum hx_dir { HX_TO_DST, HX_TO_SRC };
 
 enum hx_action {
 	HX_CLOSE,      /* the connection dies before this record: the writer gets -EPIPE */
-	HX_STALL,      /* @advance_ns passes, then it goes through */
+	HX_STALL,      /* the link carries nothing for @advance_ns (a write with a deadline
+			* before that ends at the deadline with -ETIME), then goes on */
+	HX_DELAY,      /* the writer goes on; it and all after arrive @advance_ns later */
 	HX_HOLD,       /* @advance_ns passes; it and all after wait for hx_net_release() */
 	HX_CANCEL_SRC, /* migrate-cancel on the source (the result in hx_net_cancel_rc), then on */
 	HX_CANCEL_DST, /* ... on the destination */
@@ -128,7 +136,7 @@ int hx_net_cancel_rc(void);
 
 /* ---- a run (hx_run.c) ---- */
 
-#define HX_MAX_EVENTS 64
+#define HX_MAX_EVENTS 512
 
 struct hx;
 
@@ -138,7 +146,7 @@ struct hx_side {
 	struct vm *vm;
 	/* events in order: "status:active", "pass:1", "note:MIGRATION_SWITCHOVER_ABORTED" */
 	pthread_mutex_t ev_lock;
-	char events[HX_MAX_EVENTS][64];
+	char events[HX_MAX_EVENTS][48];
 	unsigned nevents;
 	enum mig_status final;
 	struct mig_stats st;

@@ -11,6 +11,7 @@
  * type, at its first byte.  Timeouts are in virtual time (hx_clock.c).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +31,8 @@ struct hx_flow {
 	size_t len, off, cap; /* [off, len) not yet read */
 	bool closed;	      /* nothing more comes: end of stream after [off, len) */
 	bool holding;	      /* HX_HOLD: the reader sees only [off, hold_at) */
+	bool close_held;      /* closed by its writer while holding: after the held bytes */
+	uint64_t release_at; /* HX_DELAY: the held bytes arrive then (virtual); 0: hx_net_release */
 	size_t hold_at;
 	int notify; /* eventfd: the reader looks again */
 	/* the framing: 16 bytes to take in (header start or record header), then @skip */
@@ -37,8 +40,9 @@ struct hx_flow {
 	uint8_t head[16];
 	unsigned head_len;
 	uint64_t skip;
-	size_t rec_start; /* where in @buf the record being parsed begins */
-	bool let_through; /* the next record header was struck already */
+	size_t rec_start;     /* where in @buf the record being parsed begins */
+	bool let_through;     /* the next record header was struck already */
+	uint64_t stall_until; /* HX_STALL: the link carries nothing before this (virtual) */
 	unsigned count[HX_TYPES];
 };
 
@@ -76,7 +80,8 @@ void hx_net_reset(struct migration *src, struct migration *dst, const struct hx_
 	pthread_mutex_lock(&hx_net.lock);
 	hx_net.src = src;
 	hx_net.dst = dst;
-	memcpy(hx_net.faults, faults, nfaults * sizeof(*faults));
+	if (nfaults)
+		memcpy(hx_net.faults, faults, nfaults * sizeof(*faults));
 	hx_net.nfaults = nfaults;
 	hx_net.struck = 0;
 	hx_net.cancel_rc = 0;
@@ -133,6 +138,7 @@ void hx_net_release(void)
 		pthread_mutex_lock(&c->lock);
 		for (int d = 0; d < 2; d++) {
 			c->flow[d].holding = false;
+			c->flow[d].closed |= c->flow[d].close_held;
 			hx_kick(c->flow[d].notify);
 		}
 		pthread_mutex_unlock(&c->lock);
@@ -244,10 +250,15 @@ static const struct hx_fault *hx_take(struct hx_conn *c, enum hx_dir dir, const 
 	return NULL;
 }
 
-static void hx_close_conn_locked(struct hx_conn *c)
+/* The connection ends: an orderly close (the held bytes still arrive, then
+ * the end) or a reset (HX_CLOSE: what was held is lost). */
+static void hx_close_conn_locked(struct hx_conn *c, bool orderly)
 {
 	for (int d = 0; d < 2; d++) {
-		c->flow[d].closed = true;
+		if (orderly && c->flow[d].holding)
+			c->flow[d].close_held = true;
+		else
+			c->flow[d].closed = true;
 		hx_kick(c->flow[d].notify);
 	}
 }
@@ -270,8 +281,9 @@ static ssize_t hx_writev(struct channel *ch, const struct iovec *iov, int iovcnt
 	struct hx_flow *f = &c->flow[e->tx];
 	size_t total = 0;
 
-	if (hx_fd_set(ch->cancel_fd))
-		return ferr_set(err, -ECANCELED, "%s: cancelled", ch->name);
+	/* Like a socket with room in its buffer: a write never blocks, so a
+	 * cancel does not stop it (the engine checks for one itself). */
+	hx_clock_touch();
 	for (int i = 0; i < iovcnt; i++) {
 		const uint8_t *p = iov[i].iov_base;
 		size_t n = iov[i].iov_len;
@@ -279,6 +291,19 @@ static ssize_t hx_writev(struct channel *ch, const struct iovec *iov, int iovcnt
 			struct hx_fault x = {0};
 			size_t taken;
 
+			/* A stalled link: nothing moves until the stall ends or the
+			 * channel's deadline cuts the write (as channel_poll would). */
+			uint64_t deadline = atomic_load(&ch->deadline_ns);
+			if (clock_now_ns() < f->stall_until) {
+				if (deadline && deadline < f->stall_until) {
+					hx_clock_reach(deadline);
+					if (total)
+						return (ssize_t)total;
+					return ferr_set(err, -ETIME, "%s: the deadline passed",
+							ch->name);
+				}
+				hx_clock_reach(f->stall_until);
+			}
 			pthread_mutex_lock(&hx_net.lock);
 			pthread_mutex_lock(&c->lock);
 			if (f->closed) {
@@ -293,17 +318,22 @@ static ssize_t hx_writev(struct channel *ch, const struct iovec *iov, int iovcnt
 			n -= taken;
 			total += taken;
 			if (s && x.action == HX_CLOSE)
-				hx_close_conn_locked(c);
-			if (s && x.action == HX_HOLD && !f->holding) {
+				hx_close_conn_locked(c, false);
+			if (s && x.action == HX_STALL)
+				f->stall_until = clock_now_ns() + x.advance_ns;
+			if (s && (x.action == HX_HOLD || x.action == HX_DELAY) && !f->holding) {
 				f->holding = true;
 				f->hold_at = f->len;
+				f->release_at =
+				    x.action == HX_DELAY ? clock_now_ns() + x.advance_ns : 0;
 			}
 			hx_kick(f->notify);
 			pthread_mutex_unlock(&c->lock);
 			pthread_mutex_unlock(&hx_net.lock);
 			if (!s)
 				continue;
-			hx_clock_advance(x.advance_ns);
+			if (x.action != HX_STALL && x.action != HX_DELAY)
+				hx_clock_advance(x.advance_ns);
 			if (x.action == HX_CLOSE)
 				return ferr_set(err, -EPIPE, "%s: connection closed (fault)",
 						ch->name);
@@ -326,17 +356,28 @@ static int hx_wait(struct hx_end *e, uint64_t deadline)
 	for (;;) {
 		hx_drain(f->notify);
 		pthread_mutex_lock(&e->c->lock);
+		if (f->holding && f->release_at && clock_now_ns() >= f->release_at) {
+			f->holding = false; /* HX_DELAY: its time came */
+			f->closed |= f->close_held;
+		}
 		bool ready = f->closed || (f->holding ? f->hold_at : f->len) > f->off;
+		uint64_t until = f->holding && f->release_at ? f->release_at : 0;
 		pthread_mutex_unlock(&e->c->lock);
-		if (ready)
-			return 0;
-		if (hx_fd_set(e->ch.cancel_fd))
-			return -ECANCELED;
-		if (deadline && hx_clock_passed(deadline, since))
-			return -ETIMEDOUT;
+		if (deadline && (!until || deadline < until))
+			until = deadline;
+		int rc = ready ? 0 : hx_fd_set(e->ch.cancel_fd) ? -ECANCELED : 1;
+		if (rc == 1 && until && hx_clock_passed(until, since))
+			rc = deadline && clock_now_ns() >= deadline ? -ETIMEDOUT : 2;
+		if (rc <= 0) {
+			if (until)
+				hx_clock_done();
+			return rc;
+		}
+		if (rc == 2)
+			continue; /* delayed bytes are due */
 		struct pollfd p[2] = {{.fd = f->notify, .events = POLLIN},
 				      {.fd = e->ch.cancel_fd, .events = POLLIN}};
-		poll(p, 2, deadline ? 1 : -1);
+		poll(p, 2, until ? 1 : -1);
 	}
 }
 
@@ -358,6 +399,7 @@ static ssize_t hx_read(struct channel *ch, void *buf, size_t len, struct ferr *e
 	memcpy(buf, f->buf + f->off, avail);
 	f->off += avail;
 	pthread_mutex_unlock(&e->c->lock);
+	hx_clock_touch();
 	return (ssize_t)avail; /* 0: closed, end of stream */
 }
 
@@ -366,7 +408,7 @@ static void hx_shutdown(struct channel *ch)
 	struct hx_end *e = (struct hx_end *)ch;
 
 	pthread_mutex_lock(&e->c->lock);
-	hx_close_conn_locked(e->c);
+	hx_close_conn_locked(e->c, true);
 	pthread_mutex_unlock(&e->c->lock);
 }
 
@@ -377,7 +419,7 @@ static void hx_close(struct channel *ch)
 
 	pthread_mutex_lock(&hx_net.lock);
 	pthread_mutex_lock(&c->lock);
-	hx_close_conn_locked(c);
+	hx_close_conn_locked(c, true);
 	bool last = --c->ends == 0;
 	pthread_mutex_unlock(&c->lock);
 	if (last) {
