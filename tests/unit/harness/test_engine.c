@@ -266,6 +266,7 @@ static void test_prepare_unanswered(void **state)
 	assert_int_equal(h.src.st.attempt[0].paused_ns, 270 * HX_MS);
 	assert_int_equal(h.src.st.attempt[1].paused_ns, 270 * HX_MS);
 	assert_non_null(strstr(h.src.err.msg, "attempts-exhausted"));
+	assert_non_null(strstr(h.dst.err.msg, "the source abandoned the migration (failed)"));
 	hx_teardown(&h);
 }
 
@@ -482,6 +483,8 @@ static void test_timeout_abort(void **state)
 	assert_int_equal(h.src.st.attempts, 0);
 	assert_true(h.src.st.passes >= 3);
 	assert_non_null(strstr(h.src.err.msg, "timeout"));
+	/* the destination is told why, not only that (ABORT between passes) */
+	assert_non_null(strstr(h.dst.err.msg, "the source abandoned the migration (timed out)"));
 	hx_teardown(&h);
 }
 
