@@ -24,21 +24,6 @@
 /* Exit status when the guest crashed ferry's ability to run it (documented in docs/cli.md). */
 #define VM_EXIT_STATUS_FAILED 2
 
-static const char *const vm_runstate_names[VM_RS__COUNT] = {
-    [VM_RS_PRELAUNCH] = "prelaunch",
-    [VM_RS_INMIGRATE] = "inmigrate",
-    [VM_RS_RUNNING] = "running",
-    [VM_RS_PAUSED] = "paused",
-    [VM_RS_SHUTDOWN] = "shutdown",
-    [VM_RS_INTERNAL_ERROR] = "internal-error",
-    [VM_RS_GUEST_PANICKED] = "guest-panicked",
-};
-
-const char *vm_runstate_name(enum vm_runstate rs)
-{
-	return rs < VM_RS__COUNT ? vm_runstate_names[rs] : "unknown";
-}
-
 static void vm_emit(struct vm *vm, const struct vm_event *ev)
 {
 	if (vm->listener.event)
@@ -281,17 +266,6 @@ static void vm_pause_locked(struct vm *vm)
 	}
 	while (vm->npaused < running && !vm->quit)
 		pthread_cond_wait(&vm->cond, &vm->lock);
-}
-
-static const char *const vm_owner_names[] = {
-    [VM_OWNER_HERE] = "here",
-    [VM_OWNER_HANDING_OVER] = "handing-over",
-    [VM_OWNER_AWAY] = "away",
-};
-
-const char *vm_owner_name(enum vm_owner o)
-{
-	return o <= VM_OWNER_AWAY ? vm_owner_names[o] : "unknown";
 }
 
 enum vm_owner vm_owner(struct vm *vm)

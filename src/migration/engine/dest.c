@@ -300,6 +300,18 @@ static void dest_report_error(struct stream_writer *w, const struct ferr *why)
 	stream_write_msg(w, &msg, NULL);
 }
 
+/* The source gave up (ABORT other than RETRY, or ERROR): its reason, in the operator's words. */
+static int dest_abandoned(const struct stream_msg *msg, struct ferr *err)
+{
+	if (msg->type == STREAM_MSG_ERROR)
+		return ferr_set(err, -ECONNABORTED, "the source abandoned the migration: %s",
+				msg->error.text);
+	return ferr_set(err, -ECONNABORTED, "the source abandoned the migration (%s)",
+			msg->abort.reason == STREAM_ABORT_CANCELLED ? "cancelled"
+			: msg->abort.reason == STREAM_ABORT_TIMEOUT ? "timed out"
+								    : "failed");
+}
+
 /*
  * After END of a live stream: acknowledge it once the state is loaded and
  * complete, then the source decides.  0: GO.  -EAGAIN: ABORT(RETRY), the
@@ -341,10 +353,7 @@ static int dest_switchover(struct mig_dest *d, uint64_t end_record, struct ferr 
 	case STREAM_MSG_ABORT:
 		if (msg.abort.reason == STREAM_ABORT_RETRY)
 			return -EAGAIN;
-		return ferr_set(err, -ECONNABORTED, "the source abandoned the migration (%s)",
-				msg.abort.reason == STREAM_ABORT_CANCELLED ? "cancelled"
-				: msg.abort.reason == STREAM_ABORT_TIMEOUT ? "timed out"
-									   : "failed");
+		return dest_abandoned(&msg, err);
 	case STREAM_MSG_ERROR:
 		return ferr_set(err, msg.error.code, "the source failed: %s", msg.error.text);
 	default:
@@ -444,9 +453,7 @@ static int dest_abort(struct mig_dest *d, const struct stream_record *rec, struc
 		d->phase = DP_PASSES;
 		return 0;
 	}
-	return ferr_set(err, -ECONNABORTED, "the source abandoned the migration%s%s",
-			msg.type == STREAM_MSG_ERROR ? ": " : "",
-			msg.type == STREAM_MSG_ERROR ? msg.error.text : "");
+	return dest_abandoned(&msg, err);
 }
 
 /* Which record may come where, and who handles it (Xen's process_record). */

@@ -160,8 +160,7 @@ int rp_wait(struct return_path *rp, uint32_t type, uint64_t ack_record, uint64_t
 		if (until == UINT64_MAX) {
 			pthread_cond_wait(&rp->cond, &rp->lock);
 		} else {
-			struct timespec ts = {(time_t)(until / 1000000000u),
-					      (long)(until % 1000000000u)};
+			struct timespec ts = clock_abstime(until);
 			pthread_cond_timedwait(&rp->cond, &rp->lock, &ts);
 		}
 	}

@@ -36,9 +36,7 @@
 
 void mig_sleep_ns(uint64_t ns)
 {
-	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	clock_sleep_ns(ns);
 }
 
 /* A max-bandwidth changed by the operator applies from the next chunk. */
