@@ -148,6 +148,12 @@ enum vm_runstate vm_runstate(struct vm *vm)
 	return rs;
 }
 
+/* The fake's vCPUs are not threads: no fault is ever a vCPU's. */
+int vm_vcpu_of_tid(struct vm *vm, int tid)
+{
+	return -1;
+}
+
 unsigned vm_ncpus(const struct vm *vm)
 {
 	return vm->cfg.ncpus;
