@@ -405,8 +405,7 @@ int pcd_arm(struct pcd *p, struct bitmap *written, struct ferr *err)
 	return 0;
 }
 
-/* The fault thread and the userfaultfd go; the receiver stays. */
-static void pcd_unarm(struct pcd *p)
+static void pcd_stop_fault_thread(struct pcd *p)
 {
 	if (p->fault_started) {
 		uint64_t one = 1;
@@ -416,6 +415,12 @@ static void pcd_unarm(struct pcd *p)
 		pthread_join(p->fault_thread, NULL);
 		p->fault_started = false;
 	}
+}
+
+/* The fault thread and the userfaultfd go; the receiver stays. */
+static void pcd_unarm(struct pcd *p)
+{
+	pcd_stop_fault_thread(p);
 	if (p->uffd >= 0) {
 		struct uffdio_range r = {.start = (uintptr_t)p->mem->base, .len = p->mem->size};
 		ioctl(p->uffd, UFFDIO_UNREGISTER, &r);
@@ -522,13 +527,7 @@ void pcd_stop(struct pcd *p, bool keep_armed)
 	if (keep_armed) {
 		/* The fault thread stops; the userfaultfd stays open for good
 		 * (deliberately not closed: closing it would let faults fill zeros). */
-		if (p->fault_started) {
-			uint64_t one = 1;
-			if (write(p->stop_fd, &one, sizeof(one)) != sizeof(one))
-				abort();
-			pthread_join(p->fault_thread, NULL);
-			p->fault_started = false;
-		}
+		pcd_stop_fault_thread(p);
 		p->uffd = -1;
 	}
 	pcd_unarm(p);
