@@ -584,14 +584,13 @@ static int migrate_start(struct qmp_conn *c, const struct migrate_opts *o)
 	if (o->postcopy)
 		json_array_append_new(
 		    caps, json_pack("{s:s, s:b}", "capability", "postcopy-ram", "state", 1));
-	if (json_array_size(caps) &&
-	    migrate_exec(c, "migrate-set-capabilities", json_pack("{s:o}", "capabilities", caps),
-			 NULL, &err)) {
+	if (!json_array_size(caps))
+		json_decref(caps); /* nothing to set */
+	else if (migrate_exec(c, "migrate-set-capabilities",
+			      json_pack("{s:o}", "capabilities", caps), NULL, &err)) {
 		json_decref(params);
 		return cli_error("%s", err.msg);
 	}
-	if (!json_array_size(caps))
-		json_decref(caps);
 	if (params && migrate_exec(c, "migrate-set-parameters", params, NULL, &err))
 		return cli_error("%s", err.msg);
 	/* From here on a Ctrl-C means "cancel", even before the reply to migrate. */

@@ -95,7 +95,9 @@ def test_postcopy_over_tcp_with_a_capped_bulk_stream(pair):
     # post-copy channel ahead of it
     enable_postcopy(src.qmp, postcopy_after_passes=0, max_postcopy_bandwidth=16 << 20)
     src.qmp.cmd("migrate", uri=uri)
-    wait_status(src.qmp, "postcopy-active", timeout=30)
+    # postcopy-active begins on the source when it pauses for the switch
+    # (a cancel then still keeps the guest there), on the destination at GO
+    wait_status(dst.qmp, "postcopy-active", timeout=30)
     # the guest runs on the destination: neither side may cancel now
     for q in (src.qmp, dst.qmp):
         r = q.execute("migrate-cancel")
@@ -158,3 +160,24 @@ def test_switch_rolled_back_then_completes(pair):
         table
     assert_postcopy_completed(src, dst, st, BUSY, 1)
     assert_keeps_verifying(dst, lines=2)
+
+
+def test_ferry_migrate_cli(pair):
+    """ferry migrate --postcopy-after-passes 0 sets the capability and the
+    parameter, and the migration completes through post-copy."""
+    import json
+    import subprocess
+
+    import ferrylib
+    src, dst, uri = pair(BUSY)
+    r = subprocess.run([str(ferrylib.FERRY), "migrate", "--control", str(src.control),
+                        "--postcopy-after-passes", "0", "--wait", "--json", uri],
+                       capture_output=True, text=True, timeout=90)
+    print(r.stdout, r.stderr)
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert st["ferry"]["policy-reason"] == "hybrid-passes-done", st["ferry"]
+    assert {"capability": "postcopy-ram", "state": True} in \
+        src.qmp.cmd("query-migrate-capabilities")
+    assert src.qmp.cmd("query-migrate-parameters")["postcopy-after-passes"] == 0
+    assert_postcopy_completed(src, dst, st, BUSY, 1)
