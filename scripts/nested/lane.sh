@@ -13,17 +13,30 @@
 #                      a normal build made by scripts/build.sh
 #   --junitxml FILE    also write pytest's junit xml there (for scripts/summary.py)
 #   --timeout SECONDS  give up on the L1 after this long (default 1800)
+#   --test-timeout S   each test's own time limit in the L1 (FERRY_TEST_TIMEOUT,
+#                      default 300; a test's timeout marker overrides it)
+#   --stall SECONDS    the L1 is declared frozen when its watchdog has not
+#                      written its heartbeat for this long (default 240)
 #   --memory MIB       L1 memory (default 6144: test_zero_pages_cost_nothing runs a 4 GiB guest)
 #
+# Hangs: every test phase has a time limit (tests/system/conftest.py) and
+# ends as a failing test with its processes' state; a watchdog in the L1
+# kills pytest when a test outlives even those, printing the L1's state;
+# and this script kills QEMU when the L1 itself stops (no heartbeat).
+#
 # Everything comes from Debian packages, installed when missing. The L1
-# initramfs is cached under DIR/lane/. The exit status is pytest's; 3 means
-# the L1 could not be set up (it says why), 124 a timeout.
+# initramfs is cached under DIR/lane/, and the last run's console in
+# DIR/lane/console.log. The exit status is pytest's; 3 means the L1 could
+# not be set up (it says why), 124 a timeout, 125 an L1 that froze or a
+# test the watchdog had to kill.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/scripts/nested
 build=${FERRY_BUILD:-build}
 junit=
 timeout=1800
+test_timeout=300
+stall=240
 memory=6144
 die() {
 	echo "lane: error: $*" >&2
@@ -36,8 +49,10 @@ while [ $# -gt 0 ]; do
 	--build) build=$2; shift 2 ;;
 	--junitxml) junit=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
+	--test-timeout) test_timeout=$2; shift 2 ;;
+	--stall) stall=$2; shift 2 ;;
 	--memory) memory=$2; shift 2 ;;
-	--help | -h) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--help | -h) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) args+=("$1"); shift ;;
 	esac
 done
@@ -95,14 +110,22 @@ trap 'rm -rf "$out"' EXIT
 	echo 'ip link set lo up || { echo "lane: error (L1): ip link set lo up failed"; status 3; }'
 	printf 'cd %q || status 3\n' "$root"
 	printf 'export FERRY_BUILD=%q FERRY_LANE=svm HOME=/tmp TMPDIR=/tmp PYTHONDONTWRITEBYTECODE=1\n' "$build"
+	printf 'export FERRY_TEST_TIMEOUT=%q FERRY_LANE_STATUS="$out/current"\n' "$test_timeout"
 	printf '/usr/bin/python3 -m pytest -p no:cacheprovider -q -rfE --color=no --junitxml="$out/junit.xml"'
 	printf ' %q' "$@"
-	echo
-	echo 'status $?'
+	echo ' &'
+	echo 'pytest=$!'
+	printf 'sh %q "$out" $pytest &\n' "$here/watchdog.sh"
+	echo 'wd=$!'
+	echo 'wait $pytest; rc=$?'
+	echo 'kill $wd 2>/dev/null'
+	echo '[ -f "$out/hung" ] && rc=125'
+	echo 'status $rc'
 } >"$out/run.sh"
 
 echo "lane: L1 $kver under QEMU TCG -cpu EPYC, ${memory} MiB, 2 vCPUs; pytest $*" >&2
 start=$(date +%s)
+console=$cache/console.log
 timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC -smp 2 -m "$memory" \
 	-nographic -no-reboot -monitor none -net none \
 	-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
@@ -110,12 +133,34 @@ timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC -s
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$root,mount_tag=tree,security_model=none" \
 	-virtfs "local,path=$out,mount_tag=out,security_model=none" \
-	</dev/null 2> >(grep -v "TCG doesn't support requested feature" >&2)
+	</dev/null 2> >(grep -v "TCG doesn't support requested feature" >&2) > >(tee "$console") &
+qemu=$!
+# The L1's watchdog writes $out/heartbeat every 20 s (scripts/nested/watchdog.sh):
+# when that stops, the L1's kernel itself has stopped, and nothing inside can report.
+frozen=0
+while kill -0 $qemu 2>/dev/null; do
+	sleep 5
+	hb=$(stat -c %Y "$out/heartbeat" 2>/dev/null) || continue
+	if [ $(($(date +%s) - hb)) -gt "$stall" ] && kill -0 $qemu 2>/dev/null; then
+		frozen=1
+		echo "lane: error: the L1 made no progress for over $stall s (no watchdog heartbeat);" \
+			"running: $(cut -d' ' -f3- "$out/current" 2>/dev/null || echo 'no test yet'); killing QEMU" >&2
+		kill $qemu
+		break
+	fi
+done
+wait $qemu
 qrc=$?
 echo "lane: L1 ran $(($(date +%s) - start)) s" >&2
 [ -n "$junit" ] && [ -f "$out/junit.xml" ] && cp "$out/junit.xml" "$junit"
+if [ $frozen -eq 1 ]; then
+	echo "lane: error: the L1 froze (see its console above and in $console)" >&2
+	exit 125
+fi
 if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
-	die "the L1 did not finish within $timeout s (--timeout)"
+	echo "lane: error: the L1 did not finish within $timeout s (--timeout);" \
+		"running: $(cut -d' ' -f3- "$out/current" 2>/dev/null || echo 'no test yet')" >&2
+	exit 124
 fi
 [ -f "$out/rc" ] || die "the L1 ended without a test status (QEMU exit $qrc; see its console above)"
 rc=$(cat "$out/rc")
