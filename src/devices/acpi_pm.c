@@ -63,7 +63,7 @@ static void acpi_reset_out(void *dev, uint16_t port, unsigned size, uint32_t val
 	struct acpi_pm *pm = dev;
 
 	if (val & RESET_CPU)
-		pm->ctl->shutdown(pm->ctl->opaque, "guest-reset", true, 0);
+		pm->ctl->reset(pm->ctl->opaque, "guest-reset");
 }
 
 static const struct io_ops acpi_reset_ops = {
@@ -71,6 +71,11 @@ static const struct io_ops acpi_reset_ops = {
     .in = acpi_reset_in,
     .out = acpi_reset_out,
 };
+
+void acpi_pm_reset(struct acpi_pm *pm)
+{
+	__atomic_store_n(&pm->pm1_en, 0, __ATOMIC_RELAXED);
+}
 
 int acpi_pm_init(struct acpi_pm *pm, const struct board_ctl *ctl, struct iobus *bus,
 		 struct ferr *err)

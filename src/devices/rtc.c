@@ -197,6 +197,13 @@ int rtc_init(struct rtc *rtc, struct iobus *bus, struct ferr *err)
 	return iobus_register(bus, RTC_PORT, 2, &rtc_ops, rtc, err);
 }
 
+void rtc_reset(struct rtc *rtc)
+{
+	pthread_mutex_lock(&rtc->lock);
+	rtc->index = 0;
+	pthread_mutex_unlock(&rtc->lock);
+}
+
 void rtc_destroy(struct rtc *rtc)
 {
 	pthread_mutex_destroy(&rtc->lock);

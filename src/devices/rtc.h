@@ -32,6 +32,11 @@ struct rtc {
 };
 
 int rtc_init(struct rtc *rtc, struct iobus *bus, struct ferr *err);
+/*
+ * A board reset: the clock and its CMOS RAM are battery-backed and keep
+ * their time, offset and contents; only the index register goes back to 0.
+ */
+void rtc_reset(struct rtc *rtc);
 void rtc_destroy(struct rtc *rtc);
 
 /* Pure helpers, for tests: register @reg of time @t as register B @regb formats it. */

@@ -318,7 +318,7 @@ int serial_create(const struct board_ctl *ctl, struct iobus *bus, uint16_t base,
 	s->irq = irq;
 	s->regs.lsr = UART_LSR_THRE | UART_LSR_TEMT;
 	s->regs.msr = UART_MSR_IDLE;
-	s->regs.dll = 0x0c; /* 9600 baud, the power-on divisor */
+	s->regs.dll = 0x0c; /* 9600 baud, the power-on divisor (serial_reset too) */
 	rc = iobus_register(bus, base, 8, &serial_io_ops, s, err);
 	if (!rc && out && out->in_fd >= 0)
 		rc = serial_rx_start(s, out->in_fd, err);
@@ -328,6 +328,20 @@ int serial_create(const struct board_ctl *ctl, struct iobus *bus, uint16_t base,
 	}
 	*ret = s;
 	return 0;
+}
+
+void serial_reset(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->regs = (struct serial_regs){
+	    .lsr = UART_LSR_THRE | UART_LSR_TEMT,
+	    .msr = UART_MSR_IDLE,
+	    .dll = 0x0c,
+	};
+	s->rx_head = s->rx_count = 0; /* a reset clears the FIFO; later input still arrives */
+	pthread_cond_signal(&s->rx_cond);
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void serial_stop_input(struct serial *s)
