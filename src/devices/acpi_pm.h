@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "devices/device.h"
 
 struct board_ctl;
 struct iobus;
@@ -27,6 +28,7 @@ struct acpi_pm {
 
 int acpi_pm_init(struct acpi_pm *pm, const struct board_ctl *ctl, struct iobus *bus,
 		 struct ferr *err);
+extern const struct device_state_ops acpi_pm_state_ops;
 /* As at power-on: PM1_EN clear. */
 void acpi_pm_reset(struct acpi_pm *pm);
 

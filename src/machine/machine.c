@@ -149,10 +149,14 @@ int machine_create(struct vm *vm, const struct machine_config *cfg, struct machi
 		rc = misc_devices_init(&m->ctl, io, cfg->debugcon, err);
 	if (!rc)
 		rc = acpi_pm_init(&m->acpi_pm, &m->ctl, io, err);
+	if (!rc)
+		rc = vm_add_device(vm, "acpi-pm", &acpi_pm_state_ops, &m->acpi_pm, err);
 	if (!rc) {
 		rc = rtc_init(&m->rtc, io, err);
 		m->rtc_inited = true;
 	}
+	if (!rc)
+		rc = vm_add_device(vm, "rtc0", &rtc_state_ops, &m->rtc, err);
 	if (!rc && cfg->kernel && !cfg->incoming)
 		rc = boot_load(vm_guest_mem(vm), vm_vcpu_fd(vm, 0), vm_ncpus(vm), cfg->kernel,
 			       cfg->initrd, cfg->cmdline, err);

@@ -8,7 +8,7 @@
  * Devices on the board: 16550 COM1 (IRQ 4), CMOS RTC, ACPI PM1 and reset
  * register, debugcon, debug-exit, port 0x92, the 8042's reset command; the
  * in-kernel irqchip and PIT belong to the VM.  Migrated device sections:
- * "serial0".
+ * "serial0", "acpi-pm", "rtc0" (docs/stream-format.md).
  *
  * Reset (the reset register 0xcf9 that the FADT names, port 0x92 bit 0,
  * the 8042's command 0xfe, or KVM's reset system event): once every vCPU

@@ -210,12 +210,17 @@ def test_debian_vmlinux_boots_through_pvh_and_powers_off(tmp_path, kvm):
 
 SHELL_INIT = """#!/bin/sh
 /bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs dev /dev
 echo "ferry-linux: shell ready"
 while read -r line; do
   case "$line" in
   quit) /bin/busybox poweroff -f ;;
   reboot) /bin/busybox reboot -f ;;
   up) echo "ferry-linux: up=$(/bin/busybox cut -d' ' -f1 /proc/uptime)" ;;
+  rtc2040) /bin/busybox date -u -s "2040-01-01 00:00:00" >/dev/null &&
+    /bin/busybox hwclock -w -u && echo "ferry-linux: rtc set" ;;
+  rtc) echo "ferry-linux: rtc=$(/bin/busybox cat /sys/class/rtc/rtc0/since_epoch)" ;;
   *) echo "ferry-linux: got [$line] len=${#line}" ;;
   esac
 done
@@ -273,6 +278,7 @@ class SerialSocket:
 
 
 LINUX_APPEND = "console=ttyS0 loglevel=1 panic=0"
+RTC_2040 = 2208988800  # 2040-01-01 00:00:00 UTC
 
 
 def linux_argv(rd, serial, cpus=1, control=None, append=LINUX_APPEND):
@@ -375,6 +381,13 @@ def test_running_linux_guest_migrates_and_its_console_works_on_the_destination(t
         s1.read_until(rb"ferry-linux: shell ready", 240)
         s1.send(b"up\n")
         up0 = float(s1.read_until(rb"up=([0-9.]+)\r?\n", 30).group(1))
+        # the guest sets its RTC 14 years ahead: only the migrated offset keeps that
+        s1.send(b"rtc2040\n")
+        s1.read_until(rb"ferry-linux: rtc set", 60)
+        s1.send(b"rtc\n")
+        rtc0 = int(s1.read_until(rb"rtc=(\d+)\r?\n", 30).group(1))
+        t_rtc0 = time.monotonic()
+        assert abs(rtc0 - RTC_2040) < 60, f"the guest's RTC reads {rtc0} after setting 2040"
         dst = ferrylib.Vm(linux_incoming_argv(uri, rd, f"unix:{s2.path}",
                                               control=tmp_path / "dst.sock"),
                           tmp_path, None, tmp_path / "dst.sock")
@@ -390,6 +403,11 @@ def test_running_linux_guest_migrates_and_its_console_works_on_the_destination(t
         up1 = float(s2.read_until(rb"up=([0-9.]+)\r?\n", 30).group(1))
         assert up1 > up0, f"uptime went from {up0} to {up1} across the move"
         assert up1 - up0 < 120, f"uptime jumped from {up0} to {up1} across the move"
+        s2.send(b"rtc\n")
+        rtc1 = int(s2.read_until(rb"rtc=(\d+)\r?\n", 30).group(1))
+        elapsed = time.monotonic() - t_rtc0
+        assert rtc0 <= rtc1 <= rtc0 + elapsed + 2, \
+            f"the guest's RTC read {rtc0}, then {rtc1} on the destination {elapsed:.0f} s later"
         print(f"\nlinux migration: downtime {st.get('downtime')} ms, uptime {up0} -> {up1}")
         if end == "reboot":
             s2.send(b"reboot\n")
@@ -398,6 +416,9 @@ def test_running_linux_guest_migrates_and_its_console_works_on_the_destination(t
             s2.send(b"up\n")
             up2 = float(s2.read_until(rb"up=([0-9.]+)\r?\n", 30).group(1))
             assert up2 < up1, f"uptime {up2} after the reboot, {up1} before: no new boot"
+            s2.send(b"rtc\n")
+            rtc2 = int(s2.read_until(rb"rtc=(\d+)\r?\n", 30).group(1))
+            assert rtc1 <= rtc2 < RTC_2040 + 3600, f"the RTC read {rtc2} after the reset"
             assert dst.qmp.cmd("query-status")["status"] == "running"
         s2.send(b"quit\n")
         s2.read_until(rb"reboot: Power down", 60)
