@@ -18,6 +18,8 @@
 #   --stall SECONDS    the L1 is declared frozen when its watchdog has not
 #                      written its heartbeat for this long (default 240)
 #   --memory MIB       L1 memory (default 6144: test_zero_pages_cost_nothing runs a 4 GiB guest)
+#   --smp N            L1 vCPUs (default 2)
+#   --tcg-thread MODE  QEMU's TCG threading, multi or single (default multi)
 #
 # Hangs: every test phase has a time limit (tests/system/conftest.py) and
 # ends as a failing test with its processes' state; a watchdog in the L1
@@ -38,6 +40,8 @@ timeout=1800
 test_timeout=300
 stall=240
 memory=6144
+smp=2
+tcg_thread=multi
 die() {
 	echo "lane: error: $*" >&2
 	exit 3
@@ -51,8 +55,10 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=$2; shift 2 ;;
 	--test-timeout) test_timeout=$2; shift 2 ;;
 	--stall) stall=$2; shift 2 ;;
+	--smp) smp=$2; shift 2 ;;
+	--tcg-thread) tcg_thread=$2; shift 2 ;;
 	--memory) memory=$2; shift 2 ;;
-	--help | -h) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--help | -h) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) args+=("$1"); shift ;;
 	esac
 done
@@ -101,7 +107,9 @@ if [ $named -eq 0 ]; then
 fi
 
 out=$(mktemp -d "$cache/run.XXXXXX") || die "cannot create a results directory"
-trap 'rm -rf "$out"' EXIT
+# A failed run's directory stays for a post-mortem (QEMU's log, the L1's symbols).
+keep=0
+trap '[ $keep = 1 ] && echo "lane: kept $out" >&2 || rm -rf "$out"' EXIT
 {
 	echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 	echo 'out=$(dirname "$0")'
@@ -123,13 +131,15 @@ trap 'rm -rf "$out"' EXIT
 	echo 'status $rc'
 } >"$out/run.sh"
 
-echo "lane: L1 $kver under QEMU TCG -cpu EPYC, ${memory} MiB, 2 vCPUs; pytest $*" >&2
+echo "lane: L1 $kver under QEMU TCG ($tcg_thread) -cpu EPYC, ${memory} MiB, $smp vCPUs; pytest $*" >&2
 start=$(date +%s)
 console=$cache/console.log
-timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC -smp 2 -m "$memory" \
-	-nographic -no-reboot -monitor none -net none \
+# -d cpu_reset: a reset of the L1 (a triple fault, say) is logged with its CPU state.
+timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg,thread=$tcg_thread -cpu EPYC -smp "$smp" -m "$memory" \
+	-d cpu_reset,guest_errors -D "$out/qemu.log" \
+	-nographic -no-reboot -net none -monitor "unix:$out/monitor.sock,server=on,wait=off" \
 	-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
-	-append "console=ttyS0 quiet loglevel=1 rcupdate.rcu_cpu_stall_suppress=1 panic=-1 lane.tree=$root lane.out=$out" \
+	-append "console=ttyS0 quiet loglevel=1 nokaslr rcupdate.rcu_cpu_stall_suppress=1 panic=-1 lane.tree=$root lane.out=$out" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$root,mount_tag=tree,security_model=none" \
 	-virtfs "local,path=$out,mount_tag=out,security_model=none" \
@@ -144,7 +154,9 @@ while kill -0 $qemu 2>/dev/null; do
 	if [ $(($(date +%s) - hb)) -gt "$stall" ] && kill -0 $qemu 2>/dev/null; then
 		frozen=1
 		echo "lane: error: the L1 made no progress for over $stall s (no watchdog heartbeat);" \
-			"running: $(cut -d' ' -f3- "$out/current" 2>/dev/null || echo 'no test yet'); killing QEMU" >&2
+			"running: $(cut -d' ' -f3- "$out/current" 2>/dev/null || echo 'no test yet'); where its CPUs are:" >&2
+		/usr/bin/python3 "$here/l1_where.py" "$out/monitor.sock" "$out/kallsyms" 3 >&2
+		echo "lane: killing QEMU" >&2
 		kill $qemu
 		break
 	fi
@@ -154,15 +166,25 @@ qrc=$?
 echo "lane: L1 ran $(($(date +%s) - start)) s" >&2
 [ -n "$junit" ] && [ -f "$out/junit.xml" ] && cp "$out/junit.xml" "$junit"
 if [ $frozen -eq 1 ]; then
+	keep=1
 	echo "lane: error: the L1 froze (see its console above and in $console)" >&2
 	exit 125
 fi
 if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
+	keep=1
 	echo "lane: error: the L1 did not finish within $timeout s (--timeout);" \
 		"running: $(cut -d' ' -f3- "$out/current" 2>/dev/null || echo 'no test yet')" >&2
 	exit 124
 fi
-[ -f "$out/rc" ] || die "the L1 ended without a test status (QEMU exit $qrc; see its console above)"
+if [ ! -f "$out/rc" ]; then
+	keep=1
+	echo "lane: error: the L1 ended without a test status (QEMU exit $qrc; see its console" \
+		"above); running: $(cut -d' ' -f3- "$out/current" 2>/dev/null || echo 'no test yet')" >&2
+	grep -q 'Triple fault\|CPU Reset' "$out/qemu.log" 2>/dev/null &&
+		echo "lane: the L1 reset itself: $(grep -c 'CPU Reset' "$out/qemu.log") CPU resets in $out/qemu.log" >&2
+	exit 3
+fi
 rc=$(cat "$out/rc")
+[ "$rc" = 0 ] || keep=1
 [ "$rc" = 3 ] && [ ! -f "$out/junit.xml" ] && die "the L1 could not be set up (see its console above)"
 exit "$rc"

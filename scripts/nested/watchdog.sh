@@ -29,6 +29,9 @@ report() {
 		tail -n 15 "$f"
 	done
 }
+# The L1 kernel's symbols (nokaslr: fixed addresses), for the host to name
+# where a frozen L1's CPUs are (scripts/nested/l1_where.py).
+grep -E ' [tTwW] ' /proc/kallsyms >"$out/kallsyms" 2>/dev/null &
 while kill -0 "$pytest" 2>/dev/null; do
 	date +%s >"$out/heartbeat"
 	if [ -f "$out/current" ] && read -r since allowed test <"$out/current"; then
