@@ -139,7 +139,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg,thread=$tcg_thread -cpu E
 	-d cpu_reset,guest_errors -D "$out/qemu.log" \
 	-nographic -no-reboot -net none -monitor "unix:$out/monitor.sock,server=on,wait=off" \
 	-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
-	-append "console=ttyS0 quiet loglevel=1 nokaslr rcupdate.rcu_cpu_stall_suppress=1 panic=-1 lane.tree=$root lane.out=$out" \
+	-append "console=ttyS0 quiet loglevel=2 nokaslr rcupdate.rcu_cpu_stall_suppress=1 panic=5 lane.tree=$root lane.out=$out" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$root,mount_tag=tree,security_model=none" \
 	-virtfs "local,path=$out,mount_tag=out,security_model=none" \

@@ -170,7 +170,7 @@ static void test_acpi_pm_round_trip_and_rejections(void **state)
 	struct acpi_pm pa, pb;
 	struct sbuf blob = SBUF_INIT;
 	struct ferr err = FERR_INIT;
-	uint16_t en = 0x0121;
+	uint16_t en[2] = {0x0121, 0}; /* room for the 4-byte case */
 
 	assert_int_equal(acpi_pm_init(&pa, &ctl, &a, &err), 0);
 	assert_int_equal(acpi_pm_init(&pb, &ctl, &b, &err), 0);
@@ -181,11 +181,11 @@ static void test_acpi_pm_round_trip_and_rejections(void **state)
 	sbuf_free(&blob);
 
 	const struct refusal cases[] = {
-	    {{{1, 2, &en}}, 1, 2, -ENOTSUP, "version 2"},
-	    {{{1, 1, &en}}, 1, 1, -EBADMSG, "1 bytes"},
-	    {{{1, 4, &en}}, 1, 1, -EBADMSG, "4 bytes"},
-	    {{{1, 2, &en}, {1, 2, &en}}, 2, 1, -EBADMSG, "duplicate"},
-	    {{{2, 2, &en}}, 1, 1, -EBADMSG, "section 0x2"},
+	    {{{1, 2, en}}, 1, 2, -ENOTSUP, "version 2"},
+	    {{{1, 1, en}}, 1, 1, -EBADMSG, "1 bytes"},
+	    {{{1, 4, en}}, 1, 1, -EBADMSG, "4 bytes"},
+	    {{{1, 2, en}, {1, 2, en}}, 2, 1, -EBADMSG, "duplicate"},
+	    {{{2, 2, en}}, 1, 1, -EBADMSG, "section 0x2"},
 	    {{{0}}, 0, 1, -EBADMSG, "PM1_EN"},
 	};
 	refuse_all(cases, sizeof(cases) / sizeof(cases[0]), acpi_pm_state_ops.load, &pb);
