@@ -80,6 +80,18 @@ def pytest_runtest_teardown(item):
     yield from _timed(item, "teardown")
 
 
+def pytest_runtest_logreport(report):
+    """The lane's record of outcomes as they happen ("<outcome> <test id>";
+    the last line of a test counts): if the L1 dies under the run, the
+    results so far survive it and the rest can run in a fresh L1."""
+    path = os.environ.get("FERRY_LANE_RESULTS")
+    if not path or (report.when != "call" and report.passed):
+        return
+    outcome = "passed" if report.passed else "skipped" if report.skipped else "failed"
+    with open(path, "a") as f:
+        f.write(f"{outcome} {report.nodeid}\n")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item, nextitem):
     """The lane's watchdog (scripts/nested/watchdog.sh) reads which test
