@@ -23,6 +23,8 @@
 #                      single is too slow for 2-vCPU Linux guests)
 #   --reset-l1-after S test of the harness: reset the first L1 after S seconds,
 #                      as the emulated L1 sometimes does on its own
+#   --no-kvm-anchor    do not keep an idle VM in the L1 (scripts/nested/kvm_anchor.py)
+#   --l1-script FILE   a shell script the L1 sources before pytest (experiments)
 #
 # Hangs: every test phase has a time limit (tests/system/conftest.py) and
 # ends as a failing test with its processes' state; a watchdog in the L1
@@ -48,6 +50,8 @@ memory=6144
 smp=2
 tcg_thread=multi
 reset_after=0
+anchor=1
+l1_script=
 die() {
 	echo "lane: error: $*" >&2
 	exit 3
@@ -64,8 +68,10 @@ while [ $# -gt 0 ]; do
 	--smp) smp=$2; shift 2 ;;
 	--tcg-thread) tcg_thread=$2; shift 2 ;;
 	--reset-l1-after) reset_after=$2; shift 2 ;;
+	--no-kvm-anchor) anchor=0; shift ;;
+	--l1-script) l1_script=$(realpath "$2"); shift 2 ;;
 	--memory) memory=$2; shift 2 ;;
-	--help | -h) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--help | -h) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) args+=("$1"); shift ;;
 	esac
 done
@@ -142,6 +148,8 @@ l1_run() {
 		echo 'modprobe -a veth sch_tbf sch_netem || { echo "lane: error (L1): modprobe veth sch_tbf sch_netem failed"; status 3; }'
 		echo 'ip link set lo up || { echo "lane: error (L1): ip link set lo up failed"; status 3; }'
 		printf 'cd %q || status 3\n' "$root"
+		[ $anchor = 1 ] && printf '/usr/bin/python3 %q & anchor=$!\n' "$here/kvm_anchor.py"
+		[ -n "$l1_script" ] && printf '. %q\n' "$l1_script"
 		printf 'export FERRY_BUILD=%q FERRY_LANE=svm HOME=/tmp TMPDIR=/tmp PYTHONDONTWRITEBYTECODE=1\n' "$build"
 		printf 'export FERRY_TEST_TIMEOUT=%q FERRY_LANE_STATUS="$out/current" FERRY_LANE_RESULTS="$out/results"\n' "$test_timeout"
 		printf '/usr/bin/python3 -m pytest -p no:cacheprovider -q -rfE --color=no --junitxml="$out/junit.xml"'
