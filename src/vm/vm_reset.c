@@ -21,7 +21,13 @@ void vm_set_reset_handler(struct vm *vm, const struct vm_reset_handler *h)
 void vm_request_reset(struct vm *vm, const char *reason)
 {
 	pthread_mutex_lock(&vm->lock);
-	if (!vm->quit && vm->owner != VM_OWNER_AWAY) {
+	/*
+	 * While a reset runs (from before the vCPUs park until they run again)
+	 * a request can only come from the guest being reset, still running
+	 * its fallbacks (Linux tries the 8042 15 ms after the ACPI register):
+	 * it is the same reset.
+	 */
+	if (!vm->quit && vm->owner != VM_OWNER_AWAY && !vm->resetting) {
 		vm->reset_req = true;
 		vm->reset_reason = reason;
 		pthread_cond_broadcast(&vm->cond);
