@@ -119,7 +119,12 @@ def migrate_once(tmp, kind, kernel, rd, init_name, i, cpus):
         assert dst.qmp.cmd("query-status")["status"] == "running"
         out = s1.read_bytes()
         assert b"FAIL" not in out, out[-500:]
+        print(f"  {kind} {init_name} run {i}: downtime {st['downtime']} ms", flush=True)
         return st["downtime"], st.get("total-time")
+    except Exception as e:
+        raise AssertionError(f"{kind} {init_name} run {i}: {e!r}\nsource (exit {src.proc.poll()}) "
+                             f"stderr:\n{src.stderr()[-1500:]}\ndestination (exit "
+                             f"{dst.proc.poll()}) stderr:\n{dst.stderr()[-1500:]}") from e
     finally:
         src.kill()
         dst.kill()
@@ -140,6 +145,7 @@ def test_linux_ferry_vs_qemu_microvm(tmp_path):
         walls, ups = [], []
         for i in range(RUNS):
             w, u = boot_once(tmp_path, kind, kernel, boot_rd, i)
+            print(f"  {kind} boot {i}: init after {w:.2f} s, kernel uptime {u:.2f} s", flush=True)
             walls.append(w)
             ups.append(u)
         rows.append(f"boot to init, {kind:5}: wall {fmt(walls)} s | kernel uptime {fmt(ups)} s")

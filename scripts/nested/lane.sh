@@ -152,6 +152,10 @@ l1_run() {
 		[ -n "$l1_script" ] && printf '. %q\n' "$l1_script"
 		printf 'export FERRY_BUILD=%q FERRY_LANE=svm HOME=/tmp TMPDIR=/tmp PYTHONDONTWRITEBYTECODE=1\n' "$build"
 		printf 'export FERRY_TEST_TIMEOUT=%q FERRY_LANE_STATUS="$out/current" FERRY_LANE_RESULTS="$out/results"\n' "$test_timeout"
+		# the knobs of tests and benchmarks, as the host's environment sets them
+		for v in BENCH_RUNS FERRY_LONG_MIGRATION_S; do
+			[ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}"
+		done
 		printf '/usr/bin/python3 -m pytest -p no:cacheprovider -q -rfE --color=no --junitxml="$out/junit.xml"'
 		printf ' %q' "$@"
 		echo ' &'
