@@ -164,6 +164,8 @@ l1_run() {
 		echo 'wd=$!'
 		echo 'wait $pytest; rc=$?'
 		echo 'kill $wd 2>/dev/null'
+		# processes the L1 kernel killed or saw crash: a test only sees them go
+		echo 'dmesg | grep -E "segfault|traps:|general protection|Out of memory|Killed process|oom-kill" | tail -n 20 | sed "s/^/lane: L1 kernel: /"'
 		echo '[ -f "$out/hung" ] && rc=125'
 		echo 'status $rc'
 	} >"$out/run.sh"
