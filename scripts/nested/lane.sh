@@ -24,7 +24,8 @@
 #   --reset-l1-after S test of the harness: reset the first L1 after S seconds,
 #                      as the emulated L1 sometimes does on its own
 #   --no-kvm-anchor    do not keep an idle VM in the L1 (scripts/nested/kvm_anchor.py)
-#   --l1-script FILE   a shell script the L1 sources before pytest (experiments)
+#   --l1-script FILE   a shell script the L1 sources before pytest (experiments;
+#                      not under /tmp, which is the L1's own tmpfs)
 #
 # Hangs: every test phase has a time limit (tests/system/conftest.py) and
 # ends as a failing test with its processes' state; a watchdog in the L1
@@ -71,7 +72,7 @@ while [ $# -gt 0 ]; do
 	--no-kvm-anchor) anchor=0; shift ;;
 	--l1-script) l1_script=$(realpath "$2"); shift 2 ;;
 	--memory) memory=$2; shift 2 ;;
-	--help | -h) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--help | -h) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) args+=("$1"); shift ;;
 	esac
 done
