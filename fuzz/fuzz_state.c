@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * libFuzzer target for the state blob parsers (src/vm/state_parse.c): the
- * vCPU, VM and serial-device state that a migration stream carries behind
+ * vCPU, VM and device (serial, RTC, ACPI PM) state that a migration stream carries behind
  * a valid checksum.  No KVM: the parsers only read the blob.
  *
  * Input: a 10-byte prefix, then the blob.
- *	byte 0		parser: 0 vCPU, 1 VM, 2 serial (taken modulo 3)
+ *	byte 0		parser: 0 vCPU, 1 VM, 2 serial, 3 RTC, 4 ACPI PM (modulo 5)
  *	byte 1		bit 0: the loading host has KVM_SET_SREGS2
  *	bytes 2..5	u32 LE: the host's XSAVE size (clamped to the wire limit)
- *	bytes 6..9	u32 LE: vCPU index (vCPU) or state version (serial)
+ *	bytes 6..9	u32 LE: vCPU index (vCPU) or state version (devices)
  * The blob is copied into a heap buffer of exactly its size, so any read
  * past it is an AddressSanitizer report; blobs up to the wire limits
  * (1 MiB for vCPU and device state, 16 MiB for VM state) are accepted
@@ -135,9 +135,40 @@ static void fuzz_vm(const uint8_t *blob, size_t len)
 
 static void fuzz_serial(uint32_t version, const uint8_t *blob, size_t len)
 {
-	uint8_t regs[SERIAL_NREGS];
+	struct serial_state st;
 	struct ferr err = {0};
-	int rc = serial_blob_parse(version, blob, len, regs, &err);
+	int rc = serial_blob_parse(version, blob, len, &st, &err);
+
+	if (rc) {
+		check_failure(rc, &err);
+		return;
+	}
+	check(version == 1 || version == 2, "only versions 1 and 2 are accepted");
+	check(st.rx_count <= SERIAL_RX_MAX, "the receive FIFO fits");
+	check(version == 2 || st.rx_count == 0, "version 1 carries no FIFO");
+}
+
+static void fuzz_rtc(uint32_t version, const uint8_t *blob, size_t len)
+{
+	struct rtc_state st;
+	struct ferr err = {0};
+	int rc = rtc_blob_parse(version, blob, len, &st, &err);
+
+	if (rc) {
+		check_failure(rc, &err);
+		return;
+	}
+	check(version == 1, "only version 1 is accepted");
+	check(st.index < RTC_CMOS_BYTES, "the index stays inside the CMOS");
+	check(st.offset_s >= -RTC_MAX_OFFSET_S && st.offset_s <= RTC_MAX_OFFSET_S,
+	      "the clock offset is in range");
+}
+
+static void fuzz_acpi_pm(uint32_t version, const uint8_t *blob, size_t len)
+{
+	uint16_t en;
+	struct ferr err = {0};
+	int rc = acpi_pm_blob_parse(version, blob, len, &en, &err);
 
 	if (rc)
 		check_failure(rc, &err);
@@ -149,7 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < PREFIX)
 		return 0;
-	unsigned kind = data[0] % 3;
+	unsigned kind = data[0] % 5;
 	struct vcpu_host host = {
 	    .has_sregs2 = data[1] & 1,
 	    .xsave_size = le32(data + 2) % (VCPU_BLOB_MAX + 1),
@@ -172,8 +203,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1:
 		fuzz_vm(blob, len);
 		break;
-	default:
+	case 2:
 		fuzz_serial(arg, blob, len);
+		break;
+	case 3:
+		fuzz_rtc(arg, blob, len);
+		break;
+	default:
+		fuzz_acpi_pm(arg, blob, len);
 		break;
 	}
 	free(blob);

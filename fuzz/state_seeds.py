@@ -17,6 +17,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "
 import streamlib  # noqa: E402
 
 
+# fuzz_state.c's parser numbers (its input's byte 0) of the device sections
+DEVICE_KIND = {"serial0": 2, "rtc0": 3, "acpi-pm": 4}
+
+
 def prefix(kind, sregs2, xsave, arg):
     return struct.pack("<BBII", kind, sregs2, xsave, arg)
 
@@ -37,8 +41,10 @@ def main():
         elif rec[2] == streamlib.REC_VM_STATE:
             seeds.append(prefix(1, 0, 0, 0) + p)
         elif rec[2] == streamlib.REC_DEVICE_STATE:
+            name = p[:32].rstrip(b"\0").decode()
             version = struct.unpack_from("<I", p, 32)[0]
-            seeds.append(prefix(2, 0, 0, version) + p[40:])
+            assert name in DEVICE_KIND, f"fuzz_state.c has no parser for device {name!r}"
+            seeds.append(prefix(DEVICE_KIND[name], 0, 0, version) + p[40:])
     for s in seeds:
         (out / hashlib.sha1(s).hexdigest()).write_bytes(s)
     print(f"{len(seeds)} seeds in {out}")

@@ -2,7 +2,7 @@
 # The whole test suite: unit tests (cmocka) and system tests (pytest on real
 # KVM guests), on a normal build and on an AddressSanitizer+UBSan build.
 # With FERRY_CI_LANE=1, then the hardware-KVM lane: system tests inside a
-# nested L1 with kvm_amd (not by default yet: docs/testing.md says why).
+# nested L1 with kvm_amd (docs/testing.md says why it is not on by default yet).
 # The last line is the combined summary "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +46,9 @@ if [ "${FERRY_CI_LANE:-0}" != 1 ]; then
 elif [ -x build/src/ferry ]; then
 	touch "$results/lane-requested"
 	echo "== lane: system tests on nested SVM KVM (scripts/nested/lane.sh)"
-	scripts/nested/lane.sh --build build --junitxml "$results/system-lane.xml" || status=1
+	# --timeout: the lane's CI budget is 25 minutes, setup included (docs/testing.md)
+	scripts/nested/lane.sh --build build --timeout 1380 --junitxml "$results/system-lane.xml" ||
+		status=1
 else
 	echo "ferry: error: no normal build: the hardware-KVM lane cannot run" >&2
 fi

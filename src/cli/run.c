@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/parse.h"
@@ -60,7 +61,8 @@ void cli_run_usage(void)
 	       "  --incoming URI       receive the VM instead of booting: file:PATH (restore a\n"
 	       "                       snapshot), tcp:HOST:PORT, unix:PATH, or 'defer' to wait\n"
 	       "                       for migrate-incoming.  Without --memory/--cpus, a file's\n"
-	       "                       own sizes are used\n"
+	       "                       own sizes are used.  --kernel/--initrd/--append then\n"
+	       "                       say what a guest reset boots (else a reset ends it)\n"
 	       "  --prealloc           populate all guest RAM up front, in the background (an\n"
 	       "                       incoming migration then writes into memory that exists)\n"
 	       "  --tls-creds DIR      migrations in and out use TLS with mutual x509\n"
@@ -178,10 +180,11 @@ static int run_parse(int argc, char **argv, struct run_opts *o, int *status)
 		       -1;
 	if (o->initrd && !o->kernel)
 		return *status = cli_error("--initrd needs --kernel"), -1;
-	if (o->kernel && o->incoming)
-		return *status = cli_error("--kernel and --incoming exclude each other: an "
-					   "incoming VM gets its memory from the stream"),
-		       -1;
+	/* With --incoming, the kernel is what a guest reset boots (machine/machine.h). */
+	if (o->incoming && o->kernel && access(o->kernel, R_OK) != 0)
+		return *status = cli_error("--kernel %s: %s", o->kernel, strerror(errno)), -1;
+	if (o->incoming && o->initrd && access(o->initrd, R_OK) != 0)
+		return *status = cli_error("--initrd %s: %s", o->initrd, strerror(errno)), -1;
 	return 0;
 }
 
@@ -358,6 +361,7 @@ int cli_run_main(int argc, char **argv)
 	    .kernel = o.kernel,
 	    .initrd = o.initrd,
 	    .cmdline = o.append,
+	    .incoming = o.incoming != NULL,
 	};
 	if (chardev_open(o.serial, &serial, &err) || chardev_open(o.debugcon, &debugcon, &err)) {
 		status = cli_error("%s", err.msg);

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "devices/acpi_pm.h"
 
+#include <errno.h>
+
 #include "machine/board.h"
 #include "vm/iobus.h"
+#include "vm/state_parse.h"
 
 #define PM1_CNT_SCI_EN	   0x0001
 #define PM1_CNT_SLP_EN	   0x2000
@@ -63,7 +66,7 @@ static void acpi_reset_out(void *dev, uint16_t port, unsigned size, uint32_t val
 	struct acpi_pm *pm = dev;
 
 	if (val & RESET_CPU)
-		pm->ctl->shutdown(pm->ctl->opaque, "guest-reset", true, 0);
+		pm->ctl->reset(pm->ctl->opaque, "guest-reset");
 }
 
 static const struct io_ops acpi_reset_ops = {
@@ -71,6 +74,38 @@ static const struct io_ops acpi_reset_ops = {
     .in = acpi_reset_in,
     .out = acpi_reset_out,
 };
+
+static int acpi_pm_save(void *dev, struct sbuf *out, struct ferr *err)
+{
+	struct acpi_pm *pm = dev;
+	uint16_t en = __atomic_load_n(&pm->pm1_en, __ATOMIC_RELAXED);
+
+	if (sbuf_put_section(out, ACPI_PM_STATE_PM1, &en, sizeof(en)))
+		return ferr_set(err, -ENOMEM, "acpi-pm: out of memory");
+	return 0;
+}
+
+static int acpi_pm_load(void *dev, uint32_t version, const void *blob, size_t len, struct ferr *err)
+{
+	struct acpi_pm *pm = dev;
+	uint16_t en;
+	int rc = acpi_pm_blob_parse(version, blob, len, &en, err);
+
+	if (!rc)
+		__atomic_store_n(&pm->pm1_en, en, __ATOMIC_RELAXED);
+	return rc;
+}
+
+const struct device_state_ops acpi_pm_state_ops = {
+    .version = 1,
+    .save = acpi_pm_save,
+    .load = acpi_pm_load,
+};
+
+void acpi_pm_reset(struct acpi_pm *pm)
+{
+	__atomic_store_n(&pm->pm1_en, 0, __ATOMIC_RELAXED);
+}
 
 int acpi_pm_init(struct acpi_pm *pm, const struct board_ctl *ctl, struct iobus *bus,
 		 struct ferr *err)

@@ -6,11 +6,9 @@
  *  - PM1a control block: SCI_EN always set (there is no SMI handoff);
  *    writing SLP_EN with SLP_TYP = S5 ends ferry with status 0
  *    ("guest-poweroff"); other sleep states are ignored;
- *  - the reset register (0xcf9): a write with bit 2 (reset CPU) set ends
- *    ferry with status 0 ("guest-reset"), as port 0x92 does; ferry does
- *    not reset a VM in place.
- * No state to migrate beyond PM1_EN, which no guest relies on (reads back 0
- * after a move is harmless: no events exist).
+ *  - the reset register (0xcf9, the FADT's RESET_REG): a write with bit 2
+ *    (reset CPU) set resets the VM in place (machine/machine.h).
+ * State: PM1_EN (migrated: "acpi-pm" section, docs/stream-format.md).
  */
 #ifndef FERRY_DEVICES_ACPI_PM_H
 #define FERRY_DEVICES_ACPI_PM_H
@@ -18,6 +16,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "devices/device.h"
 
 struct board_ctl;
 struct iobus;
@@ -29,5 +28,8 @@ struct acpi_pm {
 
 int acpi_pm_init(struct acpi_pm *pm, const struct board_ctl *ctl, struct iobus *bus,
 		 struct ferr *err);
+extern const struct device_state_ops acpi_pm_state_ops;
+/* As at power-on: PM1_EN clear. */
+void acpi_pm_reset(struct acpi_pm *pm);
 
 #endif

@@ -44,13 +44,38 @@ static void sysctl_a_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 	const struct board_ctl *ctl = dev;
 
 	if (val & 1)
-		ctl->shutdown(ctl->opaque, "guest-reset", true, 0);
+		ctl->reset(ctl->opaque, "guest-reset");
 }
 
 static const struct io_ops sysctl_a_ops = {
     .name = "port92",
     .in = sysctl_a_in,
     .out = sysctl_a_out,
+};
+
+/*
+ * Only the 8042's reset command: Linux falls back on it (reboot=k) when
+ * the ACPI reset register did nothing.  The status reads 0 (input buffer
+ * empty), so its wait for the controller ends at once; no keyboard is
+ * there, and Linux does not probe for one (the FADT says no 8042).
+ */
+static uint32_t kbc_in(void *dev, uint16_t port, unsigned size)
+{
+	return 0;
+}
+
+static void kbc_out(void *dev, uint16_t port, unsigned size, uint32_t val)
+{
+	const struct board_ctl *ctl = dev;
+
+	if ((val & 0xff) == BOARD_KBC_RESET)
+		ctl->reset(ctl->opaque, "guest-reset");
+}
+
+static const struct io_ops kbc_ops = {
+    .name = "kbc-reset",
+    .in = kbc_in,
+    .out = kbc_out,
 };
 
 int misc_devices_init(const struct board_ctl *ctl, struct iobus *bus, struct chardev *debugcon,
@@ -63,5 +88,7 @@ int misc_devices_init(const struct board_ctl *ctl, struct iobus *bus, struct cha
 		rc = iobus_register(bus, DEBUGEXIT_PORT, 2, &debugexit_ops, (void *)ctl, err);
 	if (!rc)
 		rc = iobus_register(bus, SYSCTL_A_PORT, 1, &sysctl_a_ops, (void *)ctl, err);
+	if (!rc)
+		rc = iobus_register(bus, BOARD_KBC_CMD_PORT, 1, &kbc_ops, (void *)ctl, err);
 	return rc;
 }

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "devices/rtc.h"
 
+#include <errno.h>
+#include <string.h>
 #include <time.h>
 
 #include "vm/iobus.h"
+#include "vm/state_parse.h"
 
 enum {
 	RTC_SEC = 0x00,
@@ -195,6 +198,54 @@ int rtc_init(struct rtc *rtc, struct iobus *bus, struct ferr *err)
 	rtc->ram[RTC_REG_A] = RTC_A_INIT;
 	rtc->ram[RTC_REG_B] = RTC_B_2412; /* BCD, 24-hour, as PC firmware leaves it */
 	return iobus_register(bus, RTC_PORT, 2, &rtc_ops, rtc, err);
+}
+
+/* State blob v1 (vm/state_parse.h): the index and CMOS bytes, then the offset. */
+static int rtc_save(void *dev, struct sbuf *out, struct ferr *err)
+{
+	struct rtc *rtc = dev;
+	uint8_t cmos[1 + RTC_CMOS_BYTES];
+	int64_t offset;
+
+	pthread_mutex_lock(&rtc->lock);
+	cmos[0] = rtc->index;
+	memcpy(cmos + 1, rtc->ram, RTC_CMOS_BYTES);
+	offset = rtc->offset_s;
+	pthread_mutex_unlock(&rtc->lock);
+	if (sbuf_put_section(out, RTC_STATE_CMOS, cmos, sizeof(cmos)) ||
+	    sbuf_put_section(out, RTC_STATE_CLOCK, &offset, sizeof(offset)))
+		return ferr_set(err, -ENOMEM, "rtc: out of memory");
+	return 0;
+}
+
+static int rtc_load(void *dev, uint32_t version, const void *blob, size_t len, struct ferr *err)
+{
+	struct rtc *rtc = dev;
+	struct rtc_state st;
+	int rc = rtc_blob_parse(version, blob, len, &st, err);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&rtc->lock);
+	rtc->index = st.index;
+	memcpy(rtc->ram, st.cmos, RTC_CMOS_BYTES);
+	rtc->ram[RTC_REG_A] &= 0x7f; /* UIP is never set here */
+	rtc->offset_s = st.offset_s;
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}
+
+const struct device_state_ops rtc_state_ops = {
+    .version = 1,
+    .save = rtc_save,
+    .load = rtc_load,
+};
+
+void rtc_reset(struct rtc *rtc)
+{
+	pthread_mutex_lock(&rtc->lock);
+	rtc->index = 0;
+	pthread_mutex_unlock(&rtc->lock);
 }
 
 void rtc_destroy(struct rtc *rtc)

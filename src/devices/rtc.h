@@ -9,8 +9,9 @@
  * No interrupts (periodic, alarm, update-ended): IRQ 8 never fires, and
  * Linux does not need it to boot.
  *
- * Not migrated yet: the offset and the CMOS RAM stay on the source (a
- * guest that set its RTC reads the host's time after a move).
+ * Migrated (rtc_state_ops, "rtc0"): the index register, the CMOS RAM and
+ * the guest's offset from UTC, so the guest's RTC reads on the destination
+ * what it would have read on the source (hosts keep UTC in step).
  */
 #ifndef FERRY_DEVICES_RTC_H
 #define FERRY_DEVICES_RTC_H
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "devices/device.h"
 
 struct iobus;
 
@@ -32,6 +34,12 @@ struct rtc {
 };
 
 int rtc_init(struct rtc *rtc, struct iobus *bus, struct ferr *err);
+extern const struct device_state_ops rtc_state_ops;
+/*
+ * A board reset: the clock and its CMOS RAM are battery-backed and keep
+ * their time, offset and contents; only the index register goes back to 0.
+ */
+void rtc_reset(struct rtc *rtc);
 void rtc_destroy(struct rtc *rtc);
 
 /* Pure helpers, for tests: register @reg of time @t as register B @regb formats it. */

@@ -6,8 +6,10 @@
  * one, devices/chardev.h) into a 16-byte receive FIFO, only while there is
  * room, so input waits in the backend rather than being dropped; LSR.DR
  * and the received-data interrupt (IER bit 0, IIR 0x04) follow the FIFO.
- * Bytes in the receive FIFO are not migrated (the state blob carries the
- * registers only): at most 16 typed characters are lost by a move.
+ * Migration (state version 2, vm/state_parse.h): the registers and the
+ * receive FIFO's bytes.  Quiescing holds the receive thread, so that no
+ * byte leaves the backend after the FIFO was saved: input typed during
+ * the switchover waits in the source's backend (the source's console).
  */
 #include "devices/serial.h"
 
@@ -16,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "devices/chardev.h"
@@ -42,7 +45,7 @@ enum {
 #define UART_IIR_RDI	    0x04
 #define UART_FCR_CLEAR_RCVR 0x02
 #define UART_LSR_DR	    0x01
-#define SERIAL_RX_FIFO	    16
+#define SERIAL_RX_FIFO	    SERIAL_RX_MAX
 #define UART_IIR_FIFO	    0xc0
 #define UART_FCR_ENABLE	    0x01
 #define UART_MCR_OUT2	    0x08
@@ -65,14 +68,16 @@ struct serial {
 	uint16_t base;
 	unsigned irq;
 	bool irq_level;
-	/* receive side: the FIFO is guarded by lock; rx_cond signals room or stop */
+	/* receive side, under lock; rx_cond: room, stop, hold released, a read done */
 	uint8_t rx[SERIAL_RX_FIFO];
 	unsigned rx_head, rx_count;
 	pthread_cond_t rx_cond;
 	pthread_t rx_thread;
 	bool rx_started, rx_stop;
-	int rx_fd;	/* the backend's input, not owned */
-	int rx_wake[2]; /* pipe: serial_destroy() wakes the thread's poll() */
+	bool rx_hold;	 /* quiesced for a migration: take no input */
+	bool rx_reading; /* between poll() and the FIFO: quiesce waits for it */
+	int rx_fd;	 /* the backend's input, not owned */
+	int rx_wake[2];	 /* pipe: serial_destroy() wakes the thread's poll() */
 };
 
 /* Recompute IIR and the interrupt line; called with the lock held. */
@@ -112,7 +117,7 @@ static uint32_t serial_in(void *dev, uint16_t port, unsigned size)
 			v = s->rx[s->rx_head];
 			s->rx_head = (s->rx_head + 1) % SERIAL_RX_FIFO;
 			if (s->rx_count-- == SERIAL_RX_FIFO)
-				pthread_cond_signal(&s->rx_cond);
+				pthread_cond_broadcast(&s->rx_cond);
 		}
 		break;
 	case UART_IER:
@@ -175,7 +180,7 @@ static void serial_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 		r->fcr = v & 0xc9;
 		if (v & UART_FCR_CLEAR_RCVR) {
 			if (s->rx_count == SERIAL_RX_FIFO)
-				pthread_cond_signal(&s->rx_cond);
+				pthread_cond_broadcast(&s->rx_cond);
 			s->rx_count = 0;
 		}
 		break;
@@ -198,19 +203,23 @@ static void serial_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 		chardev_write(s->out, &v, 1);
 }
 
-/* State blob v1: one section, the registers as bytes in this order. */
+/* State blob v2: the registers as bytes in this order, then the receive FIFO. */
 
 static int serial_save(void *dev, struct sbuf *out, struct ferr *err)
 {
 	struct serial *s = dev;
 	struct serial_regs *r = &s->regs;
-	uint8_t b[SERIAL_NREGS];
+	uint8_t b[SERIAL_NREGS], rx[1 + SERIAL_RX_FIFO];
 
 	pthread_mutex_lock(&s->lock);
 	b[0] = r->ier, b[1] = r->lcr, b[2] = r->mcr, b[3] = r->lsr, b[4] = r->msr;
 	b[5] = r->scr, b[6] = r->fcr, b[7] = r->dll, b[8] = r->dlm, b[9] = r->thr_ipending;
+	rx[0] = (uint8_t)s->rx_count;
+	for (unsigned i = 0; i < s->rx_count; i++)
+		rx[1 + i] = s->rx[(s->rx_head + i) % SERIAL_RX_FIFO];
 	pthread_mutex_unlock(&s->lock);
-	if (sbuf_put_section(out, SERIAL_STATE_REGS, b, sizeof(b)))
+	if (sbuf_put_section(out, SERIAL_STATE_REGS, b, sizeof(b)) ||
+	    sbuf_put_section(out, SERIAL_STATE_RX, rx, 1 + rx[0]))
 		return ferr_set(err, -ENOMEM, "serial: out of memory");
 	return 0;
 }
@@ -219,8 +228,9 @@ static int serial_load(void *dev, uint32_t version, const void *blob, size_t len
 {
 	struct serial *s = dev;
 	struct serial_regs *r = &s->regs;
-	uint8_t b[SERIAL_NREGS];
-	int rc = serial_blob_parse(version, blob, len, b, err);
+	struct serial_state st;
+	const uint8_t *b = st.regs;
+	int rc = serial_blob_parse(version, blob, len, &st, err);
 
 	if (rc)
 		return rc;
@@ -228,16 +238,50 @@ static int serial_load(void *dev, uint32_t version, const void *blob, size_t len
 	r->ier = b[0] & 0x0f, r->lcr = b[1], r->mcr = b[2] & 0x1f;
 	r->lsr = b[3], r->msr = b[4], r->scr = b[5], r->fcr = b[6] & 0xc9;
 	r->dll = b[7], r->dlm = b[8], r->thr_ipending = b[9] & 1;
+	/* the destination's own input, if any arrived already, comes after the guest's */
+	uint8_t mine[SERIAL_RX_FIFO];
+	unsigned n = 0;
+	for (; n < s->rx_count && st.rx_count + n < SERIAL_RX_FIFO; n++)
+		mine[n] = s->rx[(s->rx_head + n) % SERIAL_RX_FIFO];
+	memcpy(s->rx, st.rx, st.rx_count);
+	memcpy(s->rx + st.rx_count, mine, n);
+	s->rx_head = 0;
+	s->rx_count = st.rx_count + n;
 	s->irq_level = false;
 	serial_update_irq(s);
+	pthread_cond_broadcast(&s->rx_cond);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
+static int serial_quiesce(void *dev, struct ferr *err)
+{
+	struct serial *s = dev;
+
+	pthread_mutex_lock(&s->lock);
+	s->rx_hold = true;
+	while (s->rx_reading)
+		pthread_cond_wait(&s->rx_cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static void serial_resume(void *dev)
+{
+	struct serial *s = dev;
+
+	pthread_mutex_lock(&s->lock);
+	s->rx_hold = false;
+	pthread_cond_broadcast(&s->rx_cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
 const struct device_state_ops serial_state_ops = {
-    .version = 1,
+    .version = 2,
+    .quiesce = serial_quiesce,
     .save = serial_save,
     .load = serial_load,
+    .resume = serial_resume,
 };
 
 static const struct io_ops serial_io_ops = {
@@ -259,9 +303,8 @@ static void *serial_rx_thread(void *arg)
 		ssize_t n;
 
 		pthread_mutex_lock(&s->lock);
-		while (s->rx_count == SERIAL_RX_FIFO && !s->rx_stop)
+		while ((s->rx_count == SERIAL_RX_FIFO || s->rx_hold) && !s->rx_stop)
 			pthread_cond_wait(&s->rx_cond, &s->lock);
-		room = SERIAL_RX_FIFO - s->rx_count;
 		bool stop = s->rx_stop;
 		pthread_mutex_unlock(&s->lock);
 		if (stop)
@@ -273,16 +316,25 @@ static void *serial_rx_thread(void *arg)
 		}
 		if (p[1].revents)
 			break;
+		/* Room again under the lock: a load or a quiesce may have come meanwhile. */
+		pthread_mutex_lock(&s->lock);
+		room = s->rx_hold ? 0 : SERIAL_RX_FIFO - s->rx_count;
+		s->rx_reading = room > 0;
+		pthread_mutex_unlock(&s->lock);
+		if (!room)
+			continue;
 		n = read(s->rx_fd, buf, room);
+		pthread_mutex_lock(&s->lock);
+		for (ssize_t i = 0; i < n; i++)
+			s->rx[(s->rx_head + s->rx_count++) % SERIAL_RX_FIFO] = buf[i];
+		s->rx_reading = false;
+		serial_update_irq(s);
+		pthread_cond_broadcast(&s->rx_cond);
+		pthread_mutex_unlock(&s->lock);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			break; /* end of input: the guest sees no more */
-		pthread_mutex_lock(&s->lock);
-		for (ssize_t i = 0; i < n; i++)
-			s->rx[(s->rx_head + s->rx_count++) % SERIAL_RX_FIFO] = buf[i];
-		serial_update_irq(s);
-		pthread_mutex_unlock(&s->lock);
 	}
 	return NULL;
 }
@@ -318,7 +370,7 @@ int serial_create(const struct board_ctl *ctl, struct iobus *bus, uint16_t base,
 	s->irq = irq;
 	s->regs.lsr = UART_LSR_THRE | UART_LSR_TEMT;
 	s->regs.msr = UART_MSR_IDLE;
-	s->regs.dll = 0x0c; /* 9600 baud, the power-on divisor */
+	s->regs.dll = 0x0c; /* 9600 baud, the power-on divisor (serial_reset too) */
 	rc = iobus_register(bus, base, 8, &serial_io_ops, s, err);
 	if (!rc && out && out->in_fd >= 0)
 		rc = serial_rx_start(s, out->in_fd, err);
@@ -330,12 +382,26 @@ int serial_create(const struct board_ctl *ctl, struct iobus *bus, uint16_t base,
 	return 0;
 }
 
+void serial_reset(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->regs = (struct serial_regs){
+	    .lsr = UART_LSR_THRE | UART_LSR_TEMT,
+	    .msr = UART_MSR_IDLE,
+	    .dll = 0x0c,
+	};
+	s->rx_head = s->rx_count = 0; /* a reset clears the FIFO; later input still arrives */
+	pthread_cond_broadcast(&s->rx_cond);
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
 void serial_stop_input(struct serial *s)
 {
 	if (s && s->rx_started) {
 		pthread_mutex_lock(&s->lock);
 		s->rx_stop = true;
-		pthread_cond_signal(&s->rx_cond);
+		pthread_cond_broadcast(&s->rx_cond);
 		pthread_mutex_unlock(&s->lock);
 		if (write(s->rx_wake[1], "", 1) < 0) {
 			/* a pipe with room: cannot fail; the join below would tell */

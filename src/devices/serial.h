@@ -16,6 +16,8 @@ struct serial;
 /* A 16550A UART at @base raising @irq, transmitting to @out and receiving its input. */
 int serial_create(const struct board_ctl *ctl, struct iobus *bus, uint16_t base, unsigned irq,
 		  struct chardev *out, struct serial **ret, struct ferr *err);
+/* As at power-on: registers, an empty receive FIFO, the interrupt line low. */
+void serial_reset(struct serial *s);
 /* Stop the receive thread: after this the UART raises no interrupt on its own. */
 void serial_stop_input(struct serial *s);
 void serial_destroy(struct serial *s);

@@ -18,8 +18,10 @@
 struct board_ctl {
 	/* Set ISA interrupt line @irq (PIC and IOAPIC pin of the same number). */
 	int (*irq_line)(void *opaque, unsigned irq, bool level);
-	/* End the VM: power-off, reset (not done in place), debug exit. */
+	/* End the VM: power-off, debug exit. */
 	void (*shutdown)(void *opaque, const char *reason, bool guest, int exit_status);
+	/* Reset the whole board as at power-on (done once the vCPUs are parked). */
+	void (*reset)(void *opaque, const char *reason);
 	void *opaque;
 };
 
@@ -36,6 +38,10 @@ struct board_ctl {
 /* 16550 COM1 (devices/serial.c) */
 #define BOARD_COM1_BASE 0x3f8
 #define BOARD_COM1_IRQ	4
+
+/* The 8042 keyboard controller's command port: command 0xfe pulses the reset line. */
+#define BOARD_KBC_CMD_PORT 0x64
+#define BOARD_KBC_RESET	   0xfe
 
 /* The PCI-style reset control register that the FADT names as RESET_REG. */
 #define ACPI_RESET_PORT	 0xcf9

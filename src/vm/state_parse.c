@@ -124,30 +124,115 @@ int vm_blob_parse(const void *blob, size_t len, struct vm_blob *b, struct ferr *
 	return 0;
 }
 
-int serial_blob_parse(uint32_t version, const void *blob, size_t len, uint8_t regs[SERIAL_NREGS],
-		      struct ferr *err)
+int device_blob_parse(const char *dev, const struct dev_section_spec *spec, unsigned n,
+		      const void *blob, size_t len, struct dev_section *out, struct ferr *err)
 {
 	struct sbuf_reader rd;
 	struct sbuf_section sec;
-	bool have_regs = false;
+	unsigned i;
 	int rc;
 
-	if (version != 1)
-		return ferr_set(err, -ENOTSUP, "serial: state version %u is not supported (1 is)",
-				version);
+	memset(out, 0, n * sizeof(*out));
 	sbuf_reader_init(&rd, blob, len);
 	while ((rc = sbuf_next_section(&rd, &sec, err)) > 0) {
-		if (sec.tag != SERIAL_STATE_REGS || sec.len != SERIAL_NREGS)
-			return ferr_set(err, -EBADMSG, "serial: unexpected section %#x of %u bytes",
-					sec.tag, sec.len);
-		if (have_regs)
-			return ferr_set(err, -EBADMSG, "serial: duplicate section %#x", sec.tag);
-		memcpy(regs, sec.data, SERIAL_NREGS);
-		have_regs = true;
+		for (i = 0; i < n && spec[i].tag != sec.tag; i++)
+			;
+		if (i == n || sec.len < spec[i].min_len || sec.len > spec[i].max_len)
+			return ferr_set(err, -EBADMSG, "%s: unexpected section %#x of %u bytes",
+					dev, sec.tag, sec.len);
+		if (out[i].data)
+			return ferr_set(err, -EBADMSG, "%s: duplicate section %#x", dev, sec.tag);
+		out[i] = (struct dev_section){sec.data, sec.len};
 	}
-	if (rc < 0)
+	if (rc < 0) {
+		ferr_prefix(err, "%s: ", dev);
 		return rc;
-	if (!have_regs)
-		return ferr_set(err, -EBADMSG, "serial: state has no registers");
+	}
+	for (i = 0; i < n; i++)
+		if (spec[i].required && !out[i].data)
+			return ferr_set(err, -EBADMSG, "%s: state has no section %#x (%s)", dev,
+					spec[i].tag, spec[i].what);
 	return 0;
+}
+
+static int device_version(const char *dev, uint32_t version, uint32_t max, struct ferr *err)
+{
+	if (version < 1 || version > max)
+		return ferr_set(err, -ENOTSUP,
+				"%s: state version %u is not supported (1 to %u are)", dev, version,
+				max);
+	return 0;
+}
+
+int serial_blob_parse(uint32_t version, const void *blob, size_t len, struct serial_state *st,
+		      struct ferr *err)
+{
+	/* v1: the registers; v2 adds the receive FIFO (a count, then the bytes in order) */
+	const struct dev_section_spec spec[] = {
+	    {SERIAL_STATE_REGS, SERIAL_NREGS, SERIAL_NREGS, true, "registers"},
+	    {SERIAL_STATE_RX, 1, 1 + SERIAL_RX_MAX, version >= 2, "receive FIFO"},
+	};
+	struct dev_section sec[2];
+	int rc = device_version("serial", version, 2, err);
+
+	if (!rc)
+		rc = device_blob_parse("serial", spec, version >= 2 ? 2 : 1, blob, len, sec, err);
+	if (rc)
+		return rc;
+	memset(st, 0, sizeof(*st));
+	memcpy(st->regs, sec[0].data, SERIAL_NREGS);
+	if (version >= 2) {
+		const uint8_t *rx = sec[1].data;
+		if (rx[0] > SERIAL_RX_MAX || sec[1].len != 1u + rx[0])
+			return ferr_set(err, -EBADMSG,
+					"serial: receive FIFO of %u bytes in a %u-byte section",
+					rx[0], sec[1].len);
+		st->rx_count = rx[0];
+		memcpy(st->rx, rx + 1, rx[0]);
+	}
+	return 0;
+}
+
+int rtc_blob_parse(uint32_t version, const void *blob, size_t len, struct rtc_state *st,
+		   struct ferr *err)
+{
+	const struct dev_section_spec spec[] = {
+	    {RTC_STATE_CMOS, 1 + RTC_CMOS_BYTES, 1 + RTC_CMOS_BYTES, true, "index and CMOS"},
+	    {RTC_STATE_CLOCK, 8, 8, true, "clock offset"},
+	};
+	struct dev_section sec[2];
+	const uint8_t *cmos;
+	int rc = device_version("rtc", version, 1, err);
+
+	if (!rc)
+		rc = device_blob_parse("rtc", spec, 2, blob, len, sec, err);
+	if (rc)
+		return rc;
+	cmos = sec[0].data;
+	if (cmos[0] >= RTC_CMOS_BYTES)
+		return ferr_set(err, -EBADMSG, "rtc: index register %#x is past the CMOS", cmos[0]);
+	st->index = cmos[0];
+	memcpy(st->cmos, cmos + 1, RTC_CMOS_BYTES);
+	memcpy(&st->offset_s, sec[1].data, sizeof(st->offset_s));
+	/* beyond this, the guest's time would not fit a struct tm: no guest sets it */
+	if (st->offset_s > RTC_MAX_OFFSET_S || st->offset_s < -RTC_MAX_OFFSET_S)
+		return ferr_set(err, -EBADMSG, "rtc: clock offset of %lld s is out of range",
+				(long long)st->offset_s);
+	return 0;
+}
+
+int acpi_pm_blob_parse(uint32_t version, const void *blob, size_t len, uint16_t *pm1_en,
+		       struct ferr *err)
+{
+	const struct dev_section_spec spec[] = {
+	    {ACPI_PM_STATE_PM1, 2, 2, true, "PM1_EN"},
+	};
+	struct dev_section sec;
+	int rc = device_version("acpi-pm", version, 1, err);
+
+	if (!rc)
+		rc = device_blob_parse("acpi-pm", spec, 1, blob, len, &sec, err);
+	if (!rc)
+		memcpy(pm1_en, sec.data, sizeof(*pm1_en));
+	return rc;
 }

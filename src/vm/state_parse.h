@@ -73,11 +73,61 @@ struct vm_blob {
 
 int vm_blob_parse(const void *blob, size_t len, struct vm_blob *b, struct ferr *err);
 
-/* The serial port's state, version 1: one section of its 10 registers. */
-#define SERIAL_STATE_REGS 1
-enum { SERIAL_NREGS = 10 };
+/*
+ * Device state blobs: sections of fixed or bounded size, each at most once.
+ * device_blob_parse() checks every section of @blob against @spec (@n
+ * entries): a known tag, a length within bounds, no duplicate, every
+ * required one there; @out[i] is then spec[i]'s section (data NULL: absent).
+ */
+struct dev_section_spec {
+	uint32_t tag;
+	uint32_t min_len, max_len;
+	bool required;
+	const char *what; /* for messages */
+};
+struct dev_section {
+	const void *data;
+	uint32_t len;
+};
+int device_blob_parse(const char *dev, const struct dev_section_spec *spec, unsigned n,
+		      const void *blob, size_t len, struct dev_section *out, struct ferr *err);
 
-int serial_blob_parse(uint32_t version, const void *blob, size_t len, uint8_t regs[SERIAL_NREGS],
+/*
+ * The serial port ("serial0"), version 1: its 10 registers; version 2
+ * adds the receive FIFO: a count byte (at most 16), then that many bytes,
+ * oldest first.  Loads accept both versions.
+ */
+#define SERIAL_STATE_REGS 1
+#define SERIAL_STATE_RX	  2
+enum { SERIAL_NREGS = 10, SERIAL_RX_MAX = 16 };
+struct serial_state {
+	uint8_t regs[SERIAL_NREGS];
+	uint8_t rx[SERIAL_RX_MAX];
+	unsigned rx_count;
+};
+int serial_blob_parse(uint32_t version, const void *blob, size_t len, struct serial_state *st,
 		      struct ferr *err);
+
+/*
+ * The CMOS RTC ("rtc0"), version 1: section 1, the index register and the
+ * 128 CMOS bytes (1 + 128 bytes); section 2, the guest's clock offset from
+ * UTC in seconds (s64 LE), within +-2^38 s.
+ */
+#define RTC_STATE_CMOS	 1
+#define RTC_STATE_CLOCK	 2
+#define RTC_CMOS_BYTES	 128
+#define RTC_MAX_OFFSET_S (1ll << 38)
+struct rtc_state {
+	uint8_t index; /* < 128 */
+	uint8_t cmos[RTC_CMOS_BYTES];
+	int64_t offset_s;
+};
+int rtc_blob_parse(uint32_t version, const void *blob, size_t len, struct rtc_state *st,
+		   struct ferr *err);
+
+/* The ACPI PM block ("acpi-pm"), version 1: section 1, PM1_EN (u16 LE). */
+#define ACPI_PM_STATE_PM1 1
+int acpi_pm_blob_parse(uint32_t version, const void *blob, size_t len, uint16_t *pm1_en,
+		       struct ferr *err);
 
 #endif

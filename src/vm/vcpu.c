@@ -164,6 +164,10 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 			       : "triple fault (KVM_EXIT_SHUTDOWN)");
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+			vm_request_reset(vcpu->vm, "guest-reset");
+			return true; /* parked by the reset, then runs from the reset state */
+		}
 		vm_request_quit(vcpu->vm, "guest-shutdown", true, 0);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:

@@ -24,7 +24,7 @@
 /* Exit status when the guest crashed ferry's ability to run it (documented in docs/cli.md). */
 #define VM_EXIT_STATUS_FAILED 2
 
-static void vm_emit(struct vm *vm, const struct vm_event *ev)
+void vm_emit(struct vm *vm, const struct vm_event *ev)
 {
 	if (vm->listener.event)
 		vm->listener.event(vm->listener.opaque, ev);
@@ -253,7 +253,7 @@ int vm_start_paused(struct vm *vm, struct ferr *err)
 }
 
 /* Park all vCPUs; with vm->lock held. */
-static void vm_pause_locked(struct vm *vm)
+void vm_pause_locked(struct vm *vm)
 {
 	unsigned running = 0;
 
@@ -333,6 +333,8 @@ int vm_hold(struct vm *vm, bool pause, const char *why, bool *was_running, struc
 	int rc = 0;
 
 	pthread_mutex_lock(&vm->lock);
+	while (vm->resetting)
+		pthread_cond_wait(&vm->cond, &vm->lock);
 	*was_running = vm->state == VM_RS_RUNNING;
 	if (vm->owner != VM_OWNER_HERE)
 		rc = ferr_set(err, -EBUSY, "the guest is not here to hand over: %s", vm->owner_why);
@@ -359,6 +361,9 @@ void vm_release(struct vm *vm, enum vm_owner to, bool resume, const char *why)
 
 	pthread_mutex_lock(&vm->lock);
 	vm_set_owner_locked(vm, to, why);
+	if (to == VM_OWNER_AWAY)
+		vm->reset_req = false;	   /* the guest goes on elsewhere, past its reset request */
+	pthread_cond_broadcast(&vm->cond); /* a reset waiting for the hold to end */
 	if (resume && to == VM_OWNER_HERE && vm->state == VM_RS_PAUSED) {
 		vm->pause_req = false;
 		vm->state = VM_RS_RUNNING;
@@ -375,6 +380,8 @@ int vm_stop(struct vm *vm, struct ferr *err)
 	struct vm_event ev = {.kind = VM_EVENT_STOP};
 
 	pthread_mutex_lock(&vm->lock);
+	while (vm->resetting)
+		pthread_cond_wait(&vm->cond, &vm->lock);
 	int rc = vm_check_owner_locked(vm, "stop", err);
 	if (rc) {
 		pthread_mutex_unlock(&vm->lock);
@@ -409,6 +416,8 @@ int vm_cont(struct vm *vm, struct ferr *err)
 	struct vm_event ev = {.kind = VM_EVENT_RESUME};
 
 	pthread_mutex_lock(&vm->lock);
+	while (vm->resetting)
+		pthread_cond_wait(&vm->cond, &vm->lock);
 	int rc = vm_check_owner_locked(vm, "continue", err);
 	if (rc) {
 		pthread_mutex_unlock(&vm->lock);
@@ -483,8 +492,12 @@ int vm_wait(struct vm *vm)
 	int status;
 
 	pthread_mutex_lock(&vm->lock);
-	while (!vm->quit)
-		pthread_cond_wait(&vm->cond, &vm->lock);
+	while (!vm->quit) {
+		if (vm->reset_req)
+			vm_reset_if_requested(vm);
+		else
+			pthread_cond_wait(&vm->cond, &vm->lock);
+	}
 	status = vm->exit_status;
 	pthread_mutex_unlock(&vm->lock);
 	return status;

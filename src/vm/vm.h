@@ -41,6 +41,7 @@ enum vm_event_kind {
 	VM_EVENT_STOP,	   /* vCPUs paused */
 	VM_EVENT_RESUME,   /* vCPUs running again */
 	VM_EVENT_SHUTDOWN, /* the VM has ended; see info->reason */
+	VM_EVENT_RESET,	   /* the VM was reset (reason, guest as for SHUTDOWN) */
 };
 
 struct vm_event {
@@ -157,7 +158,31 @@ int vm_cont(struct vm *vm, struct ferr *err);
 /* End the VM: vCPUs stop for good, state SHUTDOWN, vm_wait() returns. */
 void vm_request_quit(struct vm *vm, const char *reason, bool guest, int exit_status);
 
-/* Block until the VM has ended; returns the exit status ferry should use. */
+/*
+ * Reset (vm_reset.c).  The board says what a reset does: @reset runs with
+ * every vCPU parked (none in KVM_RUN) and puts vCPUs, devices and memory
+ * back as at boot; 0, or -errno with the reason (the VM then ends as an
+ * internal error).  Without a handler a reset ends the VM (status 0).
+ */
+struct vm_reset_handler {
+	int (*reset)(void *opaque, struct ferr *err);
+	void *opaque;
+};
+void vm_set_reset_handler(struct vm *vm, const struct vm_reset_handler *h);
+
+/*
+ * Ask for a reset (any thread, a vCPU's device handler included: it
+ * returns at once).  vm_wait() carries it out.  While a migration hands
+ * the guest over, the reset waits; if the guest leaves this host, the
+ * request goes with neither (docs/guests.md says what the guest sees).
+ */
+void vm_request_reset(struct vm *vm, const char *reason);
+
+/*
+ * Block until the VM has ended; returns the exit status ferry should use.
+ * Carries out resets meanwhile, so the thread that waits is the one that
+ * resets (the main thread).
+ */
 int vm_wait(struct vm *vm);
 
 /* Join vCPU threads, close fds, unmap memory. */

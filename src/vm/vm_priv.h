@@ -82,6 +82,10 @@ struct vm {
 	unsigned npaused;	/* vCPUs parked */
 	uint64_t first_park_ns; /* CLOCK_MONOTONIC when the first vCPU parked, last stop */
 	int exit_status;	/* for vm_wait() */
+	bool reset_req;		/* a reset asked for, not yet carried out */
+	bool resetting;		/* vm_wait() resets: stop/cont/hold wait for it */
+	const char *reset_reason;
+	struct vm_reset_handler reset;
 
 	/* Background preallocation (vm_prealloc_start); stop read by that thread. */
 	pthread_t prealloc_thread;
@@ -112,5 +116,11 @@ void vm_mark_self_dirty(struct vm *vm, uint64_t gpa, uint64_t len);
 
 /* vm.c: a vCPU reports a fatal condition; the VM stops with a report. */
 void vm_fail(struct vm *vm, enum vm_runstate rs, const char *reason, const char *report);
+/* vm.c: park all vCPUs (vm->lock held); listeners' events. */
+void vm_pause_locked(struct vm *vm);
+void vm_emit(struct vm *vm, const struct vm_event *ev);
+
+/* vm_reset.c: with vm->lock held, in vm_wait(): a requested reset, if one is due. */
+void vm_reset_if_requested(struct vm *vm);
 
 #endif

@@ -52,6 +52,64 @@ os.environ.setdefault("ASAN_OPTIONS",
 os.environ.setdefault("UBSAN_OPTIONS",
                       "halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1")
 
+# How long a SIGKILLed process may take to go (it has to leave KVM_RUN).
+KILL_WAIT_S = 60
+
+
+def _read(path, limit=4000):
+    try:
+        return pathlib.Path(path).read_text(errors="replace")[-limit:]
+    except OSError as e:
+        return f"({e.strerror})"
+
+
+def process_report(pid):
+    """Where a process is: its state, and each thread's kernel stack (a
+    thread stuck in a KVM ioctl shows there)."""
+    out = [f"pid {pid}: " + " ".join(
+        line for line in _read(f"/proc/{pid}/status").splitlines()
+        if line.startswith(("State:", "Threads:")))]
+    try:
+        tids = sorted(os.listdir(f"/proc/{pid}/task"), key=int)
+    except OSError:
+        tids = []
+    for tid in tids[:16]:
+        t = f"/proc/{pid}/task/{tid}"
+        out.append(f"  thread {tid} {_read(t + '/comm').strip()} "
+                   f"wchan={_read(t + '/wchan').strip()}")
+        out.append("    " + _read(t + "/stack", 1500).strip().replace("\n", "\n    "))
+    return "\n".join(out)
+
+
+def diagnose(vms, lines=30):
+    """What every process of @vms was doing: its exit status or kernel
+    state, the tail of its stderr and of its serial console; and, in the
+    lane, the tail of the L1's kernel log.  For a test that timed out."""
+    out = []
+    for vm in vms:
+        rc = vm.proc.poll()
+        out.append(f"--- {' '.join(str(a) for a in vm.proc.args[:2])} pid {vm.proc.pid}: "
+                   + (f"exited {rc}" if rc is not None else "running"))
+        if rc is None:
+            out.append(process_report(vm.proc.pid))
+        err = read_stderr(vm).splitlines()[-lines:]
+        out.append(f"stderr ({vm.stderr_path.name}), last {len(err)} lines:")
+        out += ["  " + line for line in err]
+        if vm.serial_path:
+            ser = _read(vm.serial_path, 3000).splitlines()[-lines:]
+            out.append(f"serial ({vm.serial_path}), last {len(ser)} lines:")
+            out += ["  " + line for line in ser]
+    if os.environ.get("FERRY_LANE"):
+        try:
+            dmesg = subprocess.run(["dmesg"], capture_output=True, text=True,
+                                   timeout=20).stdout.splitlines()[-lines:]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            dmesg = [f"(dmesg: {e})"]
+        out.append(f"L1 dmesg, last {len(dmesg)} lines (load {_read('/proc/loadavg').strip()}):")
+        out += ["  " + line for line in dmesg]
+    return "\n".join(out)
+
+
 # Every Vm started in this process, in order (conftest.py checks the ones a
 # test started when it ends), and a counter for unique file names.
 STARTED = []
@@ -198,7 +256,14 @@ class Vm:
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait()
+            try:
+                # bounded: a process stuck in the kernel (a KVM ioctl that
+                # never returns) must fail the test, not hang the run
+                self.proc.wait(KILL_WAIT_S)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(
+                    f"pid {self.proc.pid} ({pathlib.Path(self.proc.args[0]).name}) still "
+                    f"there {KILL_WAIT_S} s after SIGKILL:\n" + process_report(self.proc.pid))
         if self._qmp:
             self._qmp.close()
         self._stderr.close()

@@ -28,6 +28,11 @@ def assert_clear_error(rc, err, *words):
 @pytest.mark.parametrize("args,words", [
     (["run"], ["--kernel"]),
     (["run", "--kernel", "/nonexistent/kernel"], ["/nonexistent/kernel", "No such file"]),
+    # with --incoming, --kernel is what a guest reset boots: checked at start
+    (["run", "--incoming", "defer", "--kernel", "/nonexistent/kernel"],
+     ["--kernel /nonexistent/kernel", "No such file"]),
+    (["run", "--incoming", "defer", "--kernel", "GUEST", "--initrd", "/nonexistent/rd"],
+     ["--initrd /nonexistent/rd", "No such file"]),
     (["run", "--kernel", "/etc/hostname"], ["not a multiboot"]),
     (["run", "--kernel", "/"], ["not a regular file"]),
     (["run", "--kernel", "GUEST", "--memory", "100T"], ["--memory", "host"]),

@@ -210,12 +210,17 @@ def test_debian_vmlinux_boots_through_pvh_and_powers_off(tmp_path, kvm):
 
 SHELL_INIT = """#!/bin/sh
 /bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs dev /dev
 echo "ferry-linux: shell ready"
 while read -r line; do
   case "$line" in
   quit) /bin/busybox poweroff -f ;;
   reboot) /bin/busybox reboot -f ;;
   up) echo "ferry-linux: up=$(/bin/busybox cut -d' ' -f1 /proc/uptime)" ;;
+  rtc2040) /bin/busybox date -u -s "2040-01-01 00:00:00" >/dev/null &&
+    /bin/busybox hwclock -w -u && echo "ferry-linux: rtc set" ;;
+  rtc) echo "ferry-linux: rtc=$(/bin/busybox cat /sys/class/rtc/rtc0/since_epoch)" ;;
   *) echo "ferry-linux: got [$line] len=${#line}" ;;
   esac
 done
@@ -272,11 +277,59 @@ class SerialSocket:
         self.srv.close()
 
 
-def linux_argv(rd, serial, cpus=1, control=None):
+LINUX_APPEND = "console=ttyS0 loglevel=1 panic=0"
+RTC_2040 = 2208988800  # 2040-01-01 00:00:00 UTC
+
+
+def linux_argv(rd, serial, cpus=1, control=None, append=LINUX_APPEND):
     return ferrylib.ferry_argv(kernel=debian_kernel(), memory="256M", cpus=cpus,
-                               serial=serial, control=control,
-                               append="console=ttyS0 loglevel=1 panic=0",
+                               serial=serial, control=control, append=append,
                                extra=["--initrd", str(rd)])
+
+
+def linux_incoming_argv(uri, rd, serial, cpus=1, control=None):
+    """A destination given the source's kernel, initrd and command line:
+    what a guest reset there boots (QEMU's convention)."""
+    return ferrylib.incoming_argv(uri, memory="256M", cpus=cpus, serial=serial,
+                                  control=control) + [
+        "--kernel", str(debian_kernel()), "--initrd", str(rd), "--append", LINUX_APPEND]
+
+
+@pytest.mark.lane
+@pytest.mark.parametrize("how", ["acpi", "kbd"])
+def test_reboot_resets_the_vm_and_linux_boots_again(tmp_path, kvm, how):
+    """`reboot` in the guest resets the VM in place (issue 9 section 2):
+    Linux boots a second time on the same console and ferry goes on; its
+    poweroff then ends ferry with 0.  acpi: the FADT's reset register
+    (Linux's default); kbd: reboot=k, the 8042's reset command.  Before
+    resets existed ferry ended at the reboot."""
+    require_lane()
+    rd = busybox_initrd(tmp_path / "initrd.gz", SHELL_INIT)
+    ser = SerialSocket(tmp_path / "serial.sock")
+    append = LINUX_APPEND + (" reboot=k" if how == "kbd" else "")
+    vm = ferrylib.Vm(linux_argv(rd, f"unix:{ser.path}", cpus=2, control=tmp_path / "c.sock",
+                                append=append), tmp_path, None, tmp_path / "c.sock")
+    try:
+        ser.accept(vm)
+        ser.read_until(rb"ferry-linux: shell ready", 240)
+        vm.qmp
+        ser.send(b"reboot\n")
+        ser.read_until(rb"reboot: Restarting system", 60)
+        ser.read_until(rb"ferry-linux: shell ready", 240)
+        ev = vm.qmp.wait_event("RESET", timeout=10)
+        assert ev["data"] == {"guest": True, "reason": "guest-reset"}, ev
+        assert vm.qmp.cmd("query-status")["status"] == "running"
+        boots = ser.log.count(b"ferry-linux: shell ready")
+        assert boots == 2, f"{boots} boots to the shell on the console, expected 2"
+        ser.send(b"up\n")
+        up = float(ser.read_until(rb"up=([0-9.]+)\r?\n", 30).group(1))
+        assert up < 200, f"uptime {up} s after the reboot: the clock was not reset"
+        ser.send(b"quit\n")
+        status = vm.wait_exit(timeout=60)
+    finally:
+        vm.kill()
+        ser.close()
+    assert status == 0, f"ferry exit status {status} after poweroff:\n{vm.stderr()}"
 
 
 @pytest.mark.lane
@@ -312,8 +365,9 @@ def test_running_linux_guest_migrates_and_its_console_works_on_the_destination(t
                                                                               end):
     """Pre-copy of a Linux guest sitting in its shell loop: after the move
     the destination's console answers, the guest's uptime has gone on
-    from where it was, and poweroff (ACPI S5) or reboot (the FADT's reset
-    register) there ends the destination with 0."""
+    from where it was; poweroff (ACPI S5) there ends the destination with
+    0, and reboot (the FADT's reset register) boots the kernel the
+    destination was given again, whose poweroff then ends it with 0."""
     require_lane()
     rd = busybox_initrd(tmp_path / "initrd.gz", SHELL_INIT)
     s1 = SerialSocket(tmp_path / "s1.sock")
@@ -327,8 +381,15 @@ def test_running_linux_guest_migrates_and_its_console_works_on_the_destination(t
         s1.read_until(rb"ferry-linux: shell ready", 240)
         s1.send(b"up\n")
         up0 = float(s1.read_until(rb"up=([0-9.]+)\r?\n", 30).group(1))
-        dst = ferrylib.Vm(ferrylib.incoming_argv(uri, memory="256M", serial=f"unix:{s2.path}",
-                                                 control=tmp_path / "dst.sock"),
+        # the guest sets its RTC 14 years ahead: only the migrated offset keeps that
+        s1.send(b"rtc2040\n")
+        s1.read_until(rb"ferry-linux: rtc set", 60)
+        s1.send(b"rtc\n")
+        rtc0 = int(s1.read_until(rb"rtc=(\d+)\r?\n", 30).group(1))
+        t_rtc0 = time.monotonic()
+        assert abs(rtc0 - RTC_2040) < 60, f"the guest's RTC reads {rtc0} after setting 2040"
+        dst = ferrylib.Vm(linux_incoming_argv(uri, rd, f"unix:{s2.path}",
+                                              control=tmp_path / "dst.sock"),
                           tmp_path, None, tmp_path / "dst.sock")
         s2.accept(dst)
         dst.qmp
@@ -342,10 +403,25 @@ def test_running_linux_guest_migrates_and_its_console_works_on_the_destination(t
         up1 = float(s2.read_until(rb"up=([0-9.]+)\r?\n", 30).group(1))
         assert up1 > up0, f"uptime went from {up0} to {up1} across the move"
         assert up1 - up0 < 120, f"uptime jumped from {up0} to {up1} across the move"
+        s2.send(b"rtc\n")
+        rtc1 = int(s2.read_until(rb"rtc=(\d+)\r?\n", 30).group(1))
+        elapsed = time.monotonic() - t_rtc0
+        assert rtc0 <= rtc1 <= rtc0 + elapsed + 2, \
+            f"the guest's RTC read {rtc0}, then {rtc1} on the destination {elapsed:.0f} s later"
         print(f"\nlinux migration: downtime {st.get('downtime')} ms, uptime {up0} -> {up1}")
-        s2.send(b"quit\n" if end == "poweroff" else b"reboot\n")
-        s2.read_until(rb"reboot: Power down" if end == "poweroff" else
-                      rb"reboot: Restarting system", 60)
+        if end == "reboot":
+            s2.send(b"reboot\n")
+            s2.read_until(rb"reboot: Restarting system", 60)
+            s2.read_until(rb"ferry-linux: shell ready", 240)
+            s2.send(b"up\n")
+            up2 = float(s2.read_until(rb"up=([0-9.]+)\r?\n", 30).group(1))
+            assert up2 < up1, f"uptime {up2} after the reboot, {up1} before: no new boot"
+            s2.send(b"rtc\n")
+            rtc2 = int(s2.read_until(rb"rtc=(\d+)\r?\n", 30).group(1))
+            assert rtc1 <= rtc2 < RTC_2040 + 3600, f"the RTC read {rtc2} after the reset"
+            assert dst.qmp.cmd("query-status")["status"] == "running"
+        s2.send(b"quit\n")
+        s2.read_until(rb"reboot: Power down", 60)
         status = dst.wait_exit(timeout=60)
         assert status == 0, f"destination exit status {status} after {end}:\n{dst.stderr()}"
     finally:
@@ -394,7 +470,9 @@ echo "ferry-linux: work ready"
 while read -r line; do
   case "$line" in
   quit) $bb poweroff -f ;;
-  count) echo "ferry-linux: count=$(cat /tmp/count)" ;;
+  count) # the writer truncates /tmp/count before it writes: read until there is a number
+    c=; while [ -z "$c" ]; do read -r c < /tmp/count; done
+    echo "ferry-linux: count=$c" ;;
   esac
 done
 """
