@@ -13,7 +13,8 @@ import pytest
 
 from ferrylib import (assert_keeps_verifying, set_params, verify_pages_per_cpu, wait_full_sweep,
                       wait_migration, wait_status)
-from test_migrate_faults import HEAVY, HEAVY_PAGES, pair  # noqa: F401  (fixture)
+from test_migrate_faults import HEAVY, LIGHT, pair  # noqa: F401  (fixture)
+from test_multifd import tls_pair  # noqa: F401  (fixture)
 
 # 24 MiB written flat out: every pre-copy pass leaves most of it dirty
 BUSY = "workload=verify wss=24M rate=max progress=200ms"
@@ -181,3 +182,16 @@ def test_ferry_migrate_cli(pair):
         src.qmp.cmd("query-migrate-capabilities")
     assert src.qmp.cmd("query-migrate-parameters")["postcopy-after-passes"] == 0
     assert_postcopy_completed(src, dst, st, BUSY, 1)
+
+
+def test_postcopy_over_tls(tls_pair):
+    """The post-copy channel goes through the same connect path as the main
+    connection: a TLS destination completes the handshake on it before it
+    reads a byte, so a plaintext post-copy channel would fail the migration."""
+    src, dst, uri, creds = tls_pair
+    enable_postcopy(src.qmp, postcopy_after_passes=0, tls_creds=str(creds))
+    src.qmp.cmd("migrate", uri=uri)
+    st = wait_migration(src.qmp, timeout=60)
+    assert st["ferry"]["tls"]["protocol"].startswith("TLS"), st["ferry"]
+    assert not [e for e in dst.qmp.events if e.get("event") == "MIGRATION_CHANNEL_REFUSED"]
+    assert_postcopy_completed(src, dst, st, LIGHT, 1)
