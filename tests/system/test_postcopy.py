@@ -11,7 +11,7 @@ A switch to post-copy that overruns the limit is rolled back like any
 switchover; cancel is refused on both sides once the guest runs there."""
 import pytest
 
-from ferrylib import (assert_keeps_verifying, set_params, verify_pages_per_cpu, wait_full_sweep,
+from ferrylib import (assert_keeps_verifying, read_stderr, set_params, verify_pages_per_cpu, wait_full_sweep,
                       wait_migration, wait_status)
 from test_migrate_faults import HEAVY, LIGHT, pair  # noqa: F401  (fixture)
 from test_multifd import tls_pair  # noqa: F401  (fixture)
@@ -32,13 +32,24 @@ def assert_postcopy_completed(src, dst, st, append, cpus):
     """Both sides completed through post-copy; the destination owns every
     page and verifies its whole working set once more."""
     print(f"source: {st['status']} {st.get('error-desc', '')} {st['ferry'].get('postcopy')}")
+    if st["status"] != "completed":
+        # the destination's side of the story: its exit, stderr and console
+        dst.proc.poll()
+        print(f"destination exit: {dst.proc.returncode}\n{read_stderr(dst)[-3000:]}")
+        print("destination serial:", dst.serial()[-1500:])
     assert st["status"] == "completed", st
     assert src.qmp.cmd("query-status")["status"] == "postmigrate"
     assert st["ferry"]["guest-owner"] == "away"
     sp = st["ferry"]["postcopy"]
     assert sp["missing"] == 0, sp
     assert sp["bytes-after"] > 0, sp
-    dm = wait_migration(dst.qmp, timeout=60)
+    try:
+        dm = wait_migration(dst.qmp, timeout=60)
+    except (OSError, TimeoutError):
+        dst.proc.poll()
+        print(f"destination exit: {dst.proc.returncode}\n{read_stderr(dst)[-3000:]}")
+        print("destination serial:", dst.serial()[-1500:])
+        raise
     dp = dm["ferry"]["postcopy"]
     print(f"destination: {dm['status']} {dp}")
     assert dm["status"] == "completed", dm
@@ -149,7 +160,10 @@ def test_switch_rolled_back_then_completes(pair):
     # the destination takes longer than the limit to load: the switch to
     # post-copy is rolled back, the guest runs here again, pre-copy goes on
     set_params(d, x_load_delay=400)
-    enable_postcopy(q, postcopy_after_passes=1, downtime_limit=200, switchover_attempts=3)
+    # capped at 32 MiB/s, a plain switchover of the busy guest never fits
+    # 200 ms (on a slower host it might otherwise, and take the place of post-copy)
+    enable_postcopy(q, postcopy_after_passes=1, downtime_limit=200, switchover_attempts=3,
+                    max_bandwidth=32 << 20)
     q.cmd("migrate", uri=uri)
     ev = q.wait_event("MIGRATION_SWITCHOVER_ABORTED", timeout=60)
     assert ev["data"]["reason"] == "deadline", ev

@@ -217,6 +217,16 @@ static void *pcd_fault_thread(void *arg)
 			int vcpu = vm_vcpu_of_tid(p->m->vm, (int)msgs[k].arg.pagefault.feat.ptid);
 			atomic_store(&p->fault_vcpu[i], (uint16_t)(vcpu + 1));
 			atomic_store(&p->fault_ns[i], now);
+			/*
+			 * An installer clears the page's bit, then takes its fault time:
+			 * one placed between our check and our store above missed it,
+			 * so the time is taken here (the vCPU is already awake).
+			 */
+			if (!pcd_test_missing(p, i)) {
+				uint64_t t = atomic_exchange(&p->fault_ns[i], 0);
+				if (t)
+					pcd_latency(p, clock_now_ns() - t, vcpu);
+			}
 			pthread_mutex_lock(&p->lock);
 			p->st.requests++;
 			pthread_mutex_unlock(&p->lock);
