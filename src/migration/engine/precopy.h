@@ -31,7 +31,7 @@ struct pc {
 	bool not_converging_reported;
 	struct pcs *pcs; /* the post-copy channel's server (postcopy.h); NULL: no post-copy */
 	bool gone;	 /* a post-copy GO went out: the guest never runs here again */
-	char phase[32]; /* "setup", "pass 3", "the switchover", "after GO": for messages */
+	char phase[32];	 /* "setup", "pass 3", "the switchover", "after GO": for messages */
 };
 
 /* A ferry event (MIGRATION_NOT_CONVERGING, MIGRATION_SWITCHOVER_ABORTED, ...). */
