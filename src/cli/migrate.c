@@ -35,7 +35,19 @@
 #define MIGRATE_POLL_MS	 100
 #define MIGRATE_EXIT_INT 130 /* 128 + SIGINT, what a shell reports */
 
-enum migrate_mode { MIGRATE_START, MIGRATE_CANCEL, MIGRATE_STATUS };
+enum migrate_mode {
+	MIGRATE_START,
+	MIGRATE_CANCEL,
+	MIGRATE_STATUS,
+	/* post-copy recovery (docs/postcopy.md) */
+	MIGRATE_RESUME,	 /* source: migrate {uri, resume: true} */
+	MIGRATE_RECOVER, /* destination: migrate-recover {uri} */
+	MIGRATE_PAUSE,	 /* either: migrate-pause */
+};
+
+static const char *const migrate_mode_opt[] = {
+    [MIGRATE_START] = "",	   [MIGRATE_CANCEL] = "--cancel",   [MIGRATE_STATUS] = "--status",
+    [MIGRATE_RESUME] = "--resume", [MIGRATE_RECOVER] = "--recover", [MIGRATE_PAUSE] = "--pause"};
 
 struct migrate_opts {
 	enum migrate_mode mode;
@@ -58,7 +70,9 @@ struct migrate_opts {
 void cli_migrate_usage(void)
 {
 	printf("usage: ferry migrate --control PATH [options] URI\n"
-	       "       ferry migrate --control PATH --status | --cancel\n"
+	       "       ferry migrate --control PATH --status | --cancel | --pause\n"
+	       "       ferry migrate --control PATH --resume [--wait [--json]] URI\n"
+	       "       ferry migrate --control PATH --recover URI\n"
 	       "\n"
 	       "Migrate the VM of the ferry serving PATH to URI: tcp:HOST:PORT, unix:PATH, or\n"
 	       "file:PATH (save a snapshot).\n"
@@ -92,6 +106,12 @@ void cli_migrate_usage(void)
 	       "  --json                with --wait: print the final query-migrate result as JSON\n"
 	       "  --status              print query-migrate as JSON\n"
 	       "  --cancel              cancel the migration in progress\n"
+	       "  --pause               break a post-copy's connections on purpose (a hung\n"
+	       "                        network): both sides wait in postcopy-paused\n"
+	       "  --recover URI         destination, postcopy-paused: listen on URI for the\n"
+	       "                        source's --resume (migrate-recover)\n"
+	       "  --resume URI          source, postcopy-paused: reconnect to the destination's\n"
+	       "                        --recover URI and finish (migrate with resume)\n"
 	       "\n"
 	       "Parameters not given keep the values ferry has (query-migrate-parameters).\n"
 	       "\n"
@@ -169,8 +189,23 @@ static int migrate_check(const struct migrate_opts *o, int nargs)
 
 	if (!o->control || !*o->control)
 		return cli_error("--control PATH is required (try 'ferry migrate --help')");
+	params = params || o->has_multifd || o->postcopy;
+	if (o->mode == MIGRATE_RESUME || o->mode == MIGRATE_RECOVER) {
+		const char *mode = migrate_mode_opt[o->mode];
+
+		if (nargs == 0)
+			return cli_error("%s needs the URI to reconnect on", mode);
+		if (params)
+			return cli_error(
+			    "%s takes no parameters: the paused migration keeps its own", mode);
+		if (o->mode == MIGRATE_RECOVER && o->wait)
+			return cli_error("--recover does not wait: follow it with --status");
+		if (o->json && !o->wait)
+			return cli_error("--json prints the final result: use it with --wait");
+		return 0;
+	}
 	if (o->mode != MIGRATE_START) {
-		const char *mode = o->mode == MIGRATE_CANCEL ? "--cancel" : "--status";
+		const char *mode = migrate_mode_opt[o->mode];
 
 		if (nargs)
 			return cli_error("%s takes no URI", mode);
@@ -195,7 +230,10 @@ enum {
 	O_TLS_HOSTNAME,
 	O_MULTIFD,
 	O_POSTCOPY,
-	O_POSTCOPY_AFTER
+	O_POSTCOPY_AFTER,
+	O_RESUME,
+	O_RECOVER,
+	O_PAUSE,
 };
 
 /* Apply option @c; 0, or the exit status to leave with. */
@@ -262,10 +300,20 @@ static int migrate_option(struct migrate_opts *o, int c, const char *arg)
 		return 0;
 	case 'x':
 	case 's':
-		if (o->mode != MIGRATE_START)
-			return cli_error("--cancel and --status exclude each other");
-		o->mode = c == 'x' ? MIGRATE_CANCEL : MIGRATE_STATUS;
+	case O_RESUME:
+	case O_RECOVER:
+	case O_PAUSE: {
+		enum migrate_mode m = c == 'x'	       ? MIGRATE_CANCEL
+				      : c == 's'       ? MIGRATE_STATUS
+				      : c == O_RESUME  ? MIGRATE_RESUME
+				      : c == O_RECOVER ? MIGRATE_RECOVER
+						       : MIGRATE_PAUSE;
+		if (o->mode != MIGRATE_START && o->mode != m)
+			return cli_error("%s and %s exclude each other", migrate_mode_opt[o->mode],
+					 migrate_mode_opt[m]);
+		o->mode = m;
 		return 0;
+	}
 	}
 	return cli_error("option %d not handled", c); /* a longopts entry without a case */
 }
@@ -300,6 +348,9 @@ static int migrate_parse(int argc, char **argv, struct migrate_opts *o, int *sta
 	    {"json", no_argument, NULL, 'j'},
 	    {"cancel", no_argument, NULL, 'x'},
 	    {"status", no_argument, NULL, 's'},
+	    {"resume", no_argument, NULL, O_RESUME},
+	    {"recover", no_argument, NULL, O_RECOVER},
+	    {"pause", no_argument, NULL, O_PAUSE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -643,6 +694,46 @@ static int migrate_cancel(struct qmp_conn *c)
 	return 0;
 }
 
+/* Post-copy recovery: --resume (then, with --wait, to the end), --recover, --pause. */
+static int migrate_recovery(struct qmp_conn *c, const struct migrate_opts *o)
+{
+	struct ferr err = FERR_INIT;
+	json_t *final = NULL;
+	int status;
+
+	switch (o->mode) {
+	case MIGRATE_PAUSE:
+		if (migrate_exec(c, "migrate-pause", NULL, NULL, &err))
+			return cli_error("%s", err.msg);
+		printf("post-copy paused\n");
+		return 0;
+	case MIGRATE_RECOVER:
+		if (migrate_exec(c, "migrate-recover", json_pack("{s:s}", "uri", o->uri), NULL,
+				 &err))
+			return cli_error("%s", err.msg);
+		printf("listening on %s for the source's --resume\n", o->uri);
+		return 0;
+	default:
+		break;
+	}
+	if (o->wait) {
+		migrate_tty_on = isatty(STDERR_FILENO);
+		migrate_catch_sigint();
+	}
+	if (migrate_exec(c, "migrate", json_pack("{s:s, s:b}", "uri", o->uri, "resume", 1), NULL,
+			 &err))
+		return cli_error("%s", err.msg);
+	if (!o->wait) {
+		printf("post-copy resuming to %s\n", o->uri);
+		return 0;
+	}
+	status = migrate_follow(c, &final);
+	if (!status)
+		status = migrate_report(final, o->json);
+	json_decref(final);
+	return status;
+}
+
 int cli_migrate_main(int argc, char **argv)
 {
 	struct ferr err = FERR_INIT;
@@ -658,6 +749,8 @@ int cli_migrate_main(int argc, char **argv)
 		status = migrate_show_status(&c);
 	else if (o.mode == MIGRATE_CANCEL)
 		status = migrate_cancel(&c);
+	else if (o.mode != MIGRATE_START)
+		status = migrate_recovery(&c, &o);
 	else
 		status = migrate_start(&c, &o);
 	qmp_conn_close(&c);

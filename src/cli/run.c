@@ -74,7 +74,8 @@ void cli_run_usage(void)
 	       "BACKEND: stdio | null | file:PATH | unix:PATH (connects to a listening socket)\n"
 	       "\n"
 	       "Exit status: 0 after 'quit'; (V << 1) | 1 when the guest writes V to port 0xf4;\n"
-	       "1 for a setup error; 2 when the VM failed (triple fault, KVM error).\n");
+	       "1 for a setup error; 2 when the VM failed (triple fault, KVM error); 3 when a\n"
+	       "post-copy migration failed after the hand-over (the guest is lost).\n");
 }
 
 /* Parse "ferry run" options; returns 0, or an exit status to return at once. */
@@ -242,9 +243,27 @@ static void run_mig_status(void *opaque, enum mig_status s)
 	struct ferr error;
 
 	qmp_mig_status_event(rc->qmp, s);
-	if (s != MIG_FAILED && s != MIG_CANCELLED)
+	if (s != MIG_FAILED && s != MIG_CANCELLED && s != MIG_POSTCOPY_PAUSED)
 		return;
 	migration_query(rc->mig, &now, &role, &st, &error);
+	if (s == MIG_POSTCOPY_PAUSED) {
+		/* Nothing is lost yet: one line, and the operator's next step. */
+		fprintf(stderr,
+			"ferry: post-copy paused: %s; %llu pages are not yet at the destination; "
+			"waiting for %s\n",
+			error.msg, (unsigned long long)st.postcopy.missing,
+			role == MIG_ROLE_DEST
+			    ? "migrate-recover here and migrate with resume on the source"
+			    : "migrate with resume here and migrate-recover on the "
+			      "destination");
+		return;
+	}
+	/* After a post-copy hand-over neither side can run the guest alone. */
+	if (s == MIG_FAILED && st.postcopy.active) {
+		cli_error("the guest is lost: %s", error.msg);
+		vm_request_quit(rc->vm, "postcopy-failed", false, CLI_EXIT_GUEST_LOST);
+		return;
+	}
 	if (role != MIG_ROLE_DEST)
 		return;
 	cli_error("%s", ferr_is_set(&error) ? error.msg : "incoming migration cancelled");

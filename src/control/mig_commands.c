@@ -241,10 +241,34 @@ static const struct qmp_arg uri_args[] = {
     {0},
 };
 
-/* migrate {"uri"}: starts in the background; follow with query-migrate or MIGRATION events. */
+static const struct qmp_arg migrate_args[] = {
+    {"uri", QMP_ARG_STR, 0},
+    {"resume", QMP_ARG_BOOL, QMP_ARG_OPTIONAL},
+    {0},
+};
+
+/*
+ * migrate {"uri"}: starts in the background; follow with query-migrate or
+ * MIGRATION events.  With "resume": true, reconnects a paused post-copy
+ * (docs/postcopy.md, "Recovery").
+ */
 static int qmp_migrate(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
 {
-	return migration_start(opaque, qmp_arg_str(args, "uri", ""), &qerr->err);
+	const char *uri = qmp_arg_str(args, "uri", "");
+
+	if (qmp_arg_bool(args, "resume", false))
+		return migration_resume(opaque, uri, &qerr->err);
+	return migration_start(opaque, uri, &qerr->err);
+}
+
+static int qmp_migrate_recover(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
+{
+	return migration_recover(opaque, qmp_arg_str(args, "uri", ""), &qerr->err);
+}
+
+static int qmp_migrate_pause(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
+{
+	return migration_pause(opaque, &qerr->err);
 }
 
 static int qmp_migrate_incoming(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
@@ -302,6 +326,12 @@ static void postcopy_json(json_t *o, json_t *f, const struct mig_postcopy_stats 
 		      (json_int_t)pc->lat_p50, "latency-p99-ns", (json_int_t)pc->lat_p99,
 		      "latency-max-ns", (json_int_t)pc->lat_max, "blocktime-ns",
 		      (json_int_t)pc->blocktime_ns, "latency-dist-us", dist ? dist : json_array()));
+	json_t *fp = json_object_get(f, "postcopy");
+	if (fp) {
+		json_object_set_new(fp, "pauses", json_integer(pc->pauses));
+		json_object_set_new(fp, "recoveries", json_integer(pc->recoveries));
+		json_object_set_new(fp, "paused-ns", json_integer((json_int_t)pc->paused_ns));
+	}
 }
 
 /* ferry's additions to query-migrate, documented in docs/control-protocol.md. */
@@ -453,7 +483,9 @@ void qmp_mig_pass_event(struct qmp_server *s, uint64_t pass)
 }
 
 const struct qmp_command qmp_mig_commands[] = {
-    {"migrate", qmp_migrate, uri_args, NULL},
+    {"migrate", qmp_migrate, migrate_args, NULL},
+    {"migrate-recover", qmp_migrate_recover, uri_args, NULL},
+    {"migrate-pause", qmp_migrate_pause, NULL, NULL},
     {"migrate-incoming", qmp_migrate_incoming, uri_args, NULL},
     {"migrate-cancel", qmp_migrate_cancel, NULL, NULL},
     {"migrate-start-postcopy", qmp_migrate_start_postcopy, NULL, NULL},

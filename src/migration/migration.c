@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
 
 #include "migration/transport/channel.h"
 #include "vm/dirty_probe.h"
@@ -17,6 +20,8 @@ static const char *const mig_status_names[MIG__COUNT] = {
     [MIG_ACTIVE] = "active",
     [MIG_DEVICE] = "device",
     [MIG_POSTCOPY_ACTIVE] = "postcopy-active",
+    [MIG_POSTCOPY_PAUSED] = "postcopy-paused",
+    [MIG_POSTCOPY_RECOVER] = "postcopy-recover",
     [MIG_COMPLETED] = "completed",
     [MIG_FAILED] = "failed",
     [MIG_CANCELLING] = "cancelling",
@@ -53,7 +58,11 @@ static const unsigned mig_transitions[MIG__COUNT] = {
     [MIG_DEVICE] = TO(MIG_ACTIVE) | TO(MIG_COMPLETED) | TO(MIG_FAILED) | TO(MIG_CANCELLED),
     /* The source stopped for post-copy: a switch rolled back before GO runs
      * pre-copy again, and a cancel before GO keeps the guest here. */
-    [MIG_POSTCOPY_ACTIVE] = TO(MIG_ACTIVE) | TO(MIG_COMPLETED) | TO(MIG_FAILED) | TO(MIG_CANCELLED),
+    [MIG_POSTCOPY_ACTIVE] = TO(MIG_ACTIVE) | TO(MIG_POSTCOPY_PAUSED) | TO(MIG_COMPLETED) |
+			    TO(MIG_FAILED) | TO(MIG_CANCELLED),
+    /* After GO the guest can only go forward: recover, or fail (lost). */
+    [MIG_POSTCOPY_PAUSED] = TO(MIG_POSTCOPY_RECOVER) | TO(MIG_FAILED),
+    [MIG_POSTCOPY_RECOVER] = TO(MIG_POSTCOPY_ACTIVE) | TO(MIG_POSTCOPY_PAUSED) | TO(MIG_FAILED),
     [MIG_COMPLETED] = TO(MIG_SETUP),
     [MIG_FAILED] = TO(MIG_SETUP),
     [MIG_CANCELLING] = TO(MIG_CANCELLED) | TO(MIG_FAILED),
@@ -123,7 +132,9 @@ int migration_cancel(struct migration *m, struct ferr *err)
 			      "destination (%s)",
 			      m->status == MIG_COMPLETED ? "the migration completed"
 							 : "GO was sent");
-	else if (m->role == MIG_ROLE_DEST && m->status == MIG_POSTCOPY_ACTIVE)
+	else if (m->role == MIG_ROLE_DEST &&
+		 (m->status == MIG_POSTCOPY_ACTIVE || m->status == MIG_POSTCOPY_PAUSED ||
+		  m->status == MIG_POSTCOPY_RECOVER))
 		/* The guest runs here on pages that are still arriving. */
 		rc = ferr_set(err, -EBUSY,
 			      "too late to cancel: the guest runs here in post-copy and needs the "
@@ -151,6 +162,182 @@ int migration_start_postcopy(struct migration *m, struct ferr *err)
 		m->postcopy_requested = true;
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+/* ---- post-copy recovery (docs/postcopy.md) ----------------------------- */
+
+static int mig_check_paused(struct migration *m, enum mig_role role, const char *cmd,
+			    struct ferr *err)
+{
+	if (m->role == role && m->status == MIG_POSTCOPY_PAUSED && !m->resume_requested)
+		return 0;
+	if (m->role == role && m->status == MIG_POSTCOPY_PAUSED)
+		return ferr_set(err, -EBUSY, "%s: a recovery was already requested", cmd);
+	return ferr_set(err, -EINVAL, "%s: no %s post-copy is paused (status %s%s)", cmd,
+			role == MIG_ROLE_SOURCE ? "outgoing" : "incoming",
+			mig_status_name(m->status),
+			m->role == MIG_ROLE_NONE     ? ""
+			: m->role == MIG_ROLE_SOURCE ? ", this is the source"
+						     : ", this is the destination");
+}
+
+int migration_resume(struct migration *m, const char *uri, struct ferr *err)
+{
+	int rc = channel_uri_check(uri, false, err);
+
+	if (rc)
+		return rc;
+	if (strncmp(uri, "file:", 5) == 0)
+		return ferr_set(err, -EINVAL,
+				"migrate resume: a post-copy resumes over a connection, "
+				"not a file");
+	if (strlen(uri) >= sizeof(m->resume_uri))
+		return ferr_set(err, -ENAMETOOLONG, "migration URI is longer than %zu bytes",
+				sizeof(m->resume_uri) - 1);
+	pthread_mutex_lock(&m->lock);
+	rc = mig_check_paused(m, MIG_ROLE_SOURCE, "migrate resume", err);
+	if (!rc) {
+		snprintf(m->resume_uri, sizeof(m->resume_uri), "%s", uri);
+		m->resume_requested = true;
+		pthread_cond_broadcast(&m->cond);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int migration_recover(struct migration *m, const char *uri, struct ferr *err)
+{
+	struct channel_listener *l = NULL;
+	int rc;
+
+	if (strlen(uri) >= sizeof(m->resume_uri))
+		return ferr_set(err, -ENAMETOOLONG, "migration URI is longer than %zu bytes",
+				sizeof(m->resume_uri) - 1);
+	pthread_mutex_lock(&m->lock);
+	rc = mig_check_paused(m, MIG_ROLE_DEST, "migrate-recover", err);
+	struct mig_params p = m->params;
+	pthread_mutex_unlock(&m->lock);
+	if (rc)
+		return rc;
+	if (strncmp(uri, "file:", 5) == 0)
+		return ferr_set(
+		    err, -EINVAL,
+		    "migrate-recover: a post-copy resumes over a connection, not a file");
+	/* Listen here: a bad URI or an address in use is this command's error. */
+	struct channel_opts lopts = {.tls_creds = p.tls_creds, .tls_hostname = p.tls_hostname};
+	rc = channel_listen_opts(uri, &lopts, &l, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&m->lock);
+	rc = mig_check_paused(m, MIG_ROLE_DEST, "migrate-recover", err);
+	if (!rc && !m->listener) {
+		m->listener = l;
+		l = NULL;
+		snprintf(m->resume_uri, sizeof(m->resume_uri), "%s", uri);
+		m->resume_requested = true;
+		pthread_cond_broadcast(&m->cond);
+	} else if (!rc) {
+		rc = ferr_set(err, -EBUSY, "migrate-recover: already listening");
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (l)
+		channel_listener_close(l);
+	return rc;
+}
+
+int migration_pause(struct migration *m, struct ferr *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->status != MIG_POSTCOPY_ACTIVE && m->status != MIG_POSTCOPY_RECOVER) {
+		rc = ferr_set(err, -EINVAL,
+			      "migrate-pause: no post-copy is running (status %s); it pauses only "
+			      "postcopy-active and postcopy-recover",
+			      mig_status_name(m->status));
+	} else if (m->role == MIG_ROLE_SOURCE && !m->handed_over) {
+		/* Before GO a broken connection resumes the guest here: nothing to pause. */
+		rc =
+		    ferr_set(err, -EINVAL,
+			     "migrate-pause: the switch to post-copy has not handed the guest over "
+			     "yet (cancel it with migrate-cancel)");
+	} else {
+		m->pause_requested = true;
+		if (m->ch)
+			channel_cancel(m->ch);
+		if (m->listener)
+			channel_listener_cancel(m->listener);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+bool mig_pc_breakable(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	bool ok = !m->cancel || m->pause_requested;
+	pthread_mutex_unlock(&m->lock);
+	return ok;
+}
+
+int mig_pc_pause(struct migration *m, const struct ferr *why, char *uri, size_t len,
+		 struct ferr *err)
+{
+	enum mig_status from;
+	uint64_t limit_s, start = clock_now_ns();
+	int rc = 0;
+
+	pthread_mutex_lock(&m->lock);
+	m->pause_requested = false;
+	m->resume_requested = false;
+	m->error = *why; /* error-desc while paused: why */
+	from = m->status;
+	limit_s = m->params.postcopy_recover_timeout;
+	pthread_mutex_unlock(&m->lock);
+	if (!mig_set_status(m, from, MIG_POSTCOPY_PAUSED))
+		return ferr_set(err, -EINVAL, "cannot pause post-copy from status %s",
+				mig_status_name(from));
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		if (m->resume_requested || m->cancel)
+			break;
+		uint64_t now = clock_now_ns();
+		if (limit_s && now - start >= limit_s * 1000000000ull)
+			break;
+		/* m->cond runs on CLOCK_REALTIME: short waits, the limit on the monotonic clock. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+	}
+	if (m->resume_requested) {
+		snprintf(uri, len, "%s", m->resume_uri);
+		m->resume_requested = false;
+	} else if (m->cancel) {
+		rc = ferr_set(err, -ECANCELED, "ferry is quitting");
+		ferr_clear(&m->error); /* the failure's own words replace the pause's */
+	} else {
+		rc = ferr_set(err, -ETIMEDOUT,
+			      "no recovery within postcopy-recover-timeout (%llu s)",
+			      (unsigned long long)limit_s);
+		ferr_clear(&m->error);
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (!rc)
+		mig_set_status(m, MIG_POSTCOPY_PAUSED, MIG_POSTCOPY_RECOVER);
+	return rc;
+}
+
+void mig_pc_resumed(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	ferr_clear(&m->error);
+	pthread_mutex_unlock(&m->lock);
+	mig_set_status(m, MIG_POSTCOPY_RECOVER, MIG_POSTCOPY_ACTIVE);
 }
 
 enum mig_status migration_wait(struct migration *m)
@@ -261,7 +448,10 @@ void mig_fail(struct migration *m, const struct ferr *err)
 	bool cancelled;
 
 	pthread_mutex_lock(&m->lock);
-	cancelled = m->cancel;
+	/* After a post-copy GO nothing was cancelled (migrate-cancel is refused
+	 * then; only the end of the process sets the flag): it failed. */
+	cancelled = m->cancel && m->status != MIG_POSTCOPY_ACTIVE &&
+		    m->status != MIG_POSTCOPY_PAUSED && m->status != MIG_POSTCOPY_RECOVER;
 	if (!ferr_is_set(&m->error) && err)
 		m->error = *err;
 	pthread_mutex_unlock(&m->lock);
@@ -305,6 +495,7 @@ static int mig_begin(struct migration *m, const char *uri, enum mig_role role, v
 	m->role = role;
 	m->cancel = false;
 	m->postcopy_requested = false;
+	m->pause_requested = m->resume_requested = false;
 	m->vm_was_running = vm_runstate(m->vm) == VM_RS_RUNNING;
 	m->vm_paused_by_us = m->vm_held = m->handed_over = false;
 	ferr_clear(&m->error);

@@ -39,6 +39,8 @@ enum mig_status {
 	MIG_ACTIVE,
 	MIG_DEVICE, /* stop-and-copy: VM paused, final pages and state going out */
 	MIG_POSTCOPY_ACTIVE,
+	MIG_POSTCOPY_PAUSED, /* post-copy's connection broke: both sides wait, keeping everything */
+	MIG_POSTCOPY_RECOVER, /* ... and reconnect (migrate resume, migrate-recover) */
 	MIG_COMPLETED,
 	MIG_FAILED,
 	MIG_CANCELLING,
@@ -109,6 +111,9 @@ struct mig_postcopy_stats {
 	uint64_t blocktime_ns;
 	uint64_t vcpu_blocktime_ns[MIG_PC_VCPUS];
 	unsigned nvcpus;
+	/* Recovery (docs/postcopy.md): breaks survived, and time spent paused. */
+	uint32_t pauses, recoveries;
+	uint64_t paused_ns;
 };
 
 /* Published statistics (under lock). Field names mirror query-migrate. */
@@ -179,6 +184,10 @@ struct migration {
 	bool vm_paused_by_us;	 /* ... and paused it: resume on failure */
 	bool handed_over;	 /* GO is going out: cancel may no longer resume it here */
 	bool postcopy_requested; /* migrate-start-postcopy: the source switches when it can */
+	/* Post-copy recovery: the operator's requests, taken by the migration thread. */
+	bool pause_requested;  /* migrate-pause: a break now is a pause, not a failure */
+	bool resume_requested; /* migrate resume / migrate-recover: reconnect at @resume_uri */
+	char resume_uri[256];
 
 	/* The one migration thread (under lock). */
 	pthread_t thread;
@@ -228,6 +237,17 @@ int migration_cancel(struct migration *m, struct ferr *err);
  * outgoing migration is in pre-copy.
  */
 int migration_start_postcopy(struct migration *m, struct ferr *err);
+/*
+ * Post-copy recovery (docs/postcopy.md, "Recovery"), in postcopy-paused:
+ * migration_resume() on the source (migrate with resume: true) reconnects
+ * to @uri; migration_recover() on the destination (migrate-recover)
+ * listens on @uri for it.  migration_pause() (migrate-pause) breaks a
+ * post-copy's connections on purpose, e.g. when the network hangs without
+ * an error: both sides then pause at once instead of after their timeouts.
+ */
+int migration_resume(struct migration *m, const char *uri, struct ferr *err);
+int migration_recover(struct migration *m, const char *uri, struct ferr *err);
+int migration_pause(struct migration *m, struct ferr *err);
 /* Wait until the current migration ends; returns its final status. */
 enum mig_status migration_wait(struct migration *m);
 

@@ -59,6 +59,10 @@ const struct mig_param_desc mig_param_table[] = {
     {"max-postcopy-bandwidth", MIG_PARAM_U64, P(max_postcopy_bandwidth), 0, 0, UINT64_MAX, NULL,
      "bytes per second for the background page stream after the switch to post-copy (page "
      "requests are never capped); 0 means unlimited"},
+    {"postcopy-recover-timeout", MIG_PARAM_U64, P(postcopy_recover_timeout), 0, 0, 31536000, NULL,
+     "seconds a post-copy whose connection broke waits in postcopy-paused for migrate-recover "
+     "and migrate resume before it fails, losing the guest; 0 (the default): until the "
+     "operator acts"},
     {"tls-creds", MIG_PARAM_STR, P(tls_creds), 0, 0, MIG_PARAM_STR_MAX - 1, NULL,
      "directory of x509 files (ca-cert.pem, server-*.pem, client-*.pem): TLS with mutual "
      "authentication on every migration connection; empty: plaintext"},

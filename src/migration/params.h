@@ -43,7 +43,8 @@ struct mig_params {
 	uint64_t postcopy_after_passes; /* "postcopy-after-passes": hybrid, 0 = policy decides */
 	uint64_t
 	    max_postcopy_bandwidth; /* "max-postcopy-bandwidth": bulk after GO, B/s, 0 = none */
-	char tls_creds[MIG_PARAM_STR_MAX];    /* "tls-creds": x509 directory; "": no TLS */
+	uint64_t postcopy_recover_timeout; /* "postcopy-recover-timeout": s paused, 0 = forever */
+	char tls_creds[MIG_PARAM_STR_MAX]; /* "tls-creds": x509 directory; "": no TLS */
 	char tls_hostname[MIG_PARAM_STR_MAX]; /* "tls-hostname": "": the URI's host */
 };
 

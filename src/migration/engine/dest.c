@@ -77,8 +77,11 @@ struct mig_dest {
 	uint32_t attempts; /* SWITCHOVER_PREPAREs so far: the attempt CHANNEL_SYNC names */
 	/* post-copy (postcopy.h): the channel and the missing set; NULL: none */
 	struct pcd *pcd;
-	bool postcopy; /* this switchover is a switch to post-copy */
-	bool started;  /* the guest runs here (post-copy: from GO on) */
+	bool postcopy;		/* this switchover is a switch to post-copy */
+	bool started;		/* the guest runs here (post-copy: from GO on) */
+	bool pc_fatal;		/* post-copy failed here (placing a page): no pause can help */
+	struct channel *ch;	/* the main connection now */
+	struct channel *own_ch; /* ... if a recovery opened it (closed here); else the caller's */
 };
 
 /* ---- the page sink: guest RAM ---- */
@@ -127,7 +130,10 @@ static int uffd_place(struct mig_dest *d, uint64_t gfn, const void *data, struct
 
 	if (i == UINT64_MAX)
 		return ferr_set(err, -EPROTO, "frame %#llx is not RAM", (unsigned long long)gfn);
-	return pcd_place(d->pcd, i, data, err);
+	int rc = pcd_place(d->pcd, i, data, err);
+	if (rc)
+		d->pc_fatal = true;
+	return rc;
 }
 
 static int uffd_place_zero(struct mig_dest *d, uint64_t gfn, struct ferr *err)
@@ -429,7 +435,7 @@ static int dest_postcopy_end(struct mig_dest *d, const struct stream_record *rec
 	int rc = stream_read_msg(&d->r, &msg, err);
 
 	if (!rc)
-		rc = pcd_wait_owned(d->pcd, err);
+		rc = pcd_wait_owned(d->pcd, &d->pc_fatal, err);
 	if (rc)
 		return rc;
 	msg = (struct stream_msg){.type = STREAM_MSG_ACK};
@@ -588,10 +594,125 @@ static int dest_start_guest(struct mig_dest *d, struct ferr *err)
 	return rc;
 }
 
+/* The main connection goes: its reader, writer and (ours) channel;
+ * @shut: the caller's is shut down too, so that the source sees it end. */
+static void dest_drop_conn(struct mig_dest *d, bool shut)
+{
+	if (d->w.ch)
+		stream_writer_destroy(&d->w);
+	if (d->r.ch)
+		stream_reader_destroy(&d->r);
+	memset(&d->w, 0, sizeof(d->w));
+	memset(&d->r, 0, sizeof(d->r));
+	pthread_mutex_lock(&d->m->lock);
+	if (d->m->ch == d->ch)
+		d->m->ch = NULL;
+	pthread_mutex_unlock(&d->m->lock);
+	if (d->own_ch)
+		channel_close(d->own_ch);
+	else if (d->ch && shut)
+		channel_shutdown(d->ch); /* the caller's: it closes it */
+	d->own_ch = d->ch = NULL;
+}
+
+static void dest_take_listener(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	struct channel_listener *l = m->listener;
+	m->listener = NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (l)
+		channel_listener_close(l);
+}
+
+/* The source reconnects (migrate-recover's listener): the handshake, then the post-copy channel. */
+static int dest_pc_reconnect(struct mig_dest *d, struct ferr *err)
+{
+	struct migration *m = d->m;
+	struct channel_listener *l;
+	struct stream_header h;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	l = m->listener;
+	pthread_mutex_unlock(&m->lock);
+	/* As long as it takes the source's operator: migrate-pause or quit ends the wait. */
+	rc = channel_accept(l, -1, &d->ch, err);
+	if (rc)
+		return rc;
+	d->own_ch = d->ch;
+	d->ch->timeout_ms = DEST_IO_TIMEOUT_MS;
+	d->ch->trace = m->trace;
+	pthread_mutex_lock(&m->lock);
+	m->ch = d->ch;
+	if (m->cancel || m->pause_requested)
+		channel_cancel(d->ch);
+	pthread_mutex_unlock(&m->lock);
+	rc = stream_reader_init(&d->r, d->ch, STREAM_MIGRATION, err);
+	if (!rc)
+		rc = stream_read_header(&d->r, &h, err);
+	if (!rc && (!(h.features & STREAM_FEAT_RESUME) || !pcd_same_session(&h, &d->h, 0)))
+		rc = ferr_set(err, -EPROTO,
+			      "the connection to migrate-recover's address does not resume this "
+			      "migration (session %016llx, features 0x%llx)",
+			      (unsigned long long)h.session, (unsigned long long)h.features);
+	if (!rc)
+		rc = stream_writer_init(&d->w, d->ch, STREAM_RETURN, err);
+	if (!rc)
+		rc = stream_writer_set_header(&d->w, &h, err);
+	if (!rc) {
+		struct stream_msg ready = {.type = STREAM_MSG_READY};
+		ready.ready.features = h.features;
+		rc = stream_write_msg(&d->w, &ready, err);
+	}
+	if (!rc)
+		rc = pcd_send_missing(d->pcd, &d->w, err);
+	if (!rc)
+		rc = pcd_reattach(d->pcd, l, &h, DEST_MFD_ACCEPT_MS, err);
+	return rc;
+}
+
+/*
+ * Post-copy's connection broke (@err): pause, keeping everything, until
+ * the operator reconnects both sides (0: going on, on the new connection)
+ * or the wait ends (the error: the guest is lost).
+ */
+static int dest_pc_recover(struct mig_dest *d, struct ferr *err)
+{
+	struct migration *m = d->m;
+	struct ferr why = *err;
+	char uri[sizeof(m->resume_uri)];
+	int rc;
+
+	ferr_clear(err);
+	pcd_pause(d->pcd);
+	dest_drop_conn(d, true);
+	dest_take_listener(m); /* the first one: its address may serve migrate-recover */
+	for (;;) {
+		pcd_stats(d->pcd, &d->st.postcopy);
+		mig_publish(m, &d->st);
+		rc = mig_pc_pause(m, &why, uri, sizeof(uri), err);
+		if (rc) {
+			ferr_prefix(err, "post-copy paused (%s) and not recovered: ", why.msg);
+			return rc;
+		}
+		rc = dest_pc_reconnect(d, err);
+		dest_take_listener(m);
+		if (!rc) {
+			mig_pc_resumed(m);
+			return 0;
+		}
+		why = *err;
+		ferr_prefix(&why, "recovery failed: ");
+		ferr_clear(err);
+		dest_drop_conn(d, true);
+	}
+}
+
 int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, struct ferr *err)
 {
 	struct mig_dest d = {
-	    .m = m, .mem = vm_gmem(m->vm), .phase = DP_PASSES, .total_hint = total_hint};
+	    .m = m, .mem = vm_gmem(m->vm), .phase = DP_PASSES, .total_hint = total_hint, .ch = ch};
 	struct stream_record rec;
 	int rc;
 
@@ -619,8 +740,18 @@ int mig_dest_load(struct migration *m, struct channel *ch, uint64_t total_hint, 
 		/* (After GO the data channels have nothing more to say.) */
 		if (!rc && d.mfd && d.phase != DP_ENDED)
 			rc = mfd_dest_check(d.mfd, err);
-		if (!rc && d.pcd && d.phase == DP_POSTCOPY)
-			rc = pcd_check(d.pcd, err);
+		if (!rc && d.pcd && d.phase == DP_POSTCOPY) {
+			bool fatal = false;
+			rc = pcd_check(d.pcd, &fatal, err);
+			d.pc_fatal |= fatal;
+		}
+		/* After GO a broken connection is a pause: the guest runs here
+		 * on pages that are still there (docs/postcopy.md, "Recovery"). */
+		if (rc && d.phase == DP_POSTCOPY && !d.pc_fatal && mig_pc_breakable(m)) {
+			rc = dest_pc_recover(&d, err);
+			if (!rc)
+				continue;
+		}
 		if (rc)
 			break;
 		uint64_t mb = 0, mp = 0, mz = 0;
@@ -654,31 +785,30 @@ out:
 	if (d.pcd) {
 		pcd_stats(d.pcd, &d.st.postcopy);
 		/*
-		 * A post-copy that failed after GO leaves pages missing: guest
-		 * memory stays registered, so a vCPU that touches one waits
-		 * instead of reading zeros (docs/postcopy.md).
+		 * A post-copy that failed for good after GO lost the guest: the VM
+		 * ends here (exit status VM_EXIT_STATUS_LOST) before its missing
+		 * pages are made inaccessible, so that a vCPU failing on one cannot
+		 * pass for another kind of failure (docs/postcopy.md).
 		 */
+		if (rc && d.phase == DP_POSTCOPY)
+			vm_request_quit(m->vm, "postcopy-failed", false, VM_EXIT_STATUS_LOST);
 		pcd_stop(d.pcd, rc && d.phase == DP_POSTCOPY);
 		d.pcd = NULL;
 		if (rc && d.phase == DP_POSTCOPY)
-			ferr_prefix(err,
-				    "post-copy failed with %llu pages still on the source (the "
-				    "guest waits for any of them it touches): ",
+			ferr_prefix(err, "post-copy failed with %llu pages still on the source: ",
 				    (unsigned long long)d.st.postcopy.missing);
 	}
 	/* Our own failures go back to the source; its abandonment needs no echo. */
 	if (rc && d.live && rc != -ECANCELED && rc != -ECONNABORTED)
 		dest_report_error(&d.w, err);
-	if (d.w.ch)
-		stream_writer_destroy(&d.w);
 	d.st.end_ns = clock_now_ns();
 	mig_publish(m, &d.st);
 	if (!rc)
 		mig_progress(m, "loading", 1, 1);
+	dest_drop_conn(&d, false);
 	bitmap_destroy(&d.written);
 	free(d.buf);
 	free(d.seen);
-	stream_reader_destroy(&d.r);
 	return rc;
 }
 
@@ -725,6 +855,7 @@ void *mig_dest_thread(void *arg)
 out:
 	pthread_mutex_lock(&m->lock);
 	m->ch = NULL;
+	l = m->listener; /* a post-copy pause closed the first one already */
 	m->listener = NULL;
 	pthread_mutex_unlock(&m->lock);
 	if (ch)

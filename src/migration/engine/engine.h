@@ -16,6 +16,22 @@ void mig_fail(struct migration *m, const struct ferr *err);
 bool mig_cancelled(struct migration *m);
 
 /*
+ * Post-copy recovery, for either side's migration thread.  mig_pc_pause():
+ * the connection broke (@why): status postcopy-paused (from -active or
+ * -recover) with @why as the error, then wait for the operator's
+ * migrate resume / migrate-recover (0: its URI in @uri, status
+ * postcopy-recover), for postcopy-recover-timeout, or for the end of the
+ * process (-ECANCELED).  mig_pc_breakable(): whether a failure after GO is
+ * a break to pause on (a transport failure, or migrate-pause) rather than
+ * the end (the process is quitting).
+ */
+int mig_pc_pause(struct migration *m, const struct ferr *why, char *uri, size_t len,
+		 struct ferr *err);
+bool mig_pc_breakable(struct migration *m);
+/* Recovered: status postcopy-active again, the pause's error cleared. */
+void mig_pc_resumed(struct migration *m);
+
+/*
  * Guest ownership (vm_hold/vm_release): the engine holds the guest while
  * it moves it (@pause: and pauses it); mig_release_guest() gives it back
  * to the operator, resumed if @resume and the engine paused it (failures,
@@ -56,6 +72,7 @@ struct mig_src {
 	uint64_t mfd_cut_kib;  /* x-multifd-cut */
 	const char *uri;       /* for the data channels' connects */
 	const struct channel_opts *copts;
+	uint64_t bytes_closed; /* stream bytes of main connections a post-copy recovery replaced */
 };
 
 /* Stream bytes written so far: the main connection's and every data channel's. */

@@ -65,6 +65,9 @@ struct pcd;
 /* Accept the post-copy channel of @main's session on @l within @timeout_ms. */
 int pcd_accept(struct migration *m, struct channel_listener *l, const struct stream_header *main,
 	       const struct gmem *mem, int timeout_ms, struct pcd **out, struct ferr *err);
+/* Whether @h is channel @want of @main's session (the same guest layout). */
+bool pcd_same_session(const struct stream_header *h, const struct stream_header *main,
+		      uint32_t want);
 /* A DISCARD record: these frames are not valid here. */
 int pcd_discard(struct pcd *p, const struct stream_discard *d, struct ferr *err);
 /*
@@ -81,16 +84,33 @@ void pcd_disarm(struct pcd *p);
 void pcd_go(struct pcd *p);
 /* Install a verified page (@data NULL: a zero page) of RAM page @i. */
 int pcd_place(struct pcd *p, uint64_t i, const void *data, struct ferr *err);
-/* Wait until no page is missing; 0, or the receiver's or fault thread's failure. */
-int pcd_wait_owned(struct pcd *p, struct ferr *err);
-/* A thread's failure, if any. */
-int pcd_check(struct pcd *p, struct ferr *err);
+/*
+ * Wait until no page is missing; 0, or the receiver's or fault thread's
+ * failure: *@fatal if guest memory cannot be served any more, else the
+ * post-copy channel broke (a pause).
+ */
+int pcd_wait_owned(struct pcd *p, bool *fatal, struct ferr *err);
+/* A thread's failure, if any (*@fatal as above). */
+int pcd_check(struct pcd *p, bool *fatal, struct ferr *err);
+/*
+ * Recovery (docs/postcopy.md).  pcd_pause(): the post-copy channel goes;
+ * the fault thread goes on filling never-sent pages and noting the pages
+ * asked for, which wait.  pcd_send_missing(): POSTCOPY_MISSING naming every
+ * page not here, then POSTCOPY_RESUME with their number, on @w (a resumed
+ * main connection's return path).  pcd_reattach(): accept the resumed
+ * session's post-copy channel on @l, ask again for the pages asked for and
+ * still missing, and go on; on failure still paused.
+ */
+void pcd_pause(struct pcd *p);
+int pcd_send_missing(struct pcd *p, struct stream_writer *w, struct ferr *err);
+int pcd_reattach(struct pcd *p, struct channel_listener *l, const struct stream_header *main,
+		 int timeout_ms, struct ferr *err);
 void pcd_stats(struct pcd *p, struct mig_postcopy_stats *st);
 /* Whether this host can do post-copy (a userfaultfd opens). */
 bool pcd_supported(void);
-/* Stop the threads and close (NULL is fine).  @keep_armed: pages are still
- * missing after GO, so guest memory stays registered with nobody serving it
- * (a vCPU that touches a missing page waits; it never reads zeros). */
-void pcd_stop(struct pcd *p, bool keep_armed);
+/* Stop the threads and close (NULL is fine).  @lost: post-copy failed for
+ * good with pages still missing: they become inaccessible (PROT_NONE) first,
+ * so a vCPU that touches one fails in KVM; it never reads zeros. */
+void pcd_stop(struct pcd *p, bool lost);
 
 #endif

@@ -60,11 +60,17 @@ struct pcd {
 	void *buf; /* the receiver's batch data */
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* nmissing reaching 0, or a failure */
+	/* The fault thread's while it runs, else its starter's: whether the
+	 * channel can take requests (false while paused), and whether to ask
+	 * again, at start, for every page requested and still missing. */
+	bool linked, resend;
 	/* Under lock. */
-	struct ferr failed;
+	struct ferr failed; /* fatal: guest memory cannot be served any more */
+	struct ferr link;   /* the post-copy channel broke: a pause, not the end */
 	struct mig_postcopy_stats st;
 	uint64_t *samples;
 	uint64_t nsamples;
+	uint64_t paused_at_ns; /* CLOCK_MONOTONIC of the last pcd_pause() */
 };
 
 static bool pcd_test_missing(struct pcd *p, uint64_t i)
@@ -72,11 +78,12 @@ static bool pcd_test_missing(struct pcd *p, uint64_t i)
 	return atomic_load(&p->missing[i / 64]) >> (i % 64) & 1;
 }
 
-static void pcd_fail(struct pcd *p, const struct ferr *err)
+static void pcd_fail(struct pcd *p, const struct ferr *err, bool fatal)
 {
 	pthread_mutex_lock(&p->lock);
-	if (!ferr_is_set(&p->failed))
-		p->failed = *err;
+	struct ferr *slot = fatal ? &p->failed : &p->link;
+	if (!ferr_is_set(slot))
+		*slot = *err;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -158,14 +165,35 @@ static int pcd_fill_zero(struct pcd *p, uintptr_t addr, struct ferr *err)
 	return 0;
 }
 
-static int pcd_request(struct pcd *p, struct stream_msg *req, struct ferr *err)
+/*
+ * Send the requests gathered in @req.  A channel that breaks is a pause,
+ * not a failure: the pages stay in @requested, to be asked for again on
+ * the next channel, and faults on pages never sent are still filled.
+ */
+static void pcd_request(struct pcd *p, struct stream_msg *req)
 {
-	int rc = 0;
+	struct ferr err = FERR_INIT;
 
-	if (req->page_request.count)
-		rc = stream_write_msg(&p->w, req, err);
+	if (req->page_request.count && p->linked && stream_write_msg(&p->w, req, &err)) {
+		ferr_prefix(&err, "post-copy channel: ");
+		pcd_fail(p, &err, false);
+		p->linked = false;
+	}
 	req->page_request.count = 0;
-	return rc;
+}
+
+/* On a new channel: ask again for every page asked for and still missing. */
+static void pcd_resend(struct pcd *p, struct stream_msg *req)
+{
+	for (uint64_t i = bitmap_next_set(&p->requested, 0); i < p->npages;
+	     i = bitmap_next_set(&p->requested, i + 1)) {
+		if (!pcd_test_missing(p, i))
+			continue;
+		req->page_request.gfn[req->page_request.count++] = ram_page_gfn(p->mem, i);
+		if (req->page_request.count == STREAM_BATCH_MAX_PAGES)
+			pcd_request(p, req);
+	}
+	pcd_request(p, req);
 }
 
 /* The fault thread: every fault becomes a zero fill or a request. */
@@ -178,6 +206,10 @@ static void *pcd_fault_thread(void *arg)
 	uintptr_t base = (uintptr_t)p->mem->base;
 	int rc = 0;
 
+	if (p->resend) {
+		p->resend = false;
+		pcd_resend(p, &req);
+	}
 	while (!rc) {
 		struct pollfd pfd[2] = {{p->uffd, POLLIN, 0}, {p->stop_fd, POLLIN, 0}};
 		if (poll(pfd, 2, -1) < 0) {
@@ -232,14 +264,14 @@ static void *pcd_fault_thread(void *arg)
 			pthread_mutex_unlock(&p->lock);
 			req.page_request.gfn[req.page_request.count++] = ram_page_gfn(p->mem, i);
 			if (req.page_request.count == STREAM_BATCH_MAX_PAGES)
-				rc = pcd_request(p, &req, &err);
+				pcd_request(p, &req);
 		}
 		if (!rc)
-			rc = pcd_request(p, &req, &err);
+			pcd_request(p, &req);
 	}
 	if (rc) {
 		ferr_prefix(&err, "post-copy fault handling: ");
-		pcd_fail(p, &err);
+		pcd_fail(p, &err, true);
 	}
 	return NULL;
 }
@@ -252,6 +284,7 @@ static void *pcd_recv_thread(void *arg)
 	struct stream_record rec;
 	struct ferr err = FERR_INIT;
 	int rc = b ? 0 : ferr_set(&err, -ENOMEM, "out of memory");
+	bool fatal = rc != 0; /* the channel's failures are a pause; placing's are the end */
 
 	while (!rc) {
 		rc = stream_next_record(&p->r, &rec, &err);
@@ -269,45 +302,36 @@ static void *pcd_recv_thread(void *arg)
 			if (i == UINT64_MAX)
 				rc = ferr_set(&err, -EPROTO, "frame %#" PRIx64 " is not RAM",
 					      b->gfn[k]);
-			else
-				rc = pcd_place(p, i, b->data[k], &err);
+			else if ((rc = pcd_place(p, i, b->data[k], &err)))
+				fatal = true;
 		}
 	}
 	free(b);
-	/* Stopped by pcd_disarm()/pcd_stop() (cancelled channel): not a failure. */
+	/* Stopped by pcd_disarm()/pcd_pause()/pcd_stop() (cancelled channel): not a failure. */
 	if (rc && rc != -ECANCELED) {
 		ferr_prefix(&err, "post-copy channel: ");
-		pcd_fail(p, &err);
+		pcd_fail(p, &err, fatal);
 	}
 	return NULL;
 }
 
-int pcd_accept(struct migration *m, struct channel_listener *l, const struct stream_header *main,
-	       const struct gmem *mem, int timeout_ms, struct pcd **out, struct ferr *err)
+bool pcd_same_session(const struct stream_header *h, const struct stream_header *main,
+		      uint32_t want)
 {
-	struct pcd *p = calloc(1, sizeof(*p));
+	return h->channel == want && h->session == main->session &&
+	       h->vcpu_count == main->vcpu_count && h->nregions == main->nregions &&
+	       !memcmp(h->regions, main->regions, h->nregions * sizeof(h->regions[0]));
+}
+
+/* Accept the post-copy channel (@resume: of a resumed session), its reader
+ * and writer set up; the receiver is not started. */
+static int pcd_attach(struct pcd *p, struct channel_listener *l, const struct stream_header *main,
+		      bool resume, int timeout_ms, struct ferr *err)
+{
 	struct stream_header h;
 	int rc;
 
-	if (!p)
-		return ferr_set(err, -ENOMEM, "out of memory");
-	p->m = m;
-	p->mem = mem;
-	p->npages = mem->size / GMEM_PAGE_SIZE;
-	p->uffd = p->stop_fd = -1;
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cond, NULL);
-	p->missing = calloc(BITMAP_WORDS(p->npages), sizeof(*p->missing));
-	p->fault_ns = calloc(p->npages, sizeof(*p->fault_ns));
-	p->fault_vcpu = calloc(p->npages, sizeof(*p->fault_vcpu));
-	p->samples = malloc(PCD_SAMPLES * sizeof(*p->samples));
-	p->buf = malloc(STREAM_BATCH_MAX_DATA);
-	*out = p;
-	if (!p->missing || !p->fault_ns || !p->fault_vcpu || !p->samples || !p->buf ||
-	    bitmap_init(&p->requested, p->npages))
-		return ferr_set(err, -ENOMEM, "out of memory for the post-copy page sets");
-	p->st.nvcpus = vm_ncpus(m->vm);
-	/* migrate-cancel cancels the listener: the wait ends with -ECANCELED. */
+	/* migrate-cancel (or migrate-pause) cancels the listener: -ECANCELED. */
 	rc = channel_accept(l, timeout_ms, &p->ch, err);
 	if (rc == -ETIMEDOUT || rc == -ETIME)
 		return ferr_set(err, -ETIMEDOUT,
@@ -321,13 +345,12 @@ int pcd_accept(struct migration *m, struct channel_listener *l, const struct str
 		return rc;
 	p->have_r = true;
 	rc = stream_read_header(&p->r, &h, err);
-	if (!rc && (h.channel != STREAM_CHANNEL_POSTCOPY || h.session != main->session ||
-		    h.vcpu_count != main->vcpu_count || h.nregions != main->nregions ||
-		    memcmp(h.regions, main->regions, h.nregions * sizeof(h.regions[0]))))
+	if (!rc && (!pcd_same_session(&h, main, STREAM_CHANNEL_POSTCOPY) ||
+		    !(h.features & STREAM_FEAT_RESUME) != !resume))
 		rc = ferr_set(err, -EPROTO,
-			      "the connection after READY is not this migration's post-copy "
+			      "the connection after READY is not this migration's %spost-copy "
 			      "channel (channel %" PRIu32 ", session %016" PRIx64 ")",
-			      h.channel, h.session);
+			      resume ? "resumed " : "", h.channel, h.session);
 	if (!rc)
 		rc = stream_writer_init(&p->w, p->ch, STREAM_RETURN, err);
 	if (!rc) {
@@ -336,13 +359,48 @@ int pcd_accept(struct migration *m, struct channel_listener *l, const struct str
 	}
 	p->ch->timeout_ms = 30000;
 	p->ch->rd_timeout_ms = -1; /* silent until the switch */
-	p->ch->trace = m->trace;
-	if (!rc) {
-		rc = -pthread_create(&p->recv_thread, NULL, pcd_recv_thread, p);
-		if (rc)
-			return ferr_errno(err, rc, "cannot start the post-copy receiver thread");
-		p->recv_started = true;
-	}
+	p->ch->trace = p->m->trace;
+	return rc;
+}
+
+static int pcd_start_receiver(struct pcd *p, struct ferr *err)
+{
+	int rc = -pthread_create(&p->recv_thread, NULL, pcd_recv_thread, p);
+
+	if (rc)
+		return ferr_errno(err, rc, "cannot start the post-copy receiver thread");
+	p->recv_started = true;
+	return 0;
+}
+
+int pcd_accept(struct migration *m, struct channel_listener *l, const struct stream_header *main,
+	       const struct gmem *mem, int timeout_ms, struct pcd **out, struct ferr *err)
+{
+	struct pcd *p = calloc(1, sizeof(*p));
+	int rc;
+
+	if (!p)
+		return ferr_set(err, -ENOMEM, "out of memory");
+	p->m = m;
+	p->mem = mem;
+	p->npages = mem->size / GMEM_PAGE_SIZE;
+	p->uffd = p->stop_fd = -1;
+	p->linked = true;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->missing = calloc(BITMAP_WORDS(p->npages), sizeof(*p->missing));
+	p->fault_ns = calloc(p->npages, sizeof(*p->fault_ns));
+	p->fault_vcpu = calloc(p->npages, sizeof(*p->fault_vcpu));
+	p->samples = malloc(PCD_SAMPLES * sizeof(*p->samples));
+	p->buf = malloc(STREAM_BATCH_MAX_DATA);
+	*out = p;
+	if (!p->missing || !p->fault_ns || !p->fault_vcpu || !p->samples || !p->buf ||
+	    bitmap_init(&p->requested, p->npages))
+		return ferr_set(err, -ENOMEM, "out of memory for the post-copy page sets");
+	p->st.nvcpus = vm_ncpus(m->vm);
+	rc = pcd_attach(p, l, main, false, timeout_ms, err);
+	if (!rc)
+		rc = pcd_start_receiver(p, err);
 	return rc;
 }
 
@@ -359,6 +417,20 @@ int pcd_discard(struct pcd *p, const struct stream_discard *d, struct ferr *err)
 			if (!(atomic_fetch_or(&p->missing[i / 64], bit) & bit))
 				atomic_fetch_add(&p->nmissing, 1);
 		}
+	return 0;
+}
+
+static int pcd_start_fault_thread(struct pcd *p, struct ferr *err)
+{
+	uint64_t v;
+
+	/* A stop request left over from a previous run would end this one. */
+	while (read(p->stop_fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	int rc = -pthread_create(&p->fault_thread, NULL, pcd_fault_thread, p);
+	if (rc)
+		return ferr_errno(err, rc, "cannot start the post-copy fault thread");
+	p->fault_started = true;
 	return 0;
 }
 
@@ -401,14 +473,13 @@ int pcd_arm(struct pcd *p, struct bitmap *written, struct ferr *err)
 		return ferr_errno(err, -errno, "registering guest memory with the userfaultfd");
 	if (!(reg.ioctls & (1ull << _UFFDIO_COPY)) || !(reg.ioctls & (1ull << _UFFDIO_ZEROPAGE)))
 		return ferr_set(err, -EOPNOTSUPP, "the userfaultfd cannot copy into guest memory");
-	p->stop_fd = eventfd(0, EFD_CLOEXEC);
+	p->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->stop_fd < 0)
 		return ferr_errno(err, -errno, "eventfd");
 	bitmap_zero(&p->requested);
-	rc = -pthread_create(&p->fault_thread, NULL, pcd_fault_thread, p);
+	rc = pcd_start_fault_thread(p, err);
 	if (rc)
-		return ferr_errno(err, rc, "cannot start the post-copy fault thread");
-	p->fault_started = true;
+		return rc;
 	pthread_mutex_lock(&p->lock);
 	p->st.discarded = atomic_load(&p->nmissing);
 	pthread_mutex_unlock(&p->lock);
@@ -465,30 +536,141 @@ void pcd_go(struct pcd *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
-int pcd_check(struct pcd *p, struct ferr *err)
+/* Under lock: the fatal failure first, else the channel's. */
+static int pcd_failed_locked(struct pcd *p, bool *fatal, struct ferr *err)
 {
-	int rc = 0;
+	*fatal = ferr_is_set(&p->failed);
+	if (*fatal)
+		return ferr_set(err, p->failed.code, "%s", p->failed.msg);
+	if (ferr_is_set(&p->link))
+		return ferr_set(err, p->link.code ? p->link.code : -EPIPE, "%s", p->link.msg);
+	return 0;
+}
 
+int pcd_check(struct pcd *p, bool *fatal, struct ferr *err)
+{
 	pthread_mutex_lock(&p->lock);
-	if (ferr_is_set(&p->failed))
-		rc = ferr_set(err, p->failed.code, "%s", p->failed.msg);
+	int rc = pcd_failed_locked(p, fatal, err);
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
 
-int pcd_wait_owned(struct pcd *p, struct ferr *err)
+int pcd_wait_owned(struct pcd *p, bool *fatal, struct ferr *err)
 {
-	int rc = 0;
+	int rc;
 
+	*fatal = false;
 	pthread_mutex_lock(&p->lock);
-	while (atomic_load(&p->nmissing) && !ferr_is_set(&p->failed) && !p->m->cancel)
+	while (atomic_load(&p->nmissing) && !ferr_is_set(&p->failed) && !ferr_is_set(&p->link) &&
+	       !p->m->cancel)
 		pthread_cond_wait(&p->cond, &p->lock);
-	if (ferr_is_set(&p->failed))
-		rc = ferr_set(err, p->failed.code, "%s", p->failed.msg);
-	else if (atomic_load(&p->nmissing))
+	rc = pcd_failed_locked(p, fatal, err);
+	if (!rc && atomic_load(&p->nmissing))
 		rc = ferr_set(err, -ECANCELED, "incoming migration cancelled");
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+/* ---- recovery (docs/postcopy.md, "Recovery") ---- */
+
+/* The channel goes; the fault thread goes on without it. */
+static void pcd_unlink(struct pcd *p)
+{
+	struct ferr err = FERR_INIT;
+
+	/* The fault thread owns the writer: stopped while the channel goes. */
+	pcd_stop_fault_thread(p);
+	if (p->recv_started) {
+		channel_cancel(p->ch);
+		pthread_join(p->recv_thread, NULL);
+		p->recv_started = false;
+	}
+	if (p->have_w)
+		stream_writer_destroy(&p->w);
+	if (p->have_r)
+		stream_reader_destroy(&p->r);
+	p->have_w = p->have_r = false;
+	if (p->ch)
+		channel_close(p->ch);
+	p->ch = NULL;
+	pthread_mutex_lock(&p->lock);
+	ferr_clear(&p->link);
+	pthread_mutex_unlock(&p->lock);
+	/* Faults go on being read: never-sent pages are filled, the rest wait. */
+	p->linked = false;
+	if (p->uffd >= 0 && pcd_start_fault_thread(p, &err))
+		pcd_fail(p, &err, true);
+}
+
+void pcd_pause(struct pcd *p)
+{
+	pcd_unlink(p);
+	pthread_mutex_lock(&p->lock);
+	p->st.pauses++;
+	p->paused_at_ns = clock_now_ns();
+	pthread_mutex_unlock(&p->lock);
+}
+
+int pcd_send_missing(struct pcd *p, struct stream_writer *w, struct ferr *err)
+{
+	struct stream_msg msg = {.type = STREAM_MSG_POSTCOPY_MISSING};
+	struct stream_discard *d = &msg.discard;
+	uint64_t n = 0;
+	bool open = false;
+	int rc = 0;
+
+	/* Paused: no installer runs, so the set holds still while it goes out. */
+	for (uint64_t i = 0; !rc && i < p->npages; i++) {
+		if (!pcd_test_missing(p, i))
+			continue;
+		uint64_t gfn = ram_page_gfn(p->mem, i);
+		if (open && gfn >= d->first + 64ull * STREAM_DISCARD_MAX_WORDS) {
+			rc = stream_write_msg(w, &msg, err);
+			open = false;
+		}
+		if (!open) {
+			memset(d->bits, 0, sizeof(d->bits));
+			d->first = gfn & ~63ull;
+			d->nwords = 0;
+			open = true;
+		}
+		uint64_t off = gfn - d->first;
+		d->bits[off / 64] |= 1ull << (off % 64);
+		if (off / 64 + 1 > d->nwords)
+			d->nwords = (uint32_t)(off / 64 + 1);
+		n++;
+	}
+	if (!rc && open)
+		rc = stream_write_msg(w, &msg, err);
+	if (!rc) {
+		msg = (struct stream_msg){.type = STREAM_MSG_POSTCOPY_RESUME};
+		msg.pc_resume.missing = n;
+		rc = stream_write_msg(w, &msg, err);
+	}
+	return rc;
+}
+
+int pcd_reattach(struct pcd *p, struct channel_listener *l, const struct stream_header *main,
+		 int timeout_ms, struct ferr *err)
+{
+	int rc = pcd_attach(p, l, main, true, timeout_ms, err);
+
+	if (!rc) {
+		pcd_stop_fault_thread(p);
+		p->linked = p->resend = true;
+		rc = p->uffd >= 0 ? pcd_start_fault_thread(p, err) : 0;
+	}
+	if (!rc)
+		rc = pcd_start_receiver(p, err);
+	if (rc) {
+		pcd_unlink(p); /* still paused: a clean slate for the next try */
+		return rc;
+	}
+	pthread_mutex_lock(&p->lock);
+	p->st.recoveries++;
+	p->st.paused_ns += clock_now_ns() - p->paused_at_ns;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
 }
 
 static int pcd_cmp(const void *a, const void *b)
@@ -526,7 +708,7 @@ bool pcd_supported(void)
 	return true;
 }
 
-void pcd_stop(struct pcd *p, bool keep_armed)
+void pcd_stop(struct pcd *p, bool lost)
 {
 	if (!p)
 		return;
@@ -534,11 +716,29 @@ void pcd_stop(struct pcd *p, bool keep_armed)
 		channel_cancel(p->ch);
 		pthread_join(p->recv_thread, NULL);
 	}
-	if (keep_armed) {
-		/* The fault thread stops; the userfaultfd stays open for good
-		 * (deliberately not closed: closing it would let faults fill zeros). */
+	if (lost && p->uffd >= 0) {
+		/*
+		 * Pages still missing may never read as zeros: they become
+		 * inaccessible before the userfaultfd goes, so a vCPU waiting on
+		 * one (woken by the unregister) or touching one later fails in
+		 * KVM instead.  (Kept registered with nobody serving them, a
+		 * waiter would never wake, and KVM's own fault workers would hang
+		 * the process at exit.)
+		 */
 		pcd_stop_fault_thread(p);
-		p->uffd = -1;
+		uint64_t run = 0, nrun = 0;
+		for (uint64_t i = 0; i <= p->npages; i++) {
+			if (i < p->npages && pcd_test_missing(p, i)) {
+				if (!nrun)
+					run = i;
+				nrun++;
+				continue;
+			}
+			if (nrun && mprotect(ram_page_ptr(p->mem, run), nrun * GMEM_PAGE_SIZE,
+					     PROT_NONE) < 0)
+				abort(); /* zeros must never take the place of the guest's data */
+			nrun = 0;
+		}
 	}
 	pcd_unarm(p);
 	if (p->have_w)

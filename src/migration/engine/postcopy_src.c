@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,9 @@ struct pcs {
 	bool have_r, have_w;
 	pthread_t thread;
 	bool started;
+	/* Pages answered (RAM order), set by the server, read by the bulk
+	 * sender, which need not send them again: one word per 64 pages. */
+	_Atomic uint64_t *served;
 	pthread_mutex_t lock;
 	/* Under lock. */
 	uint64_t hint;
@@ -63,6 +67,7 @@ static void *pcs_thread(void *arg)
 			/* The decoder checked every frame against the regions. */
 			last = ram_gfn_page(p->mem, msg.page_request.gfn[k]);
 			const void *page = ram_page_ptr(p->mem, last);
+			atomic_fetch_or(&p->served[last / 64], 1ull << (last % 64));
 			/* The guest is paused here for good: no copy needed. */
 			rc = stream_page_is_zero(page)
 				 ? stream_batch_zero(&p->w, msg.page_request.gfn[k], &err)
@@ -102,6 +107,9 @@ int pcs_start(struct migration *m, const struct gmem *mem, const char *uri,
 	p->m = m;
 	p->mem = mem;
 	pthread_mutex_init(&p->lock, NULL);
+	p->served = calloc(BITMAP_WORDS(mem->size / GMEM_PAGE_SIZE), sizeof(*p->served));
+	if (!p->served)
+		return ferr_set(err, -ENOMEM, "out of memory");
 	rc = channel_connect_opts(uri, 10000, copts, &p->ch, err);
 	if (rc) {
 		ferr_prefix(err, "the post-copy channel: ");
@@ -181,6 +189,7 @@ void pcs_stop(struct pcs *p)
 	if (p->ch)
 		channel_close(p->ch);
 	pthread_mutex_destroy(&p->lock);
+	free(p->served);
 	free(p);
 }
 
@@ -236,6 +245,7 @@ int postcopy_run(struct pc *pc, struct pcs *p, struct ferr *err)
 	struct migration *m = s->m;
 	struct stream_msg msg;
 	uint64_t cursor = 0, total = bitmap_count(&pc->todo), before = mig_src_bytes(s);
+	uint64_t served = s->st.postcopy.requests; /* by the servers of earlier connections */
 	uint64_t rate;
 	int rc = 0;
 
@@ -244,10 +254,13 @@ int postcopy_run(struct pc *pc, struct pcs *p, struct ferr *err)
 	pthread_mutex_unlock(&m->lock);
 	ratelimit_set_rate(&s->rl, rate, clock_now_ns());
 	s->postcopy_cap = true;
-	s->st.postcopy.active = true;
-	s->st.postcopy.start_ns = clock_now_ns();
-	s->st.postcopy.discarded = total;
-	s->st.postcopy.bytes_before = before;
+	if (!s->st.postcopy.active) { /* not a resumed run */
+		s->st.postcopy.active = true;
+		s->st.postcopy.start_ns = clock_now_ns();
+		s->st.postcopy.discarded = total;
+		s->st.postcopy.bytes_before = before;
+	}
+	before = s->st.postcopy.bytes_before;
 	for (;;) {
 		uint64_t i = pc_next_chunk(pc, p, &cursor);
 		if (i >= s->npages)
@@ -257,14 +270,18 @@ int postcopy_run(struct pc *pc, struct pcs *p, struct ferr *err)
 		uint64_t first = i - i % PCS_BULK_PAGES;
 		uint64_t n =
 		    s->npages - first < PCS_BULK_PAGES ? s->npages - first : PCS_BULK_PAGES;
+		/* Answered on the post-copy channel already: not again. */
+		for (uint64_t w = first / 64; w < (first + n + 63) / 64; w++)
+			pc->todo.words[w] &= ~atomic_load(&p->served[w]);
 		rc = mig_src_send_range(s, &pc->todo, first, n, err);
 		if (rc)
 			break;
 		cursor = first + n;
 		s->st.postcopy.missing = bitmap_count(&pc->todo);
-		s->st.postcopy.requests = pcs_requests(p);
+		s->st.postcopy.requests = served + pcs_requests(p);
 		s->st.postcopy.bytes_after = mig_src_bytes(s) - before;
 		s->st.remaining = s->st.postcopy.missing * GMEM_PAGE_SIZE;
+		s->st.transferred = mig_src_bytes(s);
 		mig_publish(m, &s->st);
 	}
 	if (!rc) {
@@ -276,10 +293,135 @@ int postcopy_run(struct pc *pc, struct pcs *p, struct ferr *err)
 	 * answering until then. */
 	if (!rc)
 		rc = rp_wait(&s->rp, STREAM_MSG_ACK, s->end_record, 0, -1, &msg, err);
-	s->st.postcopy.requests = pcs_requests(p);
+	s->st.postcopy.requests = served + pcs_requests(p);
 	s->st.postcopy.bytes_after = mig_src_bytes(s) - before;
 	s->st.postcopy.missing = bitmap_count(&pc->todo);
 	if (!rc)
 		s->st.postcopy.owned_ns = clock_now_ns() - s->st.postcopy.start_ns;
 	return rc;
+}
+
+/* ---- recovery (docs/postcopy.md, "Recovery") ---- */
+
+#define PCS_RESUME_CONNECT_MS 10000
+#define PCS_RESUME_ANSWER_NS  (30 * 1000000000ull) /* READY, then the missing set */
+
+bool postcopy_breakable(struct pc *pc)
+{
+	struct mig_src *s = pc->s;
+
+	/* The destination's own failure (ERROR): its guest cannot be served. */
+	if (s->have_rp && rp_peer_said(&s->rp))
+		return false;
+	return mig_pc_breakable(s->m);
+}
+
+/* Everything of the broken connections goes; guest memory and @todo stay. */
+static void pcs_drop_conn(struct pc *pc)
+{
+	struct mig_src *s = pc->s;
+
+	if (s->have_rp) {
+		rp_stop(&s->rp, s->ch);
+		s->have_rp = false;
+	}
+	pcs_stop(pc->pcs);
+	pc->pcs = NULL;
+	if (s->w.ch) {
+		s->bytes_closed += s->w.stats.bytes;
+		stream_writer_destroy(&s->w);
+	}
+	memset(&s->w, 0, sizeof(s->w));
+	pthread_mutex_lock(&s->m->lock);
+	s->m->ch = NULL;
+	pthread_mutex_unlock(&s->m->lock);
+	if (s->ch)
+		channel_close(s->ch);
+	s->ch = NULL;
+}
+
+/* Connect to @uri, resume the session, learn what the destination misses. */
+static int pcs_reconnect(struct pc *pc, const char *uri, struct ferr *err)
+{
+	struct mig_src *s = pc->s;
+	struct migration *m = s->m;
+	struct stream_header h = pc->hdr;
+	struct stream_msg msg;
+	int rc;
+
+	rc = channel_connect_opts(uri, PCS_RESUME_CONNECT_MS, s->copts, &s->ch, err);
+	if (rc)
+		return rc;
+	s->ch->timeout_ms = 30000;
+	s->ch->trace = m->trace;
+	pthread_mutex_lock(&m->lock);
+	m->ch = s->ch;
+	if (m->cancel || m->pause_requested)
+		channel_cancel(s->ch);
+	pthread_mutex_unlock(&m->lock);
+	h.features |= STREAM_FEAT_RESUME;
+	rc = stream_writer_init(&s->w, s->ch, STREAM_MIGRATION, err);
+	if (!rc)
+		rc = stream_write_header(&s->w, &h, err);
+	if (rc)
+		return rc;
+	/* The destination's set replaces ours: what went out on the broken
+	 * connection may never have arrived. */
+	bitmap_zero(&pc->todo);
+	s->ch->rd_timeout_ms = -1;
+	rc = rp_start_resume(&s->rp, s->ch, &h, &pc->todo, s->mem, err);
+	if (rc)
+		return rc;
+	s->have_rp = true;
+	rc = rp_wait(&s->rp, STREAM_MSG_READY, 0, clock_now_ns() + PCS_RESUME_ANSWER_NS, -1, &msg,
+		     err);
+	if (!rc && !(msg.ready.features & STREAM_FEAT_RESUME))
+		rc = ferr_set(err, -EPROTO, "the destination did not take the resume");
+	if (!rc)
+		rc = rp_wait(&s->rp, STREAM_MSG_POSTCOPY_RESUME, 0,
+			     clock_now_ns() + PCS_RESUME_ANSWER_NS, -1, &msg, err);
+	if (rc == -ETIME)
+		return ferr_set(err, -ETIMEDOUT, "%s: the destination did not answer within %llu s",
+				uri, PCS_RESUME_ANSWER_NS / 1000000000ull);
+	if (rc)
+		return rc;
+	uint64_t named = rp_missing_count(&s->rp);
+	if (named != msg.pc_resume.missing)
+		return ferr_set(
+		    err, -EPROTO, "the destination named %llu missing pages but counted %llu",
+		    (unsigned long long)named, (unsigned long long)msg.pc_resume.missing);
+	return pcs_start(m, s->mem, uri, s->copts, &h, &pc->pcs, err);
+}
+
+int postcopy_recover(struct pc *pc, const struct ferr *why, struct ferr *err)
+{
+	struct mig_src *s = pc->s;
+	struct migration *m = s->m;
+	struct ferr cause = *why;
+	char uri[sizeof(m->resume_uri)];
+	uint64_t t0 = clock_now_ns();
+	int rc;
+
+	pcs_drop_conn(pc);
+	s->st.postcopy.pauses++;
+	for (;;) {
+		mig_publish(m, &s->st);
+		rc = mig_pc_pause(m, &cause, uri, sizeof(uri), err);
+		if (rc) {
+			ferr_prefix(err, "post-copy paused (%s) and not recovered: ", why->msg);
+			return rc;
+		}
+		rc = pcs_reconnect(pc, uri, err);
+		if (!rc)
+			break;
+		cause = *err;
+		ferr_prefix(&cause, "recovery failed: ");
+		ferr_clear(err);
+		pcs_drop_conn(pc);
+	}
+	s->st.postcopy.recoveries++;
+	s->st.postcopy.paused_ns += clock_now_ns() - t0;
+	s->st.postcopy.missing = bitmap_count(&pc->todo);
+	mig_pc_resumed(m);
+	return 0;
 }

@@ -338,6 +338,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 	int rc;
 
 	policy_history_init(&pc.hist);
+	pc.hdr = *h;
 	snprintf(pc.phase, sizeof(pc.phase), "setup");
 	pc_params(&pc);
 	rc = pc_setup(&pc, h, err);
@@ -433,6 +434,14 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 				snprintf(pc.phase, sizeof(pc.phase), "post-copy");
 				mig_publish(m, &s->st);
 				rc = postcopy_run(&pc, pc.pcs, err);
+				while (rc && postcopy_breakable(&pc)) {
+					struct ferr why = *err;
+					ferr_clear(err);
+					rc = postcopy_recover(&pc, &why, err);
+					if (rc)
+						break; /* the wait for recovery ended: lost */
+					rc = postcopy_run(&pc, pc.pcs, err);
+				}
 				if (rc)
 					ferr_prefix(
 					    err,

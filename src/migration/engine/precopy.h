@@ -29,6 +29,7 @@ struct pc {
 	uint64_t attempt_end_ns; /* when the guest ran again after the last rollback */
 	uint64_t window_bytes;	 /* put on the stream in the last attempt's window */
 	bool not_converging_reported;
+	struct stream_header hdr; /* the main connection's: a post-copy resume's is this one's */
 	struct pcs *pcs; /* the post-copy channel's server (postcopy.h); NULL: no post-copy */
 	bool gone;	 /* a post-copy GO went out: the guest never runs here again */
 	char phase[32];	 /* "setup", "pass 3", "the switchover", "after GO": for messages */
@@ -62,5 +63,15 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 struct pcs;
 int postcopy_send_discard(struct pc *pc, struct ferr *err);
 int postcopy_run(struct pc *pc, struct pcs *p, struct ferr *err);
+/*
+ * After GO, postcopy_run() failed: whether it is a break to pause on (the
+ * connection failed, or migrate-pause) rather than the end (the
+ * destination said it failed, or ferry is quitting).  postcopy_recover():
+ * pause, keeping guest memory, until the operator's migrate resume
+ * reconnects and the destination names the pages it still misses (then
+ * 0, @pc->todo holding them), or until the wait ends (the guest is lost).
+ */
+bool postcopy_breakable(struct pc *pc);
+int postcopy_recover(struct pc *pc, const struct ferr *why, struct ferr *err);
 
 #endif

@@ -6,7 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/bitmap.h"
 #include "common/clock.h"
+#include "migration/engine/ram.h"
 #include "migration/transport/channel.h"
 
 static void rp_post(struct return_path *rp, const struct stream_msg *m)
@@ -22,6 +24,18 @@ static void rp_post(struct return_path *rp, const struct stream_msg *m)
 			}
 			rp->urgent[(rp->uhead + rp->ucount++) % RP_URGENT] = m->page_request.gfn[i];
 		}
+	} else if (m->type == STREAM_MSG_POSTCOPY_MISSING && rp->missing) {
+		/* The decoder checked every frame against the regions. */
+		const struct stream_discard *d = &m->discard;
+		for (uint32_t w = 0; w < d->nwords; w++)
+			for (uint64_t b = d->bits[w]; b; b &= b - 1) {
+				uint64_t i = ram_gfn_page(
+				    rp->mem, d->first + 64ull * w + (uint64_t)__builtin_ctzll(b));
+				if (!bitmap_test(rp->missing, i)) {
+					bitmap_set(rp->missing, i);
+					rp->nmissing++;
+				}
+			}
 	} else if (m->type == STREAM_MSG_ERROR || m->type == STREAM_MSG_ABORT) {
 		if (!rp->peer_said) {
 			rp->peer_said = true;
@@ -78,9 +92,17 @@ static void *rp_thread(void *arg)
 int rp_start(struct return_path *rp, struct channel *ch, const struct stream_header *h,
 	     struct ferr *err)
 {
+	return rp_start_resume(rp, ch, h, NULL, NULL, err);
+}
+
+int rp_start_resume(struct return_path *rp, struct channel *ch, const struct stream_header *h,
+		    struct bitmap *missing, const struct gmem *mem, struct ferr *err)
+{
 	int rc;
 
 	memset(rp, 0, sizeof(*rp));
+	rp->missing = missing;
+	rp->mem = mem;
 	rc = stream_reader_init(&rp->r, ch, STREAM_RETURN, err);
 	if (!rc)
 		rc = stream_reader_set_header(&rp->r, h, err);
@@ -104,6 +126,14 @@ int rp_start(struct return_path *rp, struct channel *ch, const struct stream_hea
 	}
 	rp->started = true;
 	return 0;
+}
+
+uint64_t rp_missing_count(struct return_path *rp)
+{
+	pthread_mutex_lock(&rp->lock);
+	uint64_t n = rp->nmissing;
+	pthread_mutex_unlock(&rp->lock);
+	return n;
 }
 
 /* Under lock: the reason the engine must stop, if any. */

@@ -10,6 +10,9 @@
  *    at its next chunk instead of writing into a dead migration.
  *  - Page requests (POSTCOPY_PAGE_REQUEST) go to the urgent page queue,
  *    which the page sender drains ahead of its pass order (rp_take_urgent).
+ *  - On a resumed post-copy (rp_start_resume), the destination's missing
+ *    set (POSTCOPY_MISSING) goes into the engine's bitmap as it arrives;
+ *    POSTCOPY_RESUME, which closes it, waits in the queue like READY.
  *
  * Threads: the return-path thread owns the reader; everything else in the
  * struct is under @lock.  The migration thread starts and stops it and is
@@ -31,7 +34,9 @@
 #define RP_QUEUE  16   /* control messages not yet taken: at most a few are ever pending */
 #define RP_URGENT 4096 /* page requests not yet served */
 
+struct bitmap;
 struct channel;
+struct gmem;
 
 struct return_path {
 	struct stream_reader r; /* the thread's alone */
@@ -50,11 +55,24 @@ struct return_path {
 	bool ended; /* the thread stopped reading: @why */
 	struct ferr why;
 	uint64_t last_rx_ns; /* CLOCK_MONOTONIC of the last message */
+	/* Resume only: the engine's bitmap (RAM order), written under lock
+	 * until POSTCOPY_RESUME has been taken; pages named so far. */
+	struct bitmap *missing;
+	const struct gmem *mem;
+	uint64_t nmissing;
 };
 
 /* Start reading @ch's return path (frames checked against @h). */
 int rp_start(struct return_path *rp, struct channel *ch, const struct stream_header *h,
 	     struct ferr *err);
+
+/* The same, on a resumed post-copy: POSTCOPY_MISSING sets pages in
+ * @missing (RAM order of @mem), which the caller reads once it has taken
+ * POSTCOPY_RESUME. */
+int rp_start_resume(struct return_path *rp, struct channel *ch, const struct stream_header *h,
+		    struct bitmap *missing, const struct gmem *mem, struct ferr *err);
+/* Pages POSTCOPY_MISSING named so far (distinct). */
+uint64_t rp_missing_count(struct return_path *rp);
 
 /*
  * Wait for message @type (an ACK must answer record @ack_record) until

@@ -166,7 +166,10 @@ struct stream_msg {
 		struct stream_error_msg error;
 		struct stream_ack ack;
 		struct stream_page_request page_request;
-		/* GO has no payload */
+		struct {
+			uint64_t missing;
+		} pc_resume;
+		/* GO has no payload; POSTCOPY_MISSING uses @discard */
 	};
 };
 

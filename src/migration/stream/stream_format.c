@@ -51,6 +51,11 @@ static const struct stream_type_info stream_types[] = {
     {STREAM_MSG_POSTCOPY_PAGE_REQUEST, "POSTCOPY_PAGE_REQUEST", STREAM_KIND_MSG, RET,
      sizeof(struct stream_wire_page_request) + 8,
      sizeof(struct stream_wire_page_request) + 8 * STREAM_BATCH_MAX_PAGES},
+    {STREAM_MSG_POSTCOPY_MISSING, "POSTCOPY_MISSING", STREAM_KIND_MSG, RET,
+     sizeof(struct stream_wire_discard) + 8,
+     sizeof(struct stream_wire_discard) + 8 * STREAM_DISCARD_MAX_WORDS},
+    {STREAM_MSG_POSTCOPY_RESUME, "POSTCOPY_RESUME", STREAM_KIND_MSG, RET,
+     sizeof(struct stream_wire_pc_resume), sizeof(struct stream_wire_pc_resume)},
 };
 
 _Static_assert(STREAM_MSG_MAX_LEN >= sizeof(struct stream_wire_error) + STREAM_ERROR_TEXT_MAX,
@@ -166,6 +171,9 @@ int stream_header_check(const struct stream_header *h, struct ferr *err)
 	if (h->channel == STREAM_CHANNEL_POSTCOPY && !(h->features & STREAM_FEAT_POSTCOPY))
 		return ferr_set(err, -EPROTO,
 				"stream header: a post-copy channel without the POSTCOPY feature");
+	if ((h->features & STREAM_FEAT_RESUME) && !(h->features & STREAM_FEAT_POSTCOPY))
+		return ferr_set(err, -EPROTO,
+				"stream header: a post-copy resume without the POSTCOPY feature");
 	if (h->features & STREAM_FEAT_MULTIFD) {
 		if (h->nchannels < 1 || h->nchannels > STREAM_MULTIFD_MAX)
 			return ferr_set(err, -EPROTO,

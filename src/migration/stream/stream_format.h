@@ -27,9 +27,14 @@
 #define STREAM_FEAT_RETURN_PATH (1ull << 0)
 #define STREAM_FEAT_POSTCOPY	(1ull << 1)
 /* Parallel channels: the header ends with a struct stream_wire_multifd. */
-#define STREAM_FEAT_MULTIFD	  (1ull << 2)
+#define STREAM_FEAT_MULTIFD (1ull << 2)
+/* This connection resumes a paused post-copy of the header's session
+ * (docs/postcopy.md, "Recovery"): it starts after GO, with post-copy's
+ * records only.  Needs POSTCOPY. */
+#define STREAM_FEAT_RESUME	  (1ull << 3)
 #define STREAM_FEAT_REQUIRED_MASK 0xffffffffull
-#define STREAM_FEAT_KNOWN	  (STREAM_FEAT_RETURN_PATH | STREAM_FEAT_POSTCOPY | STREAM_FEAT_MULTIFD)
+#define STREAM_FEAT_KNOWN \
+	(STREAM_FEAT_RETURN_PATH | STREAM_FEAT_POSTCOPY | STREAM_FEAT_MULTIFD | STREAM_FEAT_RESUME)
 /* Features whose streams open more than one connection: the header carries
  * the session block (struct stream_wire_multifd). */
 #define STREAM_FEAT_SESSION (STREAM_FEAT_MULTIFD | STREAM_FEAT_POSTCOPY)
@@ -129,6 +134,9 @@ static inline uint64_t stream_pad8(uint64_t len)
 #define STREAM_MSG_ACK			 0x8005u
 #define STREAM_MSG_POSTCOPY_PAGE_REQUEST 0x8006u
 #define STREAM_MSG_RESUMED		 0x8007u
+/* Resume streams only (STREAM_FEAT_RESUME), destination -> source. */
+#define STREAM_MSG_POSTCOPY_MISSING 0x8008u /* DISCARD's layout: pages not owned here */
+#define STREAM_MSG_POSTCOPY_RESUME  0x8009u /* the missing set is complete */
 
 /* PAGE_BATCH: this, count u64 entries, then the data of non-ZERO entries. */
 struct stream_wire_page_batch {
@@ -252,6 +260,12 @@ struct stream_wire_discard {
 };
 _Static_assert(sizeof(struct stream_wire_discard) == 16, "DISCARD layout");
 #define STREAM_DISCARD_MAX_WORDS 256u
+
+/* POSTCOPY_RESUME: how many pages the POSTCOPY_MISSING messages before it named. */
+struct stream_wire_pc_resume {
+	uint64_t missing;
+};
+_Static_assert(sizeof(struct stream_wire_pc_resume) == 8, "POSTCOPY_RESUME layout");
 
 /* POSTCOPY_PAGE_REQUEST: this, then count u64 frames. */
 struct stream_wire_page_request {

@@ -104,7 +104,8 @@ int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h,
 		memcpy(buf, &w, *len = sizeof(w));
 		return 0;
 	}
-	case STREAM_REC_DISCARD: {
+	case STREAM_REC_DISCARD:
+	case STREAM_MSG_POSTCOPY_MISSING: {
 		const struct stream_discard *d = &m->discard;
 		if (d->nwords < 1 || d->nwords > STREAM_DISCARD_MAX_WORDS)
 			return why_set(why, whylen, -EINVAL,
@@ -168,6 +169,11 @@ int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h,
 	}
 	case STREAM_MSG_RESUMED: {
 		struct stream_wire_resumed w = {htole64(m->resumed.resume_ns)};
+		memcpy(buf, &w, *len = sizeof(w));
+		return 0;
+	}
+	case STREAM_MSG_POSTCOPY_RESUME: {
+		struct stream_wire_pc_resume w = {htole64(m->pc_resume.missing)};
 		memcpy(buf, &w, *len = sizeof(w));
 		return 0;
 	}
@@ -292,7 +298,8 @@ int stream_msg_decode(uint32_t type, const uint8_t *p, size_t len, const struct 
 			return why_set(why, whylen, -EPROTO, "reserved field is not 0");
 		return 0;
 	}
-	case STREAM_REC_DISCARD: {
+	case STREAM_REC_DISCARD:
+	case STREAM_MSG_POSTCOPY_MISSING: {
 		struct stream_wire_discard w;
 		memcpy(&w, p, sizeof(w));
 		m->discard.first = le64toh(w.first);
@@ -362,6 +369,12 @@ int stream_msg_decode(uint32_t type, const uint8_t *p, size_t len, const struct 
 		struct stream_wire_resumed w;
 		memcpy(&w, p, sizeof(w));
 		m->resumed.resume_ns = le64toh(w.resume_ns);
+		return 0;
+	}
+	case STREAM_MSG_POSTCOPY_RESUME: {
+		struct stream_wire_pc_resume w;
+		memcpy(&w, p, sizeof(w));
+		m->pc_resume.missing = le64toh(w.missing);
 		return 0;
 	}
 	case STREAM_MSG_ACK: {

@@ -150,6 +150,7 @@ int stream_read_header(struct stream_reader *r, struct stream_header *out, struc
 		return stream_reader_fail(r, err, rc, "%s", herr.msg);
 	r->hdr = h;
 	r->have_header = true;
+	r->postcopy = h.features & STREAM_FEAT_RESUME; /* starts where GO left it */
 	if (out)
 		*out = h;
 	return 0;
@@ -171,6 +172,7 @@ int stream_reader_set_header(struct stream_reader *r, const struct stream_header
 	r->hdr = *h;
 	r->hdr.version = STREAM_VERSION;
 	r->have_header = true;
+	r->postcopy = h->features & STREAM_FEAT_RESUME;
 	return 0;
 }
 
@@ -266,6 +268,9 @@ static int check_record(struct stream_reader *r, const struct stream_type_info *
 		return stream_reader_fail(r, err, -EPROTO, "not valid after a post-copy GO");
 	if (!r->postcopy && rec->type == STREAM_REC_POSTCOPY_END)
 		return stream_reader_fail(r, err, -EPROTO, "not valid before a post-copy GO");
+	if ((rec->type == STREAM_MSG_POSTCOPY_MISSING || rec->type == STREAM_MSG_POSTCOPY_RESUME) &&
+	    !(r->hdr.features & STREAM_FEAT_RESUME))
+		return stream_reader_fail(r, err, -EPROTO, "not valid outside a post-copy resume");
 	if (rec->type == STREAM_REC_DISCARD && (r->ended || !r->postcopy_prepared))
 		return stream_reader_fail(r, err, -EPROTO,
 					  "not valid outside a post-copy switchover");

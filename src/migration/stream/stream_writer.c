@@ -135,6 +135,10 @@ int stream_writer_begin(struct stream_writer *w, uint32_t type, struct ferr *err
 	if (t && !(t->dirs & STREAM_DIR_BIT(w->dir)))
 		return stream_writer_fail(w, err, -EINVAL, "stream writer: %s is not sent on %s",
 					  t->name, dir_name(w->dir));
+	if ((type == STREAM_MSG_POSTCOPY_MISSING || type == STREAM_MSG_POSTCOPY_RESUME) &&
+	    !(w->hdr.features & STREAM_FEAT_RESUME))
+		return stream_writer_fail(w, err, -EINVAL,
+					  "stream writer: %s outside a post-copy resume", t->name);
 	if (w->ended && type < STREAM_MSG_FIRST)
 		return stream_writer_fail(w, err, -EINVAL, "stream writer: %s after END",
 					  t ? t->name : "a record");
@@ -219,6 +223,8 @@ static int set_header(struct stream_writer *w, const struct stream_header *h, st
 		return stream_writer_fail(w, err, rc, "stream writer: %s", herr.msg);
 	w->hdr = *h;
 	w->hdr.version = STREAM_VERSION;
+	/* A resumed post-copy starts where GO left the stream. */
+	w->postcopy = h->features & STREAM_FEAT_RESUME;
 	return 0;
 }
 
