@@ -18,8 +18,10 @@
  *    read by the vCPU threads at their throttle point, which they pass with
  *    the lock held.
  *  - vcpu->thr_timer*, thr_slice_start: the vCPU thread's alone.
- *  - vcpu->thr_slept_ns, thr_ran_ns: written by the vCPU thread with
- *    vm->lock held, read under it by vm_throttle_stats().
+ *  - vcpu->thr_slept_ns, thr_ran_ns, thr_sleep_start: written by the vCPU
+ *    thread with vm->lock held (the wait releases it only while
+ *    thr_sleep_start says a sleep is under way), read under it by
+ *    vm_throttle_stats().
  *
  * The sleep is a timed wait on vm->cond with vm->lock released: a pause,
  * a quit or a lift broadcasts vm->cond, so none of them waits for a
@@ -67,10 +69,15 @@ void vm_throttle_stats(struct vm *vm, struct vm_throttle_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&vm->lock);
+	uint64_t now = clock_now_ns();
 	out->pct = vm->throttle_pct;
 	for (unsigned i = 0; i < vm->ncpus; i++) {
-		out->slept_ns += vm->vcpus[i].thr_slept_ns;
-		out->ran_ns += vm->vcpus[i].thr_ran_ns;
+		const struct vcpu *v = &vm->vcpus[i];
+
+		/* A sleep under way counts up to now: at 99 % one lasts ~1 s. */
+		out->slept_ns +=
+		    v->thr_slept_ns + (v->thr_sleep_start ? now - v->thr_sleep_start : 0);
+		out->ran_ns += v->thr_ran_ns;
 	}
 	pthread_mutex_unlock(&vm->lock);
 }
@@ -134,6 +141,8 @@ void vcpu_throttle_point(struct vcpu *vcpu)
 
 	/* The level may change while we sleep: the sleep follows it. */
 	uint64_t t = now;
+	vcpu->thr_ran_ns += ran;
+	vcpu->thr_sleep_start = now; /* vm_throttle_stats() counts a sleep under way */
 	while (!vm->pause_req && !vm->quit && vm->throttle_pct) {
 		pct = vm->throttle_pct;
 		uint64_t until = now + ran * pct / (100 - pct);
@@ -143,8 +152,8 @@ void vcpu_throttle_point(struct vcpu *vcpu)
 		pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
 		t = clock_now_ns();
 	}
+	vcpu->thr_sleep_start = 0;
 	vcpu->thr_slept_ns += t - now;
-	vcpu->thr_ran_ns += ran;
 	vcpu->thr_slice_start = t;
 }
 

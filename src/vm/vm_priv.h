@@ -42,8 +42,8 @@ struct vcpu {
 
 	/*
 	 * Throttle (vcpu_throttle.c).  The timer and the slice are the vCPU
-	 * thread's own; the two sums are written by it under vm->lock and read
-	 * under vm->lock by vm_throttle_stats().
+	 * thread's own; the sums and thr_sleep_start are written by it under
+	 * vm->lock and read under vm->lock by vm_throttle_stats().
 	 */
 	timer_t thr_timer;	  /* kicks this thread out of KVM_RUN every slice */
 	bool thr_timer_made;	  /* timer_create() succeeded */
@@ -52,6 +52,7 @@ struct vcpu {
 	uint64_t thr_slice_start; /* CLOCK_MONOTONIC when the current run slice began */
 	uint64_t thr_slept_ns;	  /* slept for the throttle, since the VM started */
 	uint64_t thr_ran_ns;	  /* ran in the slices that ended in those sleeps */
+	uint64_t thr_sleep_start; /* when the sleep under way began; 0: none */
 };
 
 struct vm {

@@ -444,6 +444,7 @@ void policy_decide(const struct policy_params *p, const struct policy_input *in,
 	memset(out, 0, sizeof(*out));
 	out->predicted_ns = POLICY_NS_INF;
 	out->dirty_rate = in->dirty_rate;
+	out->prev_throttle_pct = in->throttle_pct; /* lifted (0) if we go no further */
 	if (policy_params_check(p, NULL) < 0) {
 		out->action = POLICY_ABORT;
 		out->reason = POLICY_R_BAD_PARAMS;

@@ -170,6 +170,7 @@ struct hx_params {
 	uint64_t max_attempts;	    /* 0: the default */
 	uint64_t timeout_s;
 	uint64_t on_timeout;
+	bool auto_converge; /* the capability, on both sides (only the source acts on it) */
 };
 
 void hx_setup(struct hx *h, const struct hx_vm_config *vcfg, const struct hx_params *p);
