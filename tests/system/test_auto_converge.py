@@ -92,7 +92,8 @@ def test_throttle_slows_the_guest_and_never_delays_a_stop(vms):
     q.cmd("x-ferry-throttle", percent=0)
     s2 = q.cmd("x-ferry-throttle")
     again = write_rate(vm)
-    assert q.cmd("x-ferry-throttle")["slept-ns"] == s2["slept-ns"]
+    # nothing slept after the lift but the end of the sleep it cut short
+    assert q.cmd("x-ferry-throttle")["slept-ns"] - s2["slept-ns"] < 50_000_000
     print(f"lifted: {again:.0f}/s")
     assert again > 0.6 * full, (again, full)
 

@@ -20,6 +20,9 @@ void pc_throttle_begin(struct pc *pc)
 	pthread_mutex_unlock(&s->m->lock);
 	vm_throttle_stats(s->m->vm, &pc->thr.mig0);
 	pc->thr.pass0 = pc->thr.mig0;
+	/* A level set by hand before (x-ferry-throttle) is the policy's to keep
+	 * or lift like its own, and is lifted at the end like its own. */
+	pc->thr.pct = s->st.throttle_pct = pc->thr.mig0.pct;
 }
 
 void pc_throttle_pass_begin(struct pc *pc)
