@@ -65,59 +65,74 @@ struct migrate_opts {
 	bool postcopy;		   /* capability postcopy-ram on */
 	bool has_postcopy_after;
 	uint64_t postcopy_after_passes;
+	bool auto_converge; /* capability auto-converge on */
+	/* cpu-throttle-initial, cpu-throttle-increment, max-cpu-throttle; 0: not given */
+	uint64_t throttle_initial, throttle_increment, throttle_max;
+	bool throttle_tailslow;
 };
 
 void cli_migrate_usage(void)
 {
-	printf("usage: ferry migrate --control PATH [options] URI\n"
-	       "       ferry migrate --control PATH --status | --cancel | --pause\n"
-	       "       ferry migrate --control PATH --resume [--wait [--json]] URI\n"
-	       "       ferry migrate --control PATH --recover URI\n"
-	       "\n"
-	       "Migrate the VM of the ferry serving PATH to URI: tcp:HOST:PORT, unix:PATH, or\n"
-	       "file:PATH (save a snapshot).\n"
-	       "\n"
-	       "  --control PATH        the source ferry's control socket (ferry run --control)\n"
-	       "  --downtime-limit MS   longest pause of the guest at switchover, in ms (or with\n"
-	       "                        a unit: 500ms, 1s); default 300\n"
-	       "  --max-bandwidth RATE  bytes per second: 100M, 1G (binary K/M/G, '/s' optional);\n"
-	       "                        0 or 'unlimited' (default)\n"
-	       "  --timeout S           seconds after which --on-timeout decides; 0 (default) for\n"
-	       "                        no timeout\n"
-	       "  --on-timeout ACTION   abort: give up, the VM keeps running here (default);\n"
-	       "                        postcopy: switch to post-copy; force: switch over now,\n"
-	       "                        the downtime limit no longer holds\n"
-	       "  --tls-creds DIR       TLS with mutual x509 authentication: DIR holds\n"
-	       "                        ca-cert.pem, client-cert.pem and client-key.pem\n"
-	       "                        (docs/security.md); '' for plaintext (default)\n"
-	       "  --tls-hostname NAME   the name the destination's certificate must carry;\n"
-	       "                        default: the HOST of a tcp: URI (unix: needs it)\n"
-	       "  --multifd-channels N  send pages over N parallel connections (1..16) besides\n"
-	       "                        the main one (capability multifd); 0 turns it off\n"
-	       "  --postcopy            allow post-copy (capability postcopy-ram): the guest\n"
-	       "                        may start on the destination before every page is\n"
-	       "                        there (migrate-start-postcopy, --on-timeout postcopy,\n"
-	       "                        or when pre-copy does not converge)\n"
-	       "  --postcopy-after-passes N\n"
-	       "                        switch to post-copy after N pre-copy passes (0: from\n"
-	       "                        the start); implies --postcopy\n"
-	       "  --wait                follow the migration to its end: progress on a terminal,\n"
-	       "                        then a summary; Ctrl-C cancels it (twice: stop waiting)\n"
-	       "  --json                with --wait: print the final query-migrate result as JSON\n"
-	       "  --status              print query-migrate as JSON\n"
-	       "  --cancel              cancel the migration in progress\n"
-	       "  --pause               break a post-copy's connections on purpose (a hung\n"
-	       "                        network): both sides wait in postcopy-paused\n"
-	       "  --recover URI         destination, postcopy-paused: listen on URI for the\n"
-	       "                        source's --resume (migrate-recover)\n"
-	       "  --resume URI          source, postcopy-paused: reconnect to the destination's\n"
-	       "                        --recover URI and finish (migrate with resume)\n"
-	       "\n"
-	       "Parameters not given keep the values ferry has (query-migrate-parameters).\n"
-	       "\n"
-	       "Exit status: 0 once started (with --wait: completed); 1 when the migration\n"
-	       "failed or was cancelled, for a usage error, or when ferry cannot be reached;\n"
-	       "130 after a second Ctrl-C.\n");
+	printf(
+	    "usage: ferry migrate --control PATH [options] URI\n"
+	    "       ferry migrate --control PATH --status | --cancel | --pause\n"
+	    "       ferry migrate --control PATH --resume [--wait [--json]] URI\n"
+	    "       ferry migrate --control PATH --recover URI\n"
+	    "\n"
+	    "Migrate the VM of the ferry serving PATH to URI: tcp:HOST:PORT, unix:PATH, or\n"
+	    "file:PATH (save a snapshot).\n"
+	    "\n"
+	    "  --control PATH        the source ferry's control socket (ferry run --control)\n"
+	    "  --downtime-limit MS   longest pause of the guest at switchover, in ms (or with\n"
+	    "                        a unit: 500ms, 1s); default 300\n"
+	    "  --max-bandwidth RATE  bytes per second: 100M, 1G (binary K/M/G, '/s' optional);\n"
+	    "                        0 or 'unlimited' (default)\n"
+	    "  --timeout S           seconds after which --on-timeout decides; 0 (default) for\n"
+	    "                        no timeout\n"
+	    "  --on-timeout ACTION   abort: give up, the VM keeps running here (default);\n"
+	    "                        postcopy: switch to post-copy; force: switch over now,\n"
+	    "                        the downtime limit no longer holds\n"
+	    "  --tls-creds DIR       TLS with mutual x509 authentication: DIR holds\n"
+	    "                        ca-cert.pem, client-cert.pem and client-key.pem\n"
+	    "                        (docs/security.md); '' for plaintext (default)\n"
+	    "  --tls-hostname NAME   the name the destination's certificate must carry;\n"
+	    "                        default: the HOST of a tcp: URI (unix: needs it)\n"
+	    "  --multifd-channels N  send pages over N parallel connections (1..16) besides\n"
+	    "                        the main one (capability multifd); 0 turns it off\n"
+	    "  --postcopy            allow post-copy (capability postcopy-ram): the guest\n"
+	    "                        may start on the destination before every page is\n"
+	    "                        there (migrate-start-postcopy, --on-timeout postcopy,\n"
+	    "                        or when pre-copy does not converge)\n"
+	    "  --postcopy-after-passes N\n"
+	    "                        switch to post-copy after N pre-copy passes (0: from\n"
+	    "                        the start); implies --postcopy\n"
+	    "  --auto-converge       slow the guest's vCPUs down while pre-copy does not\n"
+	    "                        converge and post-copy is not taken (capability\n"
+	    "                        auto-converge; docs/policy.md, \"Throttling\")\n"
+	    "  --cpu-throttle-initial PCT, --cpu-throttle-increment PCT, --max-cpu-throttle PCT\n"
+	    "                        its first level (20), step per pass that still does\n"
+	    "                        not converge (10) and ceiling (99), 1..99; each\n"
+	    "                        implies --auto-converge\n"
+	    "  --cpu-throttle-tailslow\n"
+	    "                        smaller steps near the level that suffices; implies\n"
+	    "                        --auto-converge\n"
+	    "  --wait                follow the migration to its end: progress on a terminal,\n"
+	    "                        then a summary; Ctrl-C cancels it (twice: stop waiting)\n"
+	    "  --json                with --wait: print the final query-migrate result as JSON\n"
+	    "  --status              print query-migrate as JSON\n"
+	    "  --cancel              cancel the migration in progress\n"
+	    "  --pause               break a post-copy's connections on purpose (a hung\n"
+	    "                        network): both sides wait in postcopy-paused\n"
+	    "  --recover URI         destination, postcopy-paused: listen on URI for the\n"
+	    "                        source's --resume (migrate-recover)\n"
+	    "  --resume URI          source, postcopy-paused: reconnect to the destination's\n"
+	    "                        --recover URI and finish (migrate with resume)\n"
+	    "\n"
+	    "Parameters not given keep the values ferry has (query-migrate-parameters).\n"
+	    "\n"
+	    "Exit status: 0 once started (with --wait: completed); 1 when the migration\n"
+	    "failed or was cancelled, for a usage error, or when ferry cannot be reached;\n"
+	    "130 after a second Ctrl-C.\n");
 }
 
 /* ---- options ------------------------------------------------------------ */
@@ -185,7 +200,7 @@ static int migrate_bad_value(const char *opt, const char *arg, const char *expec
 static int migrate_check(const struct migrate_opts *o, int nargs)
 {
 	bool params = o->has_downtime_limit || o->has_max_bandwidth || o->has_timeout ||
-		      o->on_timeout || o->tls_creds || o->tls_hostname;
+		      o->on_timeout || o->tls_creds || o->tls_hostname || o->auto_converge;
 
 	if (!o->control || !*o->control)
 		return cli_error("--control PATH is required (try 'ferry migrate --help')");
@@ -234,7 +249,20 @@ enum {
 	O_RESUME,
 	O_RECOVER,
 	O_PAUSE,
+	O_AUTO_CONVERGE,
+	O_THROTTLE_INITIAL,
+	O_THROTTLE_INCREMENT,
+	O_THROTTLE_MAX,
+	O_THROTTLE_TAILSLOW,
 };
+
+/* --cpu-throttle-initial and the others: a percentage the parameter table accepts. */
+static int migrate_throttle_option(const char *name, const char *arg, uint64_t *out)
+{
+	if (parse_u64(arg, out) || *out == 0)
+		return migrate_bad_value(name, arg, "a percentage of vCPU time, 1 to 99");
+	return migrate_check_param(name, NULL, *out);
+}
 
 /* Apply option @c; 0, or the exit status to leave with. */
 static int migrate_option(struct migrate_opts *o, int c, const char *arg)
@@ -298,6 +326,22 @@ static int migrate_option(struct migrate_opts *o, int c, const char *arg)
 			    "the start");
 		o->postcopy = o->has_postcopy_after = true;
 		return 0;
+	case O_AUTO_CONVERGE:
+		o->auto_converge = true;
+		return 0;
+	case O_THROTTLE_INITIAL:
+		o->auto_converge = true;
+		return migrate_throttle_option("cpu-throttle-initial", arg, &o->throttle_initial);
+	case O_THROTTLE_INCREMENT:
+		o->auto_converge = true;
+		return migrate_throttle_option("cpu-throttle-increment", arg,
+					       &o->throttle_increment);
+	case O_THROTTLE_MAX:
+		o->auto_converge = true;
+		return migrate_throttle_option("max-cpu-throttle", arg, &o->throttle_max);
+	case O_THROTTLE_TAILSLOW:
+		o->auto_converge = o->throttle_tailslow = true;
+		return 0;
 	case 'x':
 	case 's':
 	case O_RESUME:
@@ -344,6 +388,11 @@ static int migrate_parse(int argc, char **argv, struct migrate_opts *o, int *sta
 	    {"multifd-channels", required_argument, NULL, O_MULTIFD},
 	    {"postcopy", no_argument, NULL, O_POSTCOPY},
 	    {"postcopy-after-passes", required_argument, NULL, O_POSTCOPY_AFTER},
+	    {"auto-converge", no_argument, NULL, O_AUTO_CONVERGE},
+	    {"cpu-throttle-initial", required_argument, NULL, O_THROTTLE_INITIAL},
+	    {"cpu-throttle-increment", required_argument, NULL, O_THROTTLE_INCREMENT},
+	    {"max-cpu-throttle", required_argument, NULL, O_THROTTLE_MAX},
+	    {"cpu-throttle-tailslow", no_argument, NULL, O_THROTTLE_TAILSLOW},
 	    {"wait", no_argument, NULL, 'w'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"cancel", no_argument, NULL, 'x'},
@@ -403,6 +452,17 @@ static json_t *migrate_params_json(const struct migrate_opts *o)
 	if (o->has_postcopy_after)
 		json_object_set_new(p, "postcopy-after-passes",
 				    json_integer((json_int_t)o->postcopy_after_passes));
+	if (o->throttle_initial)
+		json_object_set_new(p, "cpu-throttle-initial",
+				    json_integer((json_int_t)o->throttle_initial));
+	if (o->throttle_increment)
+		json_object_set_new(p, "cpu-throttle-increment",
+				    json_integer((json_int_t)o->throttle_increment));
+	if (o->throttle_max)
+		json_object_set_new(p, "max-cpu-throttle",
+				    json_integer((json_int_t)o->throttle_max));
+	if (o->throttle_tailslow)
+		json_object_set_new(p, "cpu-throttle-tailslow", json_true());
 	if (json_object_size(p) == 0) {
 		json_decref(p);
 		return NULL;
@@ -635,6 +695,9 @@ static int migrate_start(struct qmp_conn *c, const struct migrate_opts *o)
 	if (o->postcopy)
 		json_array_append_new(
 		    caps, json_pack("{s:s, s:b}", "capability", "postcopy-ram", "state", 1));
+	if (o->auto_converge)
+		json_array_append_new(
+		    caps, json_pack("{s:s, s:b}", "capability", "auto-converge", "state", 1));
 	if (!json_array_size(caps))
 		json_decref(caps); /* nothing to set */
 	else if (migrate_exec(c, "migrate-set-capabilities",

@@ -170,7 +170,8 @@ static const char *show_count(json_t *o, const char *path, char *buf)
  * The progress line, from a query-migrate result and the rate seen between
  * polls (0: none), for when ferry has not measured one yet:
  *   active  pass 3  sent 1.2 GiB  left 340.0 MiB  rate 812.0 MiB/s  dirty 64.0 MiB/s
- *   downtime ~120 ms  ETA 0.4 s                                   (one line)
+ *   downtime ~120 ms  ETA 0.4 s  throttle 30%                     (one line;
+ *   the throttle only while auto-converge slows the guest)
  */
 void migrate_format_progress(json_t *info, double seen_rate, char *buf, size_t len)
 {
@@ -194,9 +195,13 @@ void migrate_format_progress(json_t *info, double seen_rate, char *buf, size_t l
 	secs = migrate_eta_s(remaining, bps);
 	if (secs >= 0)
 		fmt_ms(secs * 1000, eta);
-	snprintf(buf, len, "%s  pass %s  sent %s  left %s  rate %s  dirty %s  downtime %s  ETA %s",
-		 status ? status : "-", pass, show_bytes(info, "ram.transferred", sent),
-		 show_bytes(info, "ram.remaining", left), rate, dirty, down, eta);
+	int n = snprintf(buf, len,
+			 "%s  pass %s  sent %s  left %s  rate %s  dirty %s  downtime %s  ETA %s",
+			 status ? status : "-", pass, show_bytes(info, "ram.transferred", sent),
+			 show_bytes(info, "ram.remaining", left), rate, dirty, down, eta);
+	/* Auto-converge at work: the guest runs slowed down, say how much. */
+	if (migrate_num(info, "cpu-throttle-percentage", &v) && v > 0 && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "  throttle %.0f%%", v);
 }
 
 static bool ends_with(const char *s, const char *suffix)

@@ -284,6 +284,13 @@ static void run_mig_note(void *opaque, const char *event, const char *reason, co
 	qmp_mig_note_event(rc->qmp, event, reason, detail);
 }
 
+static void run_mig_throttle(void *opaque, unsigned pct, const char *reason, const char *detail)
+{
+	struct run_ctx *rc = opaque;
+
+	qmp_mig_throttle_event(rc->qmp, pct, reason, detail);
+}
+
 /* Sizes for an incoming snapshot when the operator gave none. */
 static int run_incoming_sizes(struct run_opts *o, struct ferr *err)
 {
@@ -400,6 +407,7 @@ int cli_run_main(int argc, char **argv)
 	    .status = run_mig_status,
 	    .pass = run_mig_pass,
 	    .note = run_mig_note,
+	    .throttle = run_mig_throttle,
 	    .opaque = &rc,
 	    .progress = progress_update,
 	    .progress_opaque = &rc.progress,

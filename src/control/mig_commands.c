@@ -2,6 +2,7 @@
 #include "control/mig_commands.h"
 
 #include <errno.h>
+#include <limits.h>
 
 #include "common/clock.h"
 
@@ -28,6 +29,7 @@ static json_t *params_json(const struct mig_params *p)
 		uint64_t v = mig_param_get(p, d);
 		json_t *j = d->type == MIG_PARAM_STR	? qmp_json_string(mig_param_get_str(p, d))
 			    : d->type == MIG_PARAM_ENUM ? json_string(d->names[v])
+			    : d->type == MIG_PARAM_BOOL ? json_boolean(v)
 							: json_integer((json_int_t)v);
 		json_object_set_new(o, d->name, j);
 	}
@@ -81,7 +83,15 @@ static int qmp_migrate_set_parameters(void *opaque, json_t *args, json_t **ret,
 				return rc;
 			continue;
 		}
-		if (d->type == MIG_PARAM_ENUM) {
+		if (d->type == MIG_PARAM_BOOL) {
+			if (!json_is_boolean(val))
+				return qmp_error_set(qerr, NULL, -EINVAL,
+						     "Invalid parameter type for '%s', expected: "
+						     "boolean",
+						     key);
+			v = json_is_true(val);
+			rc = 0;
+		} else if (d->type == MIG_PARAM_ENUM) {
 			if (!json_is_string(val))
 				return qmp_error_set(qerr, NULL, -EINVAL,
 						     "Invalid parameter type for '%s', expected: "
@@ -236,6 +246,44 @@ static int qmp_x_query_dirty_log(void *opaque, json_t *args, json_t **ret, struc
 	return reply(ret, probe_json(&st), qerr);
 }
 
+static const struct qmp_arg throttle_args[] = {
+    {"percent", QMP_ARG_U64, QMP_ARG_OPTIONAL},
+    {0},
+};
+
+/*
+ * Test/benchmark only: set the VM's CPU throttle by hand (vcpu_throttle.c)
+ * and read what it did.  Refused while a migration runs: auto-converge
+ * owns the level then.
+ */
+static int qmp_x_throttle(void *opaque, json_t *args, json_t **ret, struct qmp_error *qerr)
+{
+	struct migration *m = opaque;
+	struct vm_throttle_stats st;
+	int rc;
+
+	if (json_object_get(args, "percent")) {
+		pthread_mutex_lock(&m->lock);
+		bool busy = m->status != MIG_NONE && m->status != MIG_COMPLETED &&
+			    m->status != MIG_FAILED && m->status != MIG_CANCELLED;
+		pthread_mutex_unlock(&m->lock);
+		if (busy)
+			return qmp_error_set(qerr, NULL, -EBUSY,
+					     "a migration is in progress: auto-converge owns the "
+					     "throttle");
+		uint64_t pct = qmp_arg_u64(args, "percent", 0);
+		rc = vm_set_throttle(m->vm, pct > UINT_MAX ? UINT_MAX : (unsigned)pct, &qerr->err);
+		if (rc)
+			return rc;
+	}
+	vm_throttle_stats(m->vm, &st);
+	return reply(ret,
+		     json_pack("{s:i, s:I, s:I}", "cpu-throttle-percentage", (int)st.pct,
+			       "slept-ns", (json_int_t)st.slept_ns, "ran-ns",
+			       (json_int_t)st.ran_ns),
+		     qerr);
+}
+
 static const struct qmp_arg uri_args[] = {
     {"uri", QMP_ARG_STR, 0},
     {0},
@@ -334,6 +382,14 @@ static void postcopy_json(json_t *o, json_t *f, const struct mig_postcopy_stats 
 	}
 }
 
+/* The share of vCPU time the throttle really took, in % with one decimal. */
+static double slept_pct(uint64_t slept_ns, uint64_t ran_ns)
+{
+	uint64_t all = slept_ns + ran_ns;
+
+	return all ? (double)(slept_ns * 1000 / all) / 10 : 0;
+}
+
 /* ferry's additions to query-migrate, documented in docs/control-protocol.md. */
 static json_t *ferry_json(enum vm_owner owner, enum mig_role role, const struct mig_stats *st)
 {
@@ -349,14 +405,22 @@ static json_t *ferry_json(enum vm_owner owner, enum mig_role role, const struct 
 		const struct mig_pass_stats *p = &st->pass[i];
 		if (!p->pass)
 			continue;
-		json_array_append_new(
-		    passes,
-		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pass",
-			      (json_int_t)p->pass, "pages", (json_int_t)p->pages, "zero-pages",
-			      (json_int_t)p->zero_pages, "bytes", (json_int_t)p->bytes,
-			      "duration-ns", (json_int_t)p->duration_ns, "dirty-pages",
-			      (json_int_t)p->dirty_pages, "bandwidth", (json_int_t)p->bandwidth,
-			      "dirty-rate", (json_int_t)p->dirty_rate));
+		json_t *row = json_pack(
+		    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pass", (json_int_t)p->pass,
+		    "pages", (json_int_t)p->pages, "zero-pages", (json_int_t)p->zero_pages, "bytes",
+		    (json_int_t)p->bytes, "duration-ns", (json_int_t)p->duration_ns, "dirty-pages",
+		    (json_int_t)p->dirty_pages, "bandwidth", (json_int_t)p->bandwidth, "dirty-rate",
+		    (json_int_t)p->dirty_rate);
+		if (row && st->auto_converge) {
+			json_object_set_new(row, "cpu-throttle-percentage",
+					    json_integer(p->throttle_pct));
+			json_object_set_new(row, "throttle-slept-ns",
+					    json_integer((json_int_t)p->throttle_slept_ns));
+			json_object_set_new(
+			    row, "throttle-slept-pct",
+			    json_real(slept_pct(p->throttle_slept_ns, p->throttle_ran_ns)));
+		}
+		json_array_append_new(passes, row);
 	}
 	json_object_set_new(f, "role",
 			    json_string(role == MIG_ROLE_DEST ? "destination" : "source"));
@@ -409,6 +473,15 @@ static json_t *ferry_json(enum vm_owner owner, enum mig_role role, const struct 
 					      qmp_json_string(st->tls.cipher), "peer",
 					      qmp_json_string(st->tls.peer), "ktls",
 					      qmp_json_string(st->tls.ktls_note)));
+	if (st->auto_converge)
+		json_object_set_new(
+		    f, "throttle",
+		    json_pack("{s:i, s:i, s:i, s:I, s:I, s:f}", "level", (int)st->throttle_pct,
+			      "peak", (int)st->throttle_peak_pct, "changes",
+			      (int)st->throttle_changes, "slept-ns",
+			      (json_int_t)st->throttle_slept_ns, "ran-ns",
+			      (json_int_t)st->throttle_ran_ns, "slept-pct",
+			      slept_pct(st->throttle_slept_ns, st->throttle_ran_ns)));
 	if (st->policy_reason[0]) {
 		json_object_set_new(f, "policy-reason", json_string(st->policy_reason));
 		json_object_set_new(f, "policy-detail", qmp_json_string(st->policy_detail));
@@ -457,6 +530,18 @@ static int qmp_query_migrate(void *opaque, json_t *args, json_t **ret, struct qm
 	if (st.expected_downtime_ns && role == MIG_ROLE_SOURCE)
 		json_object_set_new(o, "expected-downtime",
 				    json_integer(ms(st.expected_downtime_ns)));
+	/*
+	 * As QEMU: the level in force now, while auto-converge is on.  It is
+	 * the VM's own figure, so a destination (never throttled) shows 0 and
+	 * a source shows 0 again once the migration ended, whatever it did.
+	 */
+	struct vm_throttle_stats thr;
+	vm_throttle_stats(m->vm, &thr);
+	pthread_mutex_lock(&m->lock);
+	bool auto_converge = m->params.auto_converge != 0;
+	pthread_mutex_unlock(&m->lock);
+	if (auto_converge || st.auto_converge || thr.pct)
+		json_object_set_new(o, "cpu-throttle-percentage", json_integer(thr.pct));
 	json_t *f = ferry_json(vm_owner(m->vm), role, &st);
 	if (st.postcopy.active && f)
 		postcopy_json(o, f, &st.postcopy);
@@ -475,6 +560,14 @@ void qmp_mig_note_event(struct qmp_server *s, const char *event, const char *rea
 	qmp_server_emit(s, event,
 			json_pack("{s:o, s:o}", "reason", qmp_json_string(reason), "detail",
 				  qmp_json_string(detail)));
+}
+
+void qmp_mig_throttle_event(struct qmp_server *s, unsigned pct, const char *reason,
+			    const char *detail)
+{
+	qmp_server_emit(s, "MIGRATION_THROTTLE",
+			json_pack("{s:i, s:o, s:o}", "cpu-throttle-percentage", (int)pct, "reason",
+				  qmp_json_string(reason), "detail", qmp_json_string(detail)));
 }
 
 void qmp_mig_pass_event(struct qmp_server *s, uint64_t pass)
@@ -497,5 +590,6 @@ const struct qmp_command qmp_mig_commands[] = {
     {"migrate-set-capabilities", qmp_migrate_set_capabilities, QMP_ARGS_ANY, NULL},
     {"x-ferry-dirty-log", qmp_x_dirty_log, dirty_log_args, NULL},
     {"x-ferry-query-dirty-log", qmp_x_query_dirty_log, NULL, NULL},
+    {"x-ferry-throttle", qmp_x_throttle, throttle_args, NULL},
     {0},
 };

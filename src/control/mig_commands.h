@@ -21,4 +21,8 @@ void qmp_mig_pass_event(struct qmp_server *s, uint64_t pass);
 void qmp_mig_note_event(struct qmp_server *s, const char *event, const char *reason,
 			const char *detail);
 
+/* MIGRATION_THROTTLE {"cpu-throttle-percentage", "reason", "detail"}: auto-converge. */
+void qmp_mig_throttle_event(struct qmp_server *s, unsigned pct, const char *reason,
+			    const char *detail);
+
 #endif

@@ -61,9 +61,12 @@ struct mig_pass_stats {
 	uint64_t zero_pages; /* sent as flags */
 	uint64_t bytes;	     /* on the stream */
 	uint64_t duration_ns;
-	uint64_t dirty_pages; /* found dirty at its end: the next pass */
-	uint64_t bandwidth;   /* bytes/s over the pass */
-	uint64_t dirty_rate;  /* bytes/s dirtied over the pass */
+	uint64_t dirty_pages;	    /* found dirty at its end: the next pass */
+	uint64_t bandwidth;	    /* bytes/s over the pass */
+	uint64_t dirty_rate;	    /* bytes/s dirtied over the pass */
+	uint32_t throttle_pct;	    /* CPU throttle the guest ran under (auto-converge) */
+	uint64_t throttle_slept_ns; /* vCPU time slept for it in the pass, all vCPUs */
+	uint64_t throttle_ran_ns;   /* vCPU time run in the slices those sleeps paid for */
 };
 
 /* Where the downtime went (the last switchover attempt), in ns. */
@@ -151,6 +154,13 @@ struct mig_stats {
 	/* How the connection is protected: ferry.tls in query-migrate. */
 	struct channel_security tls;
 	struct mig_postcopy_stats postcopy;
+	/* Auto-converge (docs/policy.md, "Throttling"); source only. */
+	bool auto_converge;	    /* the capability was on when the migration started */
+	uint32_t throttle_pct;	    /* cpu-throttle-percentage: the level now */
+	uint32_t throttle_peak_pct; /* the highest level applied */
+	uint32_t throttle_changes;  /* times the level changed */
+	uint64_t throttle_slept_ns; /* vCPU time slept for it, all vCPUs, this migration */
+	uint64_t throttle_ran_ns;   /* vCPU time run in the slices those sleeps paid for */
 };
 
 struct migration_events {
@@ -162,6 +172,8 @@ struct migration_events {
 	void (*pass)(void *opaque, uint64_t pass);
 	/* ferry's events: MIGRATION_NOT_CONVERGING, MIGRATION_SWITCHOVER_ABORTED, ... */
 	void (*note)(void *opaque, const char *event, const char *reason, const char *detail);
+	/* MIGRATION_THROTTLE: the CPU throttle changed (NULL: told through note). */
+	void (*throttle)(void *opaque, unsigned pct, const char *reason, const char *detail);
 	void *opaque;
 };
 

@@ -63,6 +63,24 @@ const struct mig_param_desc mig_param_table[] = {
      "seconds a post-copy whose connection broke waits in postcopy-paused for migrate-recover "
      "and migrate resume before it fails, losing the guest; 0 (the default): until the "
      "operator acts"},
+    {"auto-converge", MIG_PARAM_CAP, P(auto_converge), 0, 0, 1, NULL,
+     "capability: when pre-copy does not converge and post-copy is not taken, slow the "
+     "guest's vCPUs down (cpu-throttle-initial, then cpu-throttle-increment per pass that "
+     "still does not converge, up to max-cpu-throttle) until it does"},
+    {"cpu-throttle-initial", MIG_PARAM_U64, P(cpu_throttle_initial),
+     POLICY_DEFAULT_THROTTLE_INITIAL, 1, 99, NULL,
+     "with auto-converge: % of time the vCPUs sleep once pre-copy is found not converging"},
+    {"cpu-throttle-increment", MIG_PARAM_U64, P(cpu_throttle_increment),
+     POLICY_DEFAULT_THROTTLE_INCREMENT, 1, 99, NULL,
+     "with auto-converge: % added at each pass end that is still over the limit without "
+     "progress"},
+    {"max-cpu-throttle", MIG_PARAM_U64, P(max_cpu_throttle), POLICY_DEFAULT_THROTTLE_MAX, 1, 99,
+     NULL,
+     "with auto-converge: the highest throttle, %; a cpu-throttle-initial above it starts "
+     "there"},
+    {"cpu-throttle-tailslow", MIG_PARAM_BOOL, P(cpu_throttle_tailslow), 0, 0, 1, NULL,
+     "with auto-converge: raise by less than cpu-throttle-increment when a smaller step "
+     "should bring the dirty rate to half the bandwidth"},
     {"tls-creds", MIG_PARAM_STR, P(tls_creds), 0, 0, MIG_PARAM_STR_MAX - 1, NULL,
      "directory of x509 files (ca-cert.pem, server-*.pem, client-*.pem): TLS with mutual "
      "authentication on every migration connection; empty: plaintext"},
@@ -173,5 +191,10 @@ void mig_params_policy(const struct mig_params *mp, struct policy_params *pp)
 	    .stall_pct = (uint32_t)mp->stall_pct,
 	    .max_passes = (uint32_t)mp->max_passes,
 	    .max_attempts = (uint32_t)mp->max_attempts,
+	    .auto_converge = mp->auto_converge != 0,
+	    .throttle_initial = (uint32_t)mp->cpu_throttle_initial,
+	    .throttle_increment = (uint32_t)mp->cpu_throttle_increment,
+	    .throttle_max = (uint32_t)mp->max_cpu_throttle,
+	    .throttle_tailslow = mp->cpu_throttle_tailslow != 0,
 	};
 }

@@ -42,7 +42,12 @@ struct mig_params {
 	uint64_t postcopy_ram;	   /* capability "postcopy-ram": post-copy allowed */
 	uint64_t postcopy_after_passes; /* "postcopy-after-passes": hybrid, 0 = policy decides */
 	uint64_t
-	    max_postcopy_bandwidth; /* "max-postcopy-bandwidth": bulk after GO, B/s, 0 = none */
+	    max_postcopy_bandwidth;    /* "max-postcopy-bandwidth": bulk after GO, B/s, 0 = none */
+	uint64_t auto_converge;	       /* capability "auto-converge": throttle the guest */
+	uint64_t cpu_throttle_initial; /* "cpu-throttle-initial": first level, % */
+	uint64_t cpu_throttle_increment;   /* "cpu-throttle-increment": per pass, % */
+	uint64_t max_cpu_throttle;	   /* "max-cpu-throttle": ceiling, % */
+	uint64_t cpu_throttle_tailslow;	   /* "cpu-throttle-tailslow": bool */
 	uint64_t postcopy_recover_timeout; /* "postcopy-recover-timeout": s paused, 0 = forever */
 	char tls_creds[MIG_PARAM_STR_MAX]; /* "tls-creds": x509 directory; "": no TLS */
 	char tls_hostname[MIG_PARAM_STR_MAX]; /* "tls-hostname": "": the URI's host */
@@ -53,6 +58,7 @@ enum mig_param_type {
 	MIG_PARAM_ENUM, /* stored as u64, set and shown by name */
 	MIG_PARAM_STR,	/* char[MIG_PARAM_STR_MAX], default ""; min/max bound its length */
 	MIG_PARAM_CAP,	/* a capability (migrate-set-capabilities): u64 0 or 1 */
+	MIG_PARAM_BOOL, /* a parameter set and shown as a JSON boolean: u64 0 or 1 */
 };
 
 struct mig_param_desc {

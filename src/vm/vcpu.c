@@ -8,6 +8,10 @@
  * pause_req, so a kick can never be lost between the check and KVM_RUN.
  * A parked vCPU has completed any pending I/O (see vcpu_park), so its
  * register state is final and may be read by another thread.
+ *
+ * Throttling (vcpu_throttle.c): each pass through the loop, with the lock
+ * held, first sleeps off a run slice if the VM is throttled; a pause
+ * request ends that sleep, and the vCPU parks as usual.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -20,8 +24,6 @@
 
 #include "common/clock.h"
 #include "vm/vm_priv.h"
-
-#define VCPU_KICK_SIGNAL SIGUSR1
 
 int vcpu_create(struct vm *vm, unsigned index, struct ferr *err)
 {
@@ -213,6 +215,7 @@ static void vcpu_park(struct vcpu *vcpu)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	vm->npaused--;
 	vcpu->paused = false;
+	vcpu_throttle_restart(vcpu); /* parked time is no run time */
 }
 
 void *vcpu_thread(void *arg)
@@ -230,6 +233,7 @@ void *vcpu_thread(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&vm->lock);
+		vcpu_throttle_point(vcpu);
 		while (vm->pause_req && !vm->quit)
 			vcpu_park(vcpu);
 		if (vm->quit) {
@@ -250,6 +254,7 @@ void *vcpu_thread(void *arg)
 		if (!vcpu_handle_exit(vcpu))
 			break;
 	}
+	vcpu_throttle_exit(vcpu);
 	return NULL;
 }
 

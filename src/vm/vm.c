@@ -113,7 +113,12 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct ferr *err)
 	for (unsigned i = 0; i < VM_MAX_CPUS; i++)
 		vm->vcpus[i].fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
-	pthread_cond_init(&vm->cond, NULL);
+	/* Monotonic: the throttle's sleeps are timed waits on it. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&vm->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&vm->dirty_lock, NULL);
 	snprintf(vm->name, sizeof(vm->name), "%s", cfg->name ? cfg->name : "ferry");
 	vm->listener = cfg->listener;
@@ -258,6 +263,7 @@ void vm_pause_locked(struct vm *vm)
 	unsigned running = 0;
 
 	vm->pause_req = true;
+	pthread_cond_broadcast(&vm->cond); /* a vCPU in a throttle sleep parks now */
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		if (vm->vcpus[i].thread_started) {
 			vcpu_kick(&vm->vcpus[i]);

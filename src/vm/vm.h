@@ -199,6 +199,27 @@ unsigned vm_ncpus(const struct vm *vm);
 /* Which vCPU runs on kernel thread @tid (post-copy's blocked time); -1: none. */
 int vm_vcpu_of_tid(struct vm *vm, int tid);
 
+/*
+ * CPU throttle (vcpu_throttle.c), auto-converge's brake: at @pct percent
+ * (0..VM_THROTTLE_MAX) every vCPU thread sleeps so that it runs (100 - pct)
+ * percent of wall time, in run slices of about 10 ms followed by a sleep in
+ * proportion; a timer per vCPU kicks a guest that never exits out of
+ * KVM_RUN at each slice's end.  0 lifts it.  Any thread; takes effect at
+ * once (sleepers re-time or end their sleep).  A pause (vm_stop, vm_hold)
+ * or quit ends a throttle sleep at once, so it never lengthens a pause.
+ * The level is the VM's, not a migration's: whoever sets it lifts it.
+ */
+#define VM_THROTTLE_MAX 99
+int vm_set_throttle(struct vm *vm, unsigned pct, struct ferr *err);
+
+/* What the throttle did, summed over vCPUs since the VM started. */
+struct vm_throttle_stats {
+	unsigned pct;	   /* the level now */
+	uint64_t slept_ns; /* vCPU time slept for the throttle */
+	uint64_t ran_ns;   /* vCPU time run in the slices those sleeps paid for */
+};
+void vm_throttle_stats(struct vm *vm, struct vm_throttle_stats *out);
+
 /* Set an ISA interrupt line of the in-kernel PIC/IOAPIC (any thread). */
 int vm_irq_line(struct vm *vm, unsigned irq, bool level);
 

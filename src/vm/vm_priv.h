@@ -7,6 +7,8 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
+#include <time.h>
 
 #include "common/bitmap.h"
 #include "vm/iobus.h"
@@ -16,6 +18,9 @@
 struct serial;
 
 #define VM_MAX_DEVICES 8
+
+/* Makes KVM_RUN return -EINTR: pause requests and the throttle's slice timer. */
+#define VCPU_KICK_SIGNAL SIGUSR1
 
 /* A device whose state is saved: see devices/device.h. */
 struct vm_device {
@@ -34,6 +39,20 @@ struct vcpu {
 	_Atomic int tid;     /* the vCPU thread's kernel id, set by it (0 before) */
 	bool thread_started; /* set by main before vm_start returns */
 	bool paused;	     /* under vm->lock: parked at the pause point */
+
+	/*
+	 * Throttle (vcpu_throttle.c).  The timer and the slice are the vCPU
+	 * thread's own; the sums and thr_sleep_start are written by it under
+	 * vm->lock and read under vm->lock by vm_throttle_stats().
+	 */
+	timer_t thr_timer;	  /* kicks this thread out of KVM_RUN every slice */
+	bool thr_timer_made;	  /* timer_create() succeeded */
+	bool thr_timer_armed;	  /* ... and it ticks */
+	bool thr_timer_failed;	  /* it could not be made: said once on stderr */
+	uint64_t thr_slice_start; /* CLOCK_MONOTONIC when the current run slice began */
+	uint64_t thr_slept_ns;	  /* slept for the throttle, since the VM started */
+	uint64_t thr_ran_ns;	  /* ran in the slices that ended in those sleeps */
+	uint64_t thr_sleep_start; /* when the sleep under way began; 0: none */
 };
 
 struct vm {
@@ -86,6 +105,7 @@ struct vm {
 	bool resetting;		/* vm_wait() resets: stop/cont/hold wait for it */
 	const char *reset_reason;
 	struct vm_reset_handler reset;
+	unsigned throttle_pct; /* vm_set_throttle(): % of time each vCPU sleeps, 0..99 */
 
 	/* Background preallocation (vm_prealloc_start); stop read by that thread. */
 	pthread_t prealloc_thread;
@@ -101,6 +121,18 @@ void vcpu_destroy(struct vcpu *vcpu);
 void *vcpu_thread(void *arg);
 void vcpu_kick(struct vcpu *vcpu);
 void vcpu_dump_regs(struct vcpu *vcpu, char *buf, size_t len);
+
+/*
+ * vcpu_throttle.c, called by the vCPU thread with vm->lock held.
+ * vcpu_throttle_point(): sleep off the slice that just ended, if the VM is
+ * throttled and one has; returns at once when a pause or quit is asked
+ * for (the lock is released while it sleeps).  vcpu_throttle_restart():
+ * the vCPU ran no guest code for a while (parked): a new slice begins.
+ * vcpu_throttle_exit(): the thread ends (its timer goes).
+ */
+void vcpu_throttle_point(struct vcpu *vcpu);
+void vcpu_throttle_restart(struct vcpu *vcpu);
+void vcpu_throttle_exit(struct vcpu *vcpu);
 
 /* cpuid.c */
 int cpuid_init(struct vm *vm, struct ferr *err);

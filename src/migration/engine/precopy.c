@@ -144,6 +144,7 @@ static void pc_fill_input(struct pc *pc, uint32_t passes, struct policy_input *i
 	pthread_mutex_unlock(&pc->s->m->lock);
 	in->failed_attempts = pc->failed_attempts;
 	in->last_attempt_ns = pc->last_attempt_ns;
+	in->throttle_pct = pc->thr.pct;
 	if (pc->attempt_end_ns)
 		in->since_attempt_ns = clock_now_ns() - pc->attempt_end_ns;
 }
@@ -174,6 +175,7 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 	int rc;
 
 	trace_pass_start(s->m->trace, n, bitmap_count(&pc->todo));
+	pc_throttle_pass_begin(pc);
 	/* A pass that overruns the timeout stops early; the policy then decides. */
 	rc = mig_src_send_pages(s, &pc->todo, n == 1, true, deadline, err);
 	if (rc && rc != -ETIME)
@@ -229,6 +231,7 @@ static int pc_pass(struct pc *pc, uint32_t n, struct ferr *err)
 		    .bandwidth = pass_bw,
 		    .dirty_rate = pc->dirty_rate,
 		};
+	pc_throttle_pass_end(pc, n <= MIG_PASS_HISTORY ? &s->st.pass[n - 1] : NULL);
 	return 0;
 }
 
@@ -345,6 +348,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 	if (rc)
 		goto out;
 	s->st.setup_done_ns = clock_now_ns();
+	pc_throttle_begin(&pc);
 	mig_set_status(m, MIG_SETUP, MIG_ACTIVE);
 	for (;;) {
 		/* Post-copy from the start asks the policy before any pass. */
@@ -363,6 +367,7 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 				      policy_reason_name(d.reason), d.predicted_ns, d.bandwidth,
 				      in.dirty_rate);
 		pc_record_decision(&pc, &d);
+		pc_throttle_apply(&pc, &d);
 		mig_publish(m, &s->st);
 		if (d.action == POLICY_CONTINUE) {
 			/*
@@ -465,6 +470,10 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 		pc_peer_reason(&pc, err);
 	}
 out:
+	/* The guest runs at full speed again here, or never runs here again. */
+	pc_throttle_lift(&pc, rc == 0		 ? "the migration completed"
+			      : mig_cancelled(m) ? "the migration was cancelled"
+						 : "the migration failed");
 	if (rc && !pc.gone) {
 		mig_src_resume_state(s);
 		mig_release_guest(m, true);

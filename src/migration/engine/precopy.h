@@ -11,6 +11,14 @@
 #include "common/bitmap.h"
 #include "migration/engine/engine.h"
 #include "migration/policy/policy.h"
+#include "vm/vm.h"
+
+/* Auto-converge's state in the engine (throttle.c). */
+struct pc_throttle {
+	uint32_t pct;			/* the CPU throttle applied now */
+	struct vm_throttle_stats mig0;	/* the VM's sums when the migration started */
+	struct vm_throttle_stats pass0; /* ... and when the pass under way started */
+};
 
 struct pc {
 	struct mig_src *s;
@@ -33,10 +41,24 @@ struct pc {
 	struct pcs *pcs; /* the post-copy channel's server (postcopy.h); NULL: no post-copy */
 	bool gone;	 /* a post-copy GO went out: the guest never runs here again */
 	char phase[32];	 /* "setup", "pass 3", "the switchover", "after GO": for messages */
+	struct pc_throttle thr;
 };
 
 /* A ferry event (MIGRATION_NOT_CONVERGING, MIGRATION_SWITCHOVER_ABORTED, ...). */
 void pc_note(struct pc *pc, const char *event, const char *reason, const char *detail);
+
+/*
+ * Auto-converge (throttle.c).  begin: at setup; pass_begin / pass_end:
+ * around each pass, filling its line of the pass table (@ps may be NULL)
+ * and the totals; apply: after each policy decision, the level it asks for
+ * (MIGRATION_THROTTLE when it changes); lift: when the migration ends,
+ * whatever the outcome (@why goes into the event).
+ */
+void pc_throttle_begin(struct pc *pc);
+void pc_throttle_pass_begin(struct pc *pc);
+void pc_throttle_pass_end(struct pc *pc, struct mig_pass_stats *ps);
+void pc_throttle_apply(struct pc *pc, const struct policy_decision *d);
+void pc_throttle_lift(struct pc *pc, const char *why);
 
 /*
  * Wait for return-path message @type (return_path.h) within the channel's

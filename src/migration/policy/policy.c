@@ -8,6 +8,7 @@
  * for the soft questions: is another pass worth it, and when will it end.
  */
 #include "migration/policy/policy.h"
+#include "migration/policy/policy_throttle.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -60,6 +61,11 @@ void policy_params_default(struct policy_params *p)
 	    .stall_pct = POLICY_DEFAULT_STALL_PCT,
 	    .max_passes = POLICY_DEFAULT_MAX_PASSES,
 	    .max_attempts = POLICY_DEFAULT_MAX_ATTEMPTS,
+	    .auto_converge = false,
+	    .throttle_initial = POLICY_DEFAULT_THROTTLE_INITIAL,
+	    .throttle_increment = POLICY_DEFAULT_THROTTLE_INCREMENT,
+	    .throttle_max = POLICY_DEFAULT_THROTTLE_MAX,
+	    .throttle_tailslow = false,
 	};
 }
 
@@ -93,7 +99,7 @@ int policy_params_check(const struct policy_params *p, struct ferr *err)
 	    p->postcopy_after_passes > p->max_passes)
 		return ferr_set(err, -EINVAL, "postcopy-after-passes %u exceeds max-passes %u",
 				p->postcopy_after_passes, p->max_passes);
-	return 0;
+	return policy_throttle_params_check(p, err);
 }
 
 void policy_history_init(struct policy_history *h)
@@ -438,6 +444,7 @@ void policy_decide(const struct policy_params *p, const struct policy_input *in,
 	memset(out, 0, sizeof(*out));
 	out->predicted_ns = POLICY_NS_INF;
 	out->dirty_rate = in->dirty_rate;
+	out->prev_throttle_pct = in->throttle_pct; /* lifted (0) if we go no further */
 	if (policy_params_check(p, NULL) < 0) {
 		out->action = POLICY_ABORT;
 		out->reason = POLICY_R_BAD_PARAMS;
@@ -456,6 +463,12 @@ void policy_decide(const struct policy_params *p, const struct policy_input *in,
 	out->margin_ns = a.margin;
 	out->not_converging = a.not_converging;
 	out->predicted_ns = out->action == POLICY_POSTCOPY ? a.post : a.pre;
+	policy_throttle(p, in, h,
+			&(struct policy_throttle_view){.bw = a.bw,
+						       .pre_fits = a.pre_fits,
+						       .not_converging = a.not_converging,
+						       .postcopy_ok = a.postcopy_ok},
+			out);
 	/* Remember what we promised, to learn if the engine reports it failed. */
 	if (out->action == POLICY_SWITCHOVER && !out->forced) {
 		h->switches++;
@@ -546,6 +559,8 @@ static const char *const reason_names[POLICY_R_COUNT] = {
     [POLICY_R_TIMEOUT_POSTCOPY_OVER_LIMIT] = "timeout-postcopy-over-limit",
     [POLICY_R_ATTEMPTS_EXHAUSTED] = "attempts-exhausted",
     [POLICY_R_GUEST_RECOVERING] = "guest-recovering",
+    [POLICY_R_THROTTLING] = "throttling",
+    [POLICY_R_THROTTLE_INEFFECTIVE] = "throttle-ineffective",
     [POLICY_R_BAD_PARAMS] = "bad-params",
 };
 
@@ -583,19 +598,36 @@ static const char *fmt_ms(char *buf, size_t len, uint64_t ns)
 	return buf;
 }
 
+/* ", CPU throttle 20% -> 30%", ", CPU throttle 30%", ", CPU throttle lifted", or "". */
+static const char *fmt_throttle(char *buf, size_t len, const struct policy_decision *d)
+{
+	if (d->throttle_pct != d->prev_throttle_pct && d->throttle_pct)
+		snprintf(buf, len, ", CPU throttle %u%% -> %u%%", d->prev_throttle_pct,
+			 d->throttle_pct);
+	else if (d->throttle_pct)
+		snprintf(buf, len, ", CPU throttle %u%%", d->throttle_pct);
+	else if (d->prev_throttle_pct)
+		snprintf(buf, len, ", CPU throttle lifted (was %u%%)", d->prev_throttle_pct);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
 int policy_describe(const struct policy_params *p, const struct policy_decision *d, char *buf,
 		    size_t len)
 {
-	char pred[32], limit[32], margin[32];
+	char pred[32], limit[32], margin[32], thr[48];
 
-	return snprintf(buf, len,
-			"%s %s: predicted downtime %s (limit %s, margin %s), bandwidth %.1f MiB/s, "
-			"dirty rate %.1f MiB/s%s%s",
-			policy_action_name(d->action), policy_reason_name(d->reason),
-			fmt_ms(pred, sizeof(pred), d->predicted_ns),
-			fmt_ms(limit, sizeof(limit), p->downtime_limit_ns),
-			fmt_ms(margin, sizeof(margin), d->margin_ns),
-			(double)d->bandwidth / (1 << 20), (double)d->dirty_rate / (1 << 20),
-			d->not_converging ? ", not converging" : "",
-			d->forced ? ", FORCED: downtime not bounded by the limit" : "");
+	return snprintf(
+	    buf, len,
+	    "%s %s: predicted downtime %s (limit %s, margin %s), bandwidth %.1f MiB/s, "
+	    "dirty rate %.1f MiB/s%s%s%s%s",
+	    policy_action_name(d->action), policy_reason_name(d->reason),
+	    fmt_ms(pred, sizeof(pred), d->predicted_ns),
+	    fmt_ms(limit, sizeof(limit), p->downtime_limit_ns),
+	    fmt_ms(margin, sizeof(margin), d->margin_ns), (double)d->bandwidth / (1 << 20),
+	    (double)d->dirty_rate / (1 << 20), d->not_converging ? ", not converging" : "",
+	    fmt_throttle(thr, sizeof(thr), d),
+	    d->throttle_no_effect ? " (the last raise did not reduce the dirty rate)" : "",
+	    d->forced ? ", FORCED: downtime not bounded by the limit" : "");
 }

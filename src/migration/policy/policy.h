@@ -37,6 +37,10 @@
 #define POLICY_DEFAULT_STALL_PCT	 10
 #define POLICY_DEFAULT_MAX_PASSES	 30
 #define POLICY_DEFAULT_MAX_ATTEMPTS	 3
+/* Auto-converge, QEMU's defaults (cpu-throttle-initial, -increment, max-cpu-throttle). */
+#define POLICY_DEFAULT_THROTTLE_INITIAL	  20
+#define POLICY_DEFAULT_THROTTLE_INCREMENT 10
+#define POLICY_DEFAULT_THROTTLE_MAX	  99
 /* A learned penalty halves this often: a transient slowness must not block
  * every later attempt (docs/policy.md, rule 6). */
 #define POLICY_PENALTY_HALF_LIFE_NS 1000000000ull
@@ -84,8 +88,11 @@ enum policy_reason {
 	POLICY_R_TIMEOUT_POSTCOPY_UNAVAILABLE, /* "timeout-postcopy-unavailable" */
 	POLICY_R_TIMEOUT_POSTCOPY_OVER_LIMIT,  /* "timeout-postcopy-over-limit" */
 	POLICY_R_ATTEMPTS_EXHAUSTED,	       /* "attempts-exhausted": too many overruns */
-	POLICY_R_GUEST_RECOVERING, /* "guest-recovering": runs as long as it was paused */
-	POLICY_R_BAD_PARAMS,	   /* "bad-params": policy_params_check() fails */
+	POLICY_R_GUEST_RECOVERING,     /* "guest-recovering": runs as long as it was paused */
+	POLICY_R_THROTTLING,	       /* "throttling": not converging, the throttle goes up */
+	POLICY_R_THROTTLE_INEFFECTIVE, /* "throttle-ineffective": at its max it did not
+					* help; lifted for the rest of the migration */
+	POLICY_R_BAD_PARAMS,	       /* "bad-params": policy_params_check() fails */
 	POLICY_R_COUNT
 };
 
@@ -109,6 +116,16 @@ struct policy_params {
 	uint32_t stall_pct;    /* < 100; default 10 */
 	uint32_t max_passes;   /* pre-copy pass budget, >= 1; default 30 */
 	uint32_t max_attempts; /* failed switchovers before giving up, >= 1; default 3 */
+	/*
+	 * Auto-converge: slow the guest's vCPUs while pre-copy does not
+	 * converge and post-copy is not taken (docs/policy.md, "Throttling").
+	 * Percentages of vCPU time slept, each 1..99 when auto_converge is on.
+	 */
+	bool auto_converge;	     /* capability auto-converge; default off */
+	uint32_t throttle_initial;   /* first level; default 20 */
+	uint32_t throttle_increment; /* added per pass that still does not converge; 10 */
+	uint32_t throttle_max;	     /* ceiling; default 99 */
+	bool throttle_tailslow;	     /* smaller steps near the level that suffices */
 };
 
 /* Measured by the engine, for one call. */
@@ -131,6 +148,9 @@ struct policy_input {
 	uint64_t last_attempt_ns; /* measured pause-to-READY of the last of them */
 	/* The guest has run this long since the last of them ended (0: unknown). */
 	uint64_t since_attempt_ns;
+	/* The CPU throttle the guest ran under in the pass just ended (and is
+	 * under now): the last decision's throttle_pct, once applied. */
+	uint32_t throttle_pct;
 };
 
 /*
@@ -154,6 +174,13 @@ struct policy_history {
 				       * every POLICY_PENALTY_HALF_LIFE_NS after */
 	uint32_t switches;	      /* unforced SWITCHOVER/POSTCOPY decisions made */
 	uint64_t switch_predicted_ns; /* formula's prediction (no penalty) for the last */
+	/* Auto-converge (policy_throttle.c), judged once per pass end. */
+	uint32_t thr_pass;	     /* the last pass end judged */
+	uint32_t thr_raised_at;	     /* pass end of the last raise */
+	uint64_t thr_rate_before;    /* dirty rate measured under the level before it */
+	uint32_t thr_stalled_at_max; /* pass ends in a row at the max without progress */
+	bool thr_no_effect;	     /* the last raise did not cut the dirty rate */
+	bool thr_off;		     /* ineffective at its max: not applied again */
 };
 
 struct policy_decision {
@@ -168,6 +195,11 @@ struct policy_decision {
 	uint64_t margin_ns;
 	uint64_t bandwidth;  /* B/s the prediction used */
 	uint64_t dirty_rate; /* B/s, copied from the input for the event */
+	/* The CPU throttle to apply from now on (0: none); the engine sets it
+	 * and reports it back in the next input.  Changes only at pass ends. */
+	uint32_t throttle_pct;
+	uint32_t prev_throttle_pct; /* the input's, for the event */
+	bool throttle_no_effect;    /* the last raise did not reduce the dirty rate */
 };
 
 /* For progress display (query-migrate, the terminal); unknown: POLICY_NS_INF. */

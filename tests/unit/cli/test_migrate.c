@@ -302,6 +302,29 @@ static void test_params_json(void **state)
 	assert_true(json_equal(p, want));
 	json_decref(p);
 	json_decref(want);
+	/* Auto-converge: the capability, and its levels when given (each implies it). */
+	assert_int_equal(PARSE(&o, &status, "--control", "/c", "tcp:h:1", "--auto-converge"), 0);
+	assert_true(o.auto_converge);
+	assert_null(migrate_params_json(&o));
+	assert_int_equal(PARSE(&o, &status, "--control", "/c", "tcp:h:1", "--max-cpu-throttle",
+			       "80", "--cpu-throttle-initial", "30", "--cpu-throttle-increment",
+			       "25", "--cpu-throttle-tailslow"),
+			 0);
+	assert_true(o.auto_converge);
+	p = migrate_params_json(&o);
+	want = json_pack("{s:I, s:I, s:I, s:b}", "cpu-throttle-initial", (json_int_t)30,
+			 "cpu-throttle-increment", (json_int_t)25, "max-cpu-throttle",
+			 (json_int_t)80, "cpu-throttle-tailslow", 1);
+	assert_true(json_equal(p, want));
+	json_decref(p);
+	json_decref(want);
+	assert_int_equal(
+	    PARSE(&o, &status, "--control", "/c", "tcp:h:1", "--cpu-throttle-initial", "0"), -1);
+	assert_non_null(strstr(last_error, "expected a percentage of vCPU time, 1 to 99"));
+	assert_int_equal(
+	    PARSE(&o, &status, "--control", "/c", "tcp:h:1", "--max-cpu-throttle", "100"), -1);
+	assert_non_null(
+	    strstr(last_error, "parameter 'max-cpu-throttle' must be between 1 and 99"));
 }
 
 /* ---- progress and summary ------------------------------------------------ */
@@ -367,6 +390,15 @@ static void test_progress_line(void **state)
 	migrate_format_progress(info, 50, line, sizeof(line));
 	assert_string_equal(line, "setup  pass 0  sent 0 B  left 100 B  rate 50 B/s  dirty 0 B/s  "
 				  "downtime -  ETA 2.0 s");
+	json_decref(info);
+
+	/* Auto-converge slowing the guest: said at the end of the line. */
+	info = load("{\"status\": \"active\", \"cpu-throttle-percentage\": 30,"
+		    " \"ram\": {\"transferred\": 0, \"remaining\": 100, \"mbps\": 0.0,"
+		    " \"dirty-pages-rate\": 0}, \"ferry\": {\"passes\": 4}}");
+	migrate_format_progress(info, 0, line, sizeof(line));
+	assert_string_equal(line, "active  pass 5  sent 0 B  left 100 B  rate -  dirty 0 B/s  "
+				  "downtime -  ETA -  throttle 30%");
 	json_decref(info);
 
 	/* Nothing known, wrong types: dashes, no crash. */

@@ -96,6 +96,9 @@ struct hx_vm_view {
 	bool quiesced;	  /* a section is quiesced and not resumed */
 	bool tracking;	  /* the dirty tracker is on */
 	unsigned post_loads;
+	unsigned throttle_pct;	/* vm_set_throttle: the level now */
+	unsigned throttle_peak; /* ... the highest */
+	unsigned throttle_sets; /* ... calls */
 };
 void hx_vm_view(struct vm *vm, struct hx_vm_view *out);
 /* Guest RAM and section bytes of two VMs are the same. */
@@ -167,6 +170,7 @@ struct hx_params {
 	uint64_t max_attempts;	    /* 0: the default */
 	uint64_t timeout_s;
 	uint64_t on_timeout;
+	bool auto_converge; /* the capability, on both sides (only the source acts on it) */
 };
 
 void hx_setup(struct hx *h, const struct hx_vm_config *vcfg, const struct hx_params *p);

@@ -66,6 +66,7 @@ static void hx_side_init(struct hx *h, struct hx_side *side, const struct hx_vm_
 		side->m.params.max_attempts = p->max_attempts;
 	side->m.params.timeout_s = p->timeout_s;
 	side->m.params.on_timeout = p->on_timeout;
+	side->m.params.auto_converge = p->auto_converge;
 }
 
 void hx_setup(struct hx *h, const struct hx_vm_config *vcfg, const struct hx_params *p)

@@ -44,6 +44,7 @@ struct vm {
 	unsigned saves, loads, post_loads_calls, post_loads;
 	unsigned starts, holds, resumes, syncs;
 	bool tracking;
+	unsigned throttle_pct, throttle_peak, throttle_sets; /* vm_set_throttle */
 };
 
 /* What the guest holds at page @i after the @gen-th sync's writes (0: at the start). */
@@ -108,6 +109,9 @@ void hx_vm_view(struct vm *vm, struct hx_vm_view *out)
 	    .syncs = vm->syncs,
 	    .tracking = vm->tracking,
 	    .post_loads = vm->post_loads,
+	    .throttle_pct = vm->throttle_pct,
+	    .throttle_peak = vm->throttle_peak,
+	    .throttle_sets = vm->throttle_sets,
 	};
 	for (unsigned i = 0; i < vm->nsec; i++)
 		out->quiesced |= vm->quiesced[i];
@@ -136,6 +140,29 @@ static int hx_fault(unsigned *calls, unsigned fail_at, const char *what, struct 
 	if (++*calls == fail_at)
 		return ferr_set(err, -EIO, "injected %s failure (call %u)", what, *calls);
 	return 0;
+}
+
+/* ---- the CPU throttle: the level is recorded; nobody sleeps ---- */
+
+int vm_set_throttle(struct vm *vm, unsigned pct, struct ferr *err)
+{
+	if (pct > VM_THROTTLE_MAX)
+		return ferr_set(err, -ERANGE, "CPU throttle %u%% is above %u%%", pct,
+				VM_THROTTLE_MAX);
+	pthread_mutex_lock(&vm->lock);
+	vm->throttle_pct = pct;
+	if (pct > vm->throttle_peak)
+		vm->throttle_peak = pct;
+	vm->throttle_sets++;
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+void vm_throttle_stats(struct vm *vm, struct vm_throttle_stats *out)
+{
+	pthread_mutex_lock(&vm->lock);
+	*out = (struct vm_throttle_stats){.pct = vm->throttle_pct};
+	pthread_mutex_unlock(&vm->lock);
 }
 
 /* ---- run state and ownership (vm.c's rules) ---- */

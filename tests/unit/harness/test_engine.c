@@ -488,6 +488,52 @@ static void test_timeout_abort(void **state)
 	hx_teardown(&h);
 }
 
+/*
+ * Auto-converge: the fake guest's writes ignore the throttle, so it is
+ * raised pass after pass from the 4th (the 3rd without progress), and
+ * lifted when the migration ends: by the timeout, or by a switchover once
+ * the guest goes quiet.  The pass table says under which level each pass
+ * ran; the destination is never throttled.
+ */
+static void test_auto_converge(void **state)
+{
+	struct hx_vm_config vm = base_vm;
+	struct hx_vm_view v;
+	struct hx h;
+
+	vm.ns_per_page = 2 * HX_MS;
+	for (unsigned k = 0; k < HX_MAX_WRITES; k++)
+		vm.writes[k] = (struct hx_write){.sync = k + 1, .first = 0, .count = 200};
+	hx_setup(&h, &vm, &(struct hx_params){.timeout_s = 4, .auto_converge = true});
+	hx_run(&h, NULL, 0);
+	assert_failed_here(&h, MIG_FAILED);
+	hx_vm_view(h.src.vm, &v);
+	assert_true(h.src.st.passes >= 6);
+	assert_int_equal(h.src.st.pass[2].throttle_pct, 0);
+	assert_int_equal(h.src.st.pass[4].throttle_pct, 20); /* raised at the end of pass 4 */
+	assert_int_equal(h.src.st.pass[5].throttle_pct, 30);
+	assert_true(v.throttle_peak >= 30);
+	assert_int_equal(v.throttle_peak, h.src.st.throttle_peak_pct);
+	assert_int_equal(v.throttle_pct, 0); /* lifted */
+	assert_int_equal(h.src.st.throttle_pct, 0);
+	assert_true(hx_count(&h.src, "note:MIGRATION_THROTTLE") >= 3);
+	hx_vm_view(h.dst.vm, &v);
+	assert_int_equal(v.throttle_sets, 0);
+	hx_teardown(&h);
+
+	/* The guest goes quiet after 6 syncs: a switchover, then the lift. */
+	for (unsigned k = 6; k < HX_MAX_WRITES; k++)
+		vm.writes[k] = (struct hx_write){0};
+	hx_setup(&h, &vm, &(struct hx_params){.auto_converge = true});
+	hx_run(&h, NULL, 0);
+	assert_moved(&h);
+	hx_vm_view(h.src.vm, &v);
+	assert_true(v.throttle_peak >= 30);
+	assert_int_equal(v.throttle_pct, 0);
+	assert_int_equal(h.src.st.throttle_pct, 0);
+	hx_teardown(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -508,6 +554,7 @@ int main(void)
 	    cmocka_unit_test(test_cancel_at_end_and_go),
 	    cmocka_unit_test(test_cancel_dst_in_window),
 	    cmocka_unit_test(test_timeout_abort),
+	    cmocka_unit_test(test_auto_converge),
 	};
 	/* HX_ONLY=test_name (a glob): run one case. */
 	if (getenv("HX_ONLY"))

@@ -22,52 +22,7 @@
 #include "common/err.h"
 #include "migration/policy/policy.h"
 
-/*
- * The tables below start from defaults and override fields, and leave the
- * trailing expectations (forced, not converging, prediction) out when they
- * are false / not checked: both intended.
- */
-#pragma GCC diagnostic ignored "-Woverride-init"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-
-#define US  1000ull
-#define MS  1000000ull
-#define SEC 1000000000ull
-#define MB  1000000ull
-#define GB  1000000000ull
-#define MiB (1ull << 20)
-#define GiB (1ull << 30)
-#define INF POLICY_NS_INF
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-#define PARAMS(...)                                                                             \
-	{                                                                                       \
-		.downtime_limit_ns = POLICY_DEFAULT_DOWNTIME_LIMIT_NS,                          \
-		.margin_pct = POLICY_DEFAULT_MARGIN_PCT, .gain_pct = POLICY_DEFAULT_GAIN_PCT,   \
-		.stall_passes = POLICY_DEFAULT_STALL_PASSES,                                    \
-		.stall_pct = POLICY_DEFAULT_STALL_PCT, .max_passes = POLICY_DEFAULT_MAX_PASSES, \
-		.max_attempts = POLICY_DEFAULT_MAX_ATTEMPTS,                                    \
-		.postcopy_after_passes = POLICY_PASSES_OFF, __VA_ARGS__                         \
-	}
-
-#define INPUT(...)                                                                           \
-	{                                                                                    \
-		.passes = 2, .elapsed_ns = 10 * SEC, .bandwidth = GB, .dirty_rate = 10 * MB, \
-		.remaining_bytes = 100 * MB, .state_bytes = 1 * MB, .rtt_ns = 200 * US,      \
-		.resume_ns = 4800 * US, __VA_ARGS__                                          \
-	}
-
-/* Pass 1 recorded with @rem remaining, @n pass ends already without progress. */
-#define STALLED(rem, n)                                                                  \
-	{                                                                                \
-		.recorded = 2, .passes = 1, .remaining = (rem), .prev_remaining = (rem), \
-		.bandwidth = GB, .prev_bandwidth = GB, .anchor = (rem), .stalled = (n)   \
-	}
-
-/* Post-copy allowed by the operator and possible on the destination. */
-#define PC_P  .postcopy = true
-#define PC_IN .postcopy_available = true
+#include "policy_test.h"
 
 struct row {
 	const char *name;
@@ -827,6 +782,11 @@ static void rnd_params(struct policy_params *p)
 		p->postcopy_after_passes = 1 + (uint32_t)rnd_below(p->max_passes);
 	if (rnd_below(50) == 0)
 		p->margin_pct = 100 + (uint32_t)rnd_below(10); /* invalid now and then */
+	p->auto_converge = rnd_below(2);
+	p->throttle_initial = (uint32_t)rnd_below(101);
+	p->throttle_increment = (uint32_t)rnd_below(101);
+	p->throttle_max = (uint32_t)rnd_below(101);
+	p->throttle_tailslow = rnd_below(2);
 }
 
 static void rnd_input(struct policy_input *in)
@@ -846,6 +806,7 @@ static void rnd_input(struct policy_input *in)
 	in->postcopy_requested = rnd_below(4) == 0;
 	in->failed_attempts = rnd_below(3) ? 0 : (uint32_t)rnd_below(5);
 	in->last_attempt_ns = rnd_figure(300 * MS);
+	in->throttle_pct = rnd_below(2) ? 0 : (uint32_t)rnd_below(100);
 }
 
 static void rnd_history(struct policy_history *h, const struct policy_input *in)
@@ -865,6 +826,12 @@ static void rnd_history(struct policy_history *h, const struct policy_input *in)
 	h->penalty_ns = rnd_below(2) ? 0 : rnd_figure(100 * MS);
 	h->switches = (uint32_t)rnd_below(3);
 	h->switch_predicted_ns = rnd_figure(300 * MS);
+	h->thr_pass = (uint32_t)rnd_below((uint64_t)in->passes + 2);
+	h->thr_raised_at = (uint32_t)rnd_below((uint64_t)in->passes + 2);
+	h->thr_rate_before = rnd_figure(GB);
+	h->thr_stalled_at_max = (uint32_t)rnd_below(6);
+	h->thr_no_effect = rnd_below(2);
+	h->thr_off = rnd_below(8) == 0;
 }
 
 /* The actions each reason may come with. */
@@ -879,6 +846,8 @@ static bool reason_allows(enum policy_reason r, enum policy_action a)
 	case POLICY_R_LIMIT_NOT_MET:
 	case POLICY_R_STILL_GAINING:
 	case POLICY_R_LIMIT_UNREACHABLE:
+	case POLICY_R_THROTTLING:
+	case POLICY_R_THROTTLE_INEFFECTIVE:
 		return a == POLICY_CONTINUE;
 	case POLICY_R_CONVERGED:
 	case POLICY_R_NO_FURTHER_GAIN:
@@ -911,7 +880,7 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 
 static void test_properties(void **state __attribute__((unused)))
 {
-	unsigned counts[4] = {0}, forced = 0;
+	unsigned counts[4] = {0}, forced = 0, raised = 0, lifted = 0;
 
 	for (int i = 0; i < PROPERTY_RUNS; i++) {
 		struct policy_params p;
@@ -999,6 +968,34 @@ static void test_properties(void **state __attribute__((unused)))
 		/* Non-convergence is never reported alongside a switchover that fits. */
 		if (d.not_converging && guarded && d.action == POLICY_SWITCHOVER)
 			fail_msg("run %d: not converging yet switching within the limit", i);
+		/*
+		 * The throttle: within 0..max, raised only as "throttling" at a
+		 * pass end over the limit, never under post-copy's nose, lowered
+		 * only to 0, and 0 whenever auto-converge is off or it aborts.
+		 */
+		if (d.throttle_pct > 99 || d.prev_throttle_pct != in.throttle_pct)
+			fail_msg("run %d: throttle %u%% from %u%%", i, d.throttle_pct,
+				 in.throttle_pct);
+		if ((!params_ok || !p.auto_converge || d.action == POLICY_ABORT) && d.throttle_pct)
+			fail_msg("run %d: throttle %u%% without auto-converge or on abort", i,
+				 d.throttle_pct);
+		if (d.throttle_pct > in.throttle_pct &&
+		    (d.reason != POLICY_R_THROTTLING || in.mid_pass ||
+		     d.throttle_pct > p.throttle_max || (p.postcopy && in.postcopy_available)))
+			fail_msg("run %d: throttle raised %u%% -> %u%% (%s)", i, in.throttle_pct,
+				 d.throttle_pct, policy_reason_name(d.reason));
+		if (d.throttle_pct < in.throttle_pct && d.throttle_pct)
+			fail_msg("run %d: throttle lowered to %u%%, not lifted", i, d.throttle_pct);
+		raised += d.throttle_pct > in.throttle_pct;
+		lifted += d.reason == POLICY_R_THROTTLE_INEFFECTIVE;
+		if ((d.reason == POLICY_R_THROTTLING) != (d.throttle_pct > in.throttle_pct))
+			fail_msg("run %d: reason throttling without a raise, or the reverse", i);
+		if (d.reason == POLICY_R_THROTTLE_INEFFECTIVE &&
+		    (d.throttle_pct || !in.throttle_pct))
+			fail_msg("run %d: throttle-ineffective without lifting it", i);
+		if (in.mid_pass && params_ok && p.auto_converge && d.action != POLICY_ABORT &&
+		    d.throttle_pct != in.throttle_pct)
+			fail_msg("run %d: the throttle changed mid-pass", i);
 		/* Mid-pass calls never move the pass history. */
 		if (in.mid_pass && (h.passes != h0.passes || h.remaining != h0.remaining ||
 				    h.anchor != h0.anchor || h.stalled != h0.stalled))
@@ -1032,9 +1029,11 @@ static void test_properties(void **state __attribute__((unused)))
 	for (int a = 0; a < 4; a++)
 		assert_true(counts[a] > PROPERTY_RUNS / 100);
 	assert_true(forced > 0);
+	assert_true(raised > PROPERTY_RUNS / 1000 && lifted > 0);
 	print_message("[          ] %d runs: continue %u, switchover %u (forced %u), postcopy %u, "
-		      "abort %u\n",
-		      PROPERTY_RUNS, counts[0], counts[1], forced, counts[2], counts[3]);
+		      "abort %u; throttle raised %u, lifted as ineffective %u\n",
+		      PROPERTY_RUNS, counts[0], counts[1], forced, counts[2], counts[3], raised,
+		      lifted);
 }
 
 /* ---- A deterministic simulation ------------------------------------------------------ */
@@ -1055,6 +1054,7 @@ struct sim_vm {
 	uint64_t resume_estimate_ns, resume_true_ns;
 	uint64_t switch_bandwidth; /* in the window; 0 = bandwidth */
 	bool no_postcopy;	   /* the destination cannot do post-copy */
+	bool writes_not_cpu;	   /* a throttle does not slow its writes (device DMA) */
 };
 
 struct sim_result {
@@ -1065,13 +1065,32 @@ struct sim_result {
 	uint32_t passes;
 	uint32_t failed_attempts;
 	uint64_t elapsed_ns;
-	uint64_t downtime_ns; /* pause to guest running on the destination */
+	uint64_t downtime_ns;			/* pause to guest running on the destination */
+	uint32_t throttle_peak, throttle_final; /* auto-converge's levels */
+	uint32_t throttle_raises;
+	bool saw_throttle_ineffective;
 };
 
-static double sim_dirtied(const struct sim_vm *vm, double seconds)
+/* Written in @seconds under a CPU throttle of @thr %: the vCPUs run (100 - thr) %. */
+static double sim_dirtied(const struct sim_vm *vm, uint32_t thr, double seconds)
 {
 	double d = (double)vm->dirty_rate * seconds;
+
+	if (!vm->writes_not_cpu)
+		d = d * (100 - thr) / 100;
 	return d < (double)vm->wss ? d : (double)vm->wss;
+}
+
+/* The engine applies the level the decision asks for. */
+static void sim_throttle(struct policy_input *in, const struct policy_decision *d,
+			 struct sim_result *res)
+{
+	res->throttle_raises += d->throttle_pct > in->throttle_pct;
+	res->saw_throttle_ineffective |= d->reason == POLICY_R_THROTTLE_INEFFECTIVE;
+	in->throttle_pct = d->throttle_pct;
+	if (d->throttle_pct > res->throttle_peak)
+		res->throttle_peak = d->throttle_pct;
+	res->throttle_final = d->throttle_pct;
 }
 
 static void simulate(const struct sim_vm *vm, const struct policy_params *p, struct sim_result *res)
@@ -1104,7 +1123,7 @@ static void simulate(const struct sim_vm *vm, const struct policy_params *p, str
 			left -= step * bw;
 			if (left <= 0)
 				break;
-			dirtied = sim_dirtied(vm, now - start);
+			dirtied = sim_dirtied(vm, in.throttle_pct, now - start);
 			in.mid_pass = true;
 			in.elapsed_ns = (uint64_t)(now * 1e9);
 			in.pass_left_bytes = (uint64_t)left;
@@ -1118,7 +1137,7 @@ static void simulate(const struct sim_vm *vm, const struct policy_params *p, str
 				goto act;
 		}
 		now += SIM_SYNC_S;
-		dirtied = sim_dirtied(vm, now - start);
+		dirtied = sim_dirtied(vm, in.throttle_pct, now - start);
 		dirty_measured = dirtied / (now - start);
 		in.passes++;
 		in.mid_pass = false;
@@ -1129,6 +1148,7 @@ static void simulate(const struct sim_vm *vm, const struct policy_params *p, str
 		in.pass_left_bytes = 0;
 		policy_decide(p, &in, &h, &d);
 		res->saw_not_converging |= d.not_converging;
+		sim_throttle(&in, &d, res);
 		pass_bytes = dirtied;
 		if (d.action == POLICY_CONTINUE)
 			continue;
@@ -1158,7 +1178,7 @@ static void simulate(const struct sim_vm *vm, const struct policy_params *p, str
 		in.last_attempt_ns = (uint64_t)ready;
 		res->failed_attempts = in.failed_attempts;
 		now += deadline / 1e9;
-		pass_bytes = (double)in.remaining_bytes + sim_dirtied(vm, deadline / 1e9);
+		pass_bytes = (double)in.remaining_bytes + sim_dirtied(vm, 0, deadline / 1e9);
 		if (pass_bytes > (double)vm->wss && pass_bytes > (double)in.remaining_bytes)
 			pass_bytes =
 			    (double)(in.remaining_bytes > vm->wss ? in.remaining_bytes : vm->wss);
@@ -1270,6 +1290,61 @@ static void test_sim_heavy_writer_postcopy(void **state __attribute__((unused)))
 	assert_true(r.elapsed_ns >= 30 * SEC);
 }
 
+/*
+ * Auto-converge, post-copy not allowed: the heavy writer is slowed down
+ * until pre-copy converges, within the limit and long before the timeout.
+ * The same with writes a throttle cannot slow (device DMA): raised to its
+ * max, found ineffective after stall_passes passes there, lifted; the
+ * timeout then ends it as without auto-converge.
+ */
+static void test_sim_heavy_writer_auto_converge(void **state __attribute__((unused)))
+{
+	struct sim_vm vm = HEAVY_VM;
+	struct policy_params p = PARAMS(.timeout_ns = 60 * SEC, AC_P);
+	struct sim_result r;
+
+	simulate(&vm, &p, &r);
+	print_message("[          ] heavy writer, auto-converge: %s %s after %u passes, %.1f s, "
+		      "downtime %.1f ms, throttle peak %u%% in %u raises, final %u%%\n",
+		      policy_action_name(r.action), policy_reason_name(r.reason), r.passes,
+		      (double)r.elapsed_ns / 1e9, (double)r.downtime_ns / 1e6, r.throttle_peak,
+		      r.throttle_raises, r.throttle_final);
+	assert_true(r.saw_not_converging);
+	assert_int_equal(r.action, POLICY_SWITCHOVER);
+	assert_false(r.forced);
+	assert_true(r.downtime_ns <= p.downtime_limit_ns);
+	assert_true(r.elapsed_ns < 30 * SEC);
+	/* 2 GB/s against 1.25 GB/s: 20 % is not enough, 99 % is more than needed. */
+	assert_true(r.throttle_peak > POLICY_DEFAULT_THROTTLE_INITIAL && r.throttle_peak < 99);
+	assert_int_equal(r.throttle_final, r.throttle_peak); /* held until the switch */
+	assert_false(r.saw_throttle_ineffective);
+
+	/* A lower ceiling that cannot do it: lifted as ineffective, then the timeout. */
+	p.throttle_max = 30;
+	simulate(&vm, &p, &r);
+	assert_int_equal(r.throttle_peak, 30);
+	assert_true(r.saw_throttle_ineffective);
+	assert_int_equal(r.throttle_final, 0);
+	assert_int_equal(r.action, POLICY_ABORT);
+	assert_int_equal(r.reason, POLICY_R_TIMEOUT_ABORT);
+
+	/* Writes the throttle cannot slow: the same, at the default ceiling. */
+	vm.writes_not_cpu = true;
+	p.throttle_max = POLICY_DEFAULT_THROTTLE_MAX;
+	simulate(&vm, &p, &r);
+	assert_int_equal(r.throttle_peak, 99);
+	assert_true(r.saw_throttle_ineffective);
+	assert_int_equal(r.throttle_final, 0);
+	assert_int_equal(r.reason, POLICY_R_TIMEOUT_ABORT);
+
+	/* Post-copy allowed as well: it is taken, and nothing is throttled. */
+	vm.writes_not_cpu = false;
+	p = (struct policy_params)PARAMS(.timeout_ns = 60 * SEC, AC_P, PC_P);
+	simulate(&vm, &p, &r);
+	assert_int_equal(r.action, POLICY_POSTCOPY);
+	assert_int_equal(r.throttle_peak, 0);
+}
+
 /* A 64 GiB guest over 1 Gbit/s: the timeout fires during the first pass. */
 static void test_sim_timeout_in_first_pass(void **state __attribute__((unused)))
 {
@@ -1352,6 +1427,7 @@ int main(void)
 	    cmocka_unit_test(test_sim_heavy_writer_timeout_abort),
 	    cmocka_unit_test(test_sim_heavy_writer_timeout_force),
 	    cmocka_unit_test(test_sim_heavy_writer_postcopy),
+	    cmocka_unit_test(test_sim_heavy_writer_auto_converge),
 	    cmocka_unit_test(test_sim_timeout_in_first_pass),
 	    cmocka_unit_test(test_sim_overrun_learned),
 	};
