@@ -20,6 +20,6 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define CLI_EXIT_SETUP 1
 /* ferry run: a post-copy failed after the hand-over; neither side can run the guest */
-#define CLI_EXIT_GUEST_LOST 3 /* = VM_EXIT_STATUS_LOST */
+#define CLI_EXIT_GUEST_LOST 4 /* = VM_EXIT_STATUS_LOST */
 
 #endif

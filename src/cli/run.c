@@ -74,7 +74,7 @@ void cli_run_usage(void)
 	       "BACKEND: stdio | null | file:PATH | unix:PATH (connects to a listening socket)\n"
 	       "\n"
 	       "Exit status: 0 after 'quit'; (V << 1) | 1 when the guest writes V to port 0xf4;\n"
-	       "1 for a setup error; 2 when the VM failed (triple fault, KVM error); 3 when a\n"
+	       "1 for a setup error; 2 when the VM failed (triple fault, KVM error); 4 when a\n"
 	       "post-copy migration failed after the hand-over (the guest is lost).\n");
 }
 

@@ -156,8 +156,9 @@ uint64_t vm_pause_started_ns(struct vm *vm);
 int vm_cont(struct vm *vm, struct ferr *err);
 
 /* A post-copy failed after the hand-over: neither side can run the guest
- * (the migration engine ends the VM with this status; ferry run's 3). */
-#define VM_EXIT_STATUS_LOST 3
+ * (the migration engine ends the VM with this status: even, unlike
+ * the guest's debug-exit statuses, which are odd). */
+#define VM_EXIT_STATUS_LOST 4
 
 /* End the VM: vCPUs stop for good, state SHUTDOWN, vm_wait() returns. */
 void vm_request_quit(struct vm *vm, const char *reason, bool guest, int exit_status);

@@ -165,11 +165,11 @@ def test_pause_failed_recovery_and_second_cut(pair):
 
 def assert_guest_lost(vm, role):
     """The survivor of a dead peer gives up after postcopy-recover-timeout:
-    exit status 3 and one error line saying the guest is lost."""
+    exit status 4 and one error line saying the guest is lost."""
     rc = vm.wait_exit(60)
     err = read_stderr(vm)
     print(f"{role}: exit {rc}:\n{err}")
-    assert rc == 3, f"{role} exited {rc}, expected 3 (guest lost)"
+    assert rc == 4, f"{role} exited {rc}, expected 4 (guest lost)"
     errors = [s for s in err.splitlines() if s.startswith("ferry: error:")]
     assert len(errors) == 1 and "the guest is lost" in errors[0], err
     assert "postcopy-recover-timeout" in errors[0], errors[0]
