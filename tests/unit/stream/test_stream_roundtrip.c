@@ -556,6 +556,114 @@ static void test_postcopy_refused(void **state)
 	pair_end(&p);
 }
 
+/* A return path with header @features (a resumed post-copy's: RESUME). */
+static void pair_start_return(struct pair *p, uint64_t features)
+{
+	fake_guest_init(&p->g, 4, 1, 0ull, 4 * MiB);
+	p->g.hdr.features |= features;
+	p->err = (struct ferr)FERR_INIT;
+	assert_int_equal(channel_mem_open(NULL, 0, &p->wch, &p->err), 0);
+	assert_int_equal(stream_writer_init(&p->w, p->wch, STREAM_RETURN, &p->err), 0);
+	assert_int_equal(stream_writer_set_header(&p->w, &p->g.hdr, &p->err), 0);
+}
+
+/*
+ * A resumed post-copy: the stream starts where GO left it (pages and
+ * POSTCOPY_END only), and its return path carries the missing set.
+ */
+static void test_postcopy_resume(void **state)
+{
+	struct stream_msg miss = {.type = STREAM_MSG_POSTCOPY_MISSING};
+	struct stream_msg done = {.type = STREAM_MSG_POSTCOPY_RESUME, .pc_resume.missing = 3};
+	struct stream_msg got;
+	struct pair p;
+
+	pair_start_features(&p, STREAM_FEAT_POSTCOPY | STREAM_FEAT_RESUME);
+	assert_true(p.w.postcopy);
+	assert_int_equal(stream_batch_ref(&p.w, 3, fake_guest_page(&p.g, 3), &p.err), 0);
+	assert_int_equal(
+	    stream_write_msg(&p.w, &(struct stream_msg){.type = STREAM_REC_POSTCOPY_END}, &p.err),
+	    0);
+	pair_flip(&p);
+	assert_true(p.r.postcopy);
+	expect_record(&p, STREAM_REC_PAGE_BATCH);
+	assert_int_equal(stream_skip_record(&p.r, &p.err), 0);
+	expect_record(&p, STREAM_REC_POSTCOPY_END);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	assert_int_equal(got.end.pages, 1);
+	pair_end(&p);
+
+	/* The return path: POSTCOPY_MISSING, then POSTCOPY_RESUME. */
+	miss.discard.first = 64;
+	miss.discard.nwords = 2;
+	miss.discard.bits[0] = 0x5;
+	miss.discard.bits[1] = 1ull << 63;
+	pair_start_return(&p, STREAM_FEAT_POSTCOPY | STREAM_FEAT_RESUME);
+	assert_int_equal(stream_write_msg(&p.w, &miss, &p.err), 0);
+	assert_int_equal(stream_write_msg(&p.w, &done, &p.err), 0);
+	pair_flip(&p);
+	expect_record(&p, STREAM_MSG_POSTCOPY_MISSING);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	assert_int_equal(got.discard.first, 64);
+	assert_int_equal(got.discard.nwords, 2);
+	assert_int_equal(got.discard.bits[0], 0x5);
+	assert_int_equal(got.discard.bits[1], 1ull << 63);
+	expect_record(&p, STREAM_MSG_POSTCOPY_RESUME);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	assert_int_equal(got.pc_resume.missing, 3);
+	pair_end(&p);
+}
+
+/* What a resume stream refuses, and what only a resume stream may carry. */
+static void test_postcopy_resume_refused(void **state)
+{
+	struct stream_msg miss = {.type = STREAM_MSG_POSTCOPY_MISSING};
+	struct stream_record rec;
+	struct pair p;
+
+	miss.discard.nwords = 1;
+	miss.discard.bits[0] = 1;
+	/* A pass end on a resumed stream: it starts after GO. */
+	pair_start_features(&p, STREAM_FEAT_POSTCOPY | STREAM_FEAT_RESUME);
+	p.w.postcopy = false; /* a writer that does not know better */
+	assert_int_equal(
+	    stream_write_msg(&p.w,
+			     &(struct stream_msg){.type = STREAM_REC_PASS_END, .pass_end.pass = 1},
+			     &p.err),
+	    0);
+	pair_flip(&p);
+	assert_int_equal(stream_next_record(&p.r, &rec, &p.err), -EPROTO);
+	assert_non_null(strstr(p.err.msg, "not valid after a post-copy GO"));
+	ferr_clear(&p.err);
+	pair_end(&p);
+
+	/* The missing set outside a resume: the writer refuses to send it... */
+	pair_start_return(&p, STREAM_FEAT_POSTCOPY);
+	assert_int_equal(stream_write_msg(&p.w, &miss, &p.err), -EINVAL);
+	assert_non_null(strstr(p.err.msg, "outside a post-copy resume"));
+	ferr_clear(&p.err);
+	stream_writer_destroy(&p.w);
+	channel_close(p.wch);
+	fake_guest_destroy(&p.g);
+	/* ... and a reader refuses it from a writer that does not check. */
+	pair_start_return(&p, STREAM_FEAT_POSTCOPY | STREAM_FEAT_RESUME);
+	assert_int_equal(stream_write_msg(&p.w, &miss, &p.err), 0);
+	p.g.hdr.features &= ~STREAM_FEAT_RESUME; /* the reader's header */
+	pair_flip(&p);
+	assert_int_equal(stream_next_record(&p.r, &rec, &p.err), -EPROTO);
+	assert_non_null(strstr(p.err.msg, "outside a post-copy resume"));
+	ferr_clear(&p.err);
+	pair_end(&p);
+
+	/* RESUME without POSTCOPY is not a header. */
+	fake_guest_init(&p.g, 4, 1, 0ull, 4 * MiB);
+	p.g.hdr.features |= STREAM_FEAT_RESUME;
+	struct ferr err = FERR_INIT;
+	assert_int_equal(stream_header_check(&p.g.hdr, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "resume without the POSTCOPY"));
+	fake_guest_destroy(&p.g);
+}
+
 static void test_switchover_retry(void **state)
 {
 	const struct stream_msg end = {.type = STREAM_REC_END},
@@ -966,6 +1074,8 @@ int main(void)
 	    cmocka_unit_test(test_switchover_retry),
 	    cmocka_unit_test(test_postcopy_sequence),
 	    cmocka_unit_test(test_postcopy_refused),
+	    cmocka_unit_test(test_postcopy_resume),
+	    cmocka_unit_test(test_postcopy_resume_refused),
 	    cmocka_unit_test(test_deadline_keeps_the_tail),
 	    cmocka_unit_test(test_error_text_sanitized),
 	    cmocka_unit_test(test_unknown_optional_skipped),
