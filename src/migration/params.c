@@ -168,10 +168,6 @@ int mig_params_check(const struct mig_params *p, struct ferr *err)
 {
 	struct policy_params pp;
 
-	if (p->postcopy_ram && p->multifd)
-		return ferr_set(err, -EOPNOTSUPP,
-				"postcopy-ram with multifd is not implemented yet: turn one of "
-				"the two capabilities off");
 	mig_params_policy(p, &pp);
 	return policy_params_check(&pp, err);
 }

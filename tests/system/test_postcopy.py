@@ -79,9 +79,6 @@ def test_capability_parameters_and_refusals(pair):
     enable_postcopy(q)
     with pytest.raises(RuntimeError, match="no outgoing migration"):
         q.cmd("migrate-start-postcopy")
-    with pytest.raises(RuntimeError, match="not implemented yet"):
-        q.cmd("migrate-set-capabilities",
-              capabilities=[{"capability": "multifd", "state": True}])
     set_params(q, postcopy_after_passes=0)
     assert q.cmd("query-migrate-parameters")["postcopy-after-passes"] == 0
 
@@ -99,6 +96,25 @@ def test_postcopy_after_passes(pair, after, cpus):
     assert st["ferry"]["passes"] == after, st["ferry"]
     assert st["ferry"]["policy-reason"] == "hybrid-passes-done", st["ferry"]
     assert_postcopy_completed(src, dst, st, BUSY, cpus)
+
+
+@pytest.mark.parametrize("after", [0, 1])
+def test_postcopy_with_multifd(pair, after):
+    """Pre-copy passes over parallel data channels, then post-copy: the data
+    channels end at GO (the rest goes through the destination's
+    userfaultfd, which they would bypass)."""
+    src, dst, uri = pair(BUSY, cpus=2, transport="tcp")
+    src.qmp.cmd("migrate-set-capabilities",
+                capabilities=[{"capability": "multifd", "state": True}])
+    enable_postcopy(src.qmp, postcopy_after_passes=after, multifd_channels=3,
+                    max_bandwidth=32 << 20, downtime_limit=50)
+    src.qmp.cmd("migrate", uri=uri)
+    st = wait_migration(src.qmp, timeout=90)
+    assert st["ferry"]["passes"] == after, st["ferry"]
+    assert st["ferry"]["multifd-channels"] == 3, st["ferry"]
+    if after:
+        assert st["ferry"]["multifd-bytes"] > 0, st["ferry"]
+    assert_postcopy_completed(src, dst, st, BUSY, 2)
 
 
 def test_postcopy_over_tcp_with_a_capped_bulk_stream(pair):

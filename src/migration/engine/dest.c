@@ -345,7 +345,10 @@ static int dest_end(struct mig_dest *d, const struct stream_record *rec, struct 
 		return 0;
 	}
 	if (!rc && d->postcopy) {
-		/* The guest runs here now, on the pages that are here. */
+		/* The guest runs here now, on the pages that are here.  The data
+		 * channels are done: the rest comes through the userfaultfd. */
+		mfd_dest_stop(d->mfd);
+		d->mfd = NULL;
 		d->go = true;
 		pcd_go(d->pcd);
 		d->sink = &uffd_sink;

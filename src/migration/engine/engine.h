@@ -77,6 +77,9 @@ struct mig_src {
 
 /* Stream bytes written so far: the main connection's and every data channel's. */
 uint64_t mig_src_bytes(const struct mig_src *s);
+/* The data channels end (a post-copy GO: its pages go on the main
+ * connection alone); their bytes stay counted. */
+void mig_src_stop_multifd(struct mig_src *s);
 /* The deadline on the main connection and every data channel. */
 void mig_src_set_deadline(struct mig_src *s, uint64_t deadline_ns);
 

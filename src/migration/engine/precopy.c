@@ -435,7 +435,11 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 				s->st.dest_resume_ns = msg.resumed.resume_ns - s->st.pause_at_ns;
 			mig_guest_gone(m, PC_GONE_WHY);
 			if (pc.gone) {
-				/* Post-copy: the guest runs there on pages still here. */
+				/* Post-copy: the guest runs there on pages still here.
+				 * They go on the main connection alone: the destination
+				 * places them through its userfaultfd, which data
+				 * channels writing into RAM would bypass. */
+				mig_src_stop_multifd(s);
 				snprintf(pc.phase, sizeof(pc.phase), "post-copy");
 				mig_publish(m, &s->st);
 				rc = postcopy_run(&pc, pc.pcs, err);

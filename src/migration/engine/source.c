@@ -63,6 +63,7 @@ uint64_t mig_src_bytes(const struct mig_src *s)
 	return s->bytes_closed + s->w.stats.bytes + (s->mfd ? mfd_src_bytes(s->mfd) : 0);
 }
 
+
 void mig_src_set_deadline(struct mig_src *s, uint64_t deadline_ns)
 {
 	channel_set_deadline(s->ch, deadline_ns);
@@ -79,6 +80,19 @@ static void src_mfd_counts(struct mig_src *s)
 	s->st.duplicate = zero;
 	s->st.normal_bytes = normal * GMEM_PAGE_SIZE;
 	s->st.multifd_bytes = mfd_src_bytes(s->mfd);
+}
+
+void mig_src_stop_multifd(struct mig_src *s)
+{
+	if (!s->mfd)
+		return;
+	src_mfd_counts(s);
+	s->bytes_closed += mfd_src_bytes(s->mfd);
+	pthread_mutex_lock(&s->m->lock);
+	s->m->ndata_ch = 0;
+	pthread_mutex_unlock(&s->m->lock);
+	mfd_src_stop(s->mfd); /* idle: every send waited for its senders */
+	s->mfd = NULL;
 }
 
 static void src_pace(struct mig_src *s, uint64_t *since, uint64_t min, uint64_t now)
