@@ -93,7 +93,11 @@ def test_postcopy_after_passes(pair, after, cpus):
                     downtime_limit=50)
     src.qmp.cmd("migrate", uri=uri)
     st = wait_migration(src.qmp, timeout=90)
-    assert st["ferry"]["passes"] == after, st["ferry"]
+    # a switch that would overrun 50 ms on a loaded host is rolled back
+    # (the limit holds) and tried again after another pass
+    rolled = [a for a in st["ferry"]["switchover-table"] if a["outcome"] == "rolled-back"]
+    assert st["ferry"]["passes"] == after or (st["ferry"]["passes"] > after and rolled), \
+        st["ferry"]
     assert st["ferry"]["policy-reason"] == "hybrid-passes-done", st["ferry"]
     assert_postcopy_completed(src, dst, st, BUSY, cpus)
 

@@ -84,8 +84,24 @@ static int uffd_place_zero(struct mig_dest *d, uint64_t gfn, struct ferr *err)
 	return uffd_place(d, gfn, NULL, err);
 }
 
-static const struct dest_sink_ops uffd_sink = {
-    .kind = "uffd", .place = uffd_place, .place_zero = uffd_place_zero};
+/* The bulk stream's pages come in runs: one UFFDIO_COPY (or ZEROPAGE) each. */
+static int uffd_place_run(struct mig_dest *d, uint64_t gfn, uint64_t n, const void *data,
+			  struct ferr *err)
+{
+	uint64_t i = ram_gfn_page(d->mem, gfn);
+
+	if (i == UINT64_MAX)
+		return ferr_set(err, -EPROTO, "frame %#llx is not RAM", (unsigned long long)gfn);
+	int rc = pcd_place_run(d->pcd, i, n, data, err);
+	if (rc)
+		d->pc_fatal = true;
+	return rc;
+}
+
+static const struct dest_sink_ops uffd_sink = {.kind = "uffd",
+					       .place = uffd_place,
+					       .place_zero = uffd_place_zero,
+					       .place_run = uffd_place_run};
 
 static const struct dest_sink_ops ram_direct_sink = {
     .kind = "ram-direct", .direct = ram_direct, .place = ram_place, .place_zero = ram_place_zero};
@@ -144,9 +160,22 @@ static int dest_pages(struct mig_dest *d, const struct stream_record *rec, struc
 	if (!b)
 		return ferr_set(err, -ENOMEM, "out of memory");
 	int rc = stream_read_page_batch_verified(&d->r, d->buf, DEST_BLOB_MAX, b, err);
-	for (uint32_t i = 0; !rc && i < b->count; i++)
+	for (uint32_t i = 0, n; !rc && i < b->count; i += n) {
+		n = 1;
+		if (d->sink->place_run) {
+			/* A run: consecutive in RAM, all zero or data back to back. */
+			uint64_t first = ram_gfn_page(d->mem, b->gfn[i]);
+			while (i + n < b->count && first != UINT64_MAX &&
+			       ram_gfn_page(d->mem, b->gfn[i + n]) == first + n &&
+			       (b->data[i] ? b->data[i + n] == b->data[i] + n * GMEM_PAGE_SIZE
+					   : !b->data[i + n]))
+				n++;
+			rc = d->sink->place_run(d, b->gfn[i], n, b->data[i], err);
+			continue;
+		}
 		rc = b->data[i] ? d->sink->place(d, b->gfn[i], b->data[i], err)
 				: d->sink->place_zero(d, b->gfn[i], err);
+	}
 	free(b);
 	return rc;
 }

@@ -42,6 +42,10 @@ struct dest_sink_ops {
 	void *(*direct)(struct mig_dest *d, uint64_t gfn); /* NULL: verified pages only */
 	int (*place)(struct mig_dest *d, uint64_t gfn, const void *data, struct ferr *err);
 	int (*place_zero)(struct mig_dest *d, uint64_t gfn, struct ferr *err);
+	/* Optional: @n pages from @gfn, consecutive in RAM, their data one
+	 * after the other at @data (NULL: zero pages), in one go. */
+	int (*place_run)(struct mig_dest *d, uint64_t gfn, uint64_t n, const void *data,
+			 struct ferr *err);
 };
 
 /* The loader: one per incoming stream, owned by the migration thread. */

@@ -84,6 +84,9 @@ void pcd_disarm(struct pcd *p);
 void pcd_go(struct pcd *p);
 /* Install a verified page (@data NULL: a zero page) of RAM page @i. */
 int pcd_place(struct pcd *p, uint64_t i, const void *data, struct ferr *err);
+/* The same for RAM pages [@i, @i + @n) whose data lie one after the other
+ * at @data (NULL: zero pages): one ioctl per stretch still missing. */
+int pcd_place_run(struct pcd *p, uint64_t i, uint64_t n, const void *data, struct ferr *err);
 /*
  * Wait until no page is missing; 0, or the receiver's or fault thread's
  * failure: *@fatal if guest memory cannot be served any more, else the

@@ -114,26 +114,12 @@ static void pcd_latency(struct pcd *p, uint64_t ns, int vcpu)
 	pthread_mutex_unlock(&p->lock);
 }
 
-int pcd_place(struct pcd *p, uint64_t i, const void *data, struct ferr *err)
+/* Page @i is in place (copied by us or found there): it leaves the missing set. */
+static void pcd_placed(struct pcd *p, uint64_t i)
 {
-	uintptr_t dst = (uintptr_t)ram_page_ptr(p->mem, i);
-	int rc;
-
-	if (!pcd_test_missing(p, i))
-		return 0; /* here already: the guest may have written it since */
-	if (data) {
-		struct uffdio_copy c = {.dst = dst, .src = (uintptr_t)data, .len = GMEM_PAGE_SIZE};
-		rc = ioctl(p->uffd, UFFDIO_COPY, &c);
-	} else {
-		struct uffdio_zeropage z = {.range = {.start = dst, .len = GMEM_PAGE_SIZE}};
-		rc = ioctl(p->uffd, UFFDIO_ZEROPAGE, &z);
-	}
-	if (rc < 0 && errno != EEXIST)
-		return ferr_errno(err, -errno, "placing page %" PRIu64 " of guest memory (%s)", i,
-				  data ? "UFFDIO_COPY" : "UFFDIO_ZEROPAGE");
 	uint64_t bit = 1ull << (i % 64);
 	if (!(atomic_fetch_and(&p->missing[i / 64], ~bit) & bit))
-		return 0; /* another installer won */
+		return; /* another installer won */
 	uint64_t t = atomic_exchange(&p->fault_ns[i], 0);
 	if (t) {
 		uint64_t now = clock_now_ns();
@@ -145,7 +131,67 @@ int pcd_place(struct pcd *p, uint64_t i, const void *data, struct ferr *err)
 		pthread_cond_broadcast(&p->cond);
 		pthread_mutex_unlock(&p->lock);
 	}
+}
+
+/* One ioctl for pages [@i, @i + @n): 0, or the pages placed before it stopped. */
+static int pcd_copy(struct pcd *p, uint64_t i, uint64_t n, const void *data, uint64_t *done)
+{
+	uintptr_t dst = (uintptr_t)ram_page_ptr(p->mem, i);
+	int rc;
+
+	if (data) {
+		struct uffdio_copy c = {
+		    .dst = dst, .src = (uintptr_t)data, .len = n * GMEM_PAGE_SIZE};
+		rc = ioctl(p->uffd, UFFDIO_COPY, &c);
+		*done = c.copy > 0 ? (uint64_t)c.copy / GMEM_PAGE_SIZE : 0;
+	} else {
+		struct uffdio_zeropage z = {.range = {.start = dst, .len = n * GMEM_PAGE_SIZE}};
+		rc = ioctl(p->uffd, UFFDIO_ZEROPAGE, &z);
+		*done = z.zeropage > 0 ? (uint64_t)z.zeropage / GMEM_PAGE_SIZE : 0;
+	}
+	if (rc == 0)
+		*done = n;
+	return rc < 0 ? -errno : 0;
+}
+
+int pcd_place_run(struct pcd *p, uint64_t i, uint64_t n, const void *data, struct ferr *err)
+{
+	while (n) {
+		/* The longest stretch still missing goes in one ioctl; a page
+		 * here already stays (the guest may have written it since). */
+		uint64_t run = 0;
+		while (run < n && pcd_test_missing(p, i + run))
+			run++;
+		if (run) {
+			uint64_t done = 0;
+			int rc = pcd_copy(p, i, run, data, &done);
+			for (uint64_t k = 0; k < done; k++)
+				pcd_placed(p, i + k);
+			if (rc == -EEXIST || rc == -EAGAIN) {
+				/* Placed meanwhile by the other installer: that page is
+				 * done, the rest of the stretch goes on. */
+				if (rc == -EEXIST)
+					pcd_placed(p, i + done++);
+			} else if (rc) {
+				return ferr_errno(
+				    err, rc, "placing page %" PRIu64 " of guest memory (%s)",
+				    i + done, data ? "UFFDIO_COPY" : "UFFDIO_ZEROPAGE");
+			}
+			run = done;
+		} else {
+			run = 1; /* here already */
+		}
+		i += run;
+		n -= run;
+		if (data)
+			data = (const char *)data + run * GMEM_PAGE_SIZE;
+	}
 	return 0;
+}
+
+int pcd_place(struct pcd *p, uint64_t i, const void *data, struct ferr *err)
+{
+	return pcd_place_run(p, i, 1, data, err);
 }
 
 /* A page that was never sent: zeros, at once (and wake whoever faulted). */
