@@ -657,43 +657,29 @@ void pcd_pause(struct pcd *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+static uint64_t pcd_missing_next(const void *set, uint64_t from)
+{
+	const struct pcd *p = set;
+
+	for (uint64_t i = from; i < p->npages; i++) {
+		uint64_t word = atomic_load(&p->missing[i / 64]) >> (i % 64);
+		if (!word) {
+			i |= 63; /* the rest of this word is clear */
+			continue;
+		}
+		return i + (uint64_t)__builtin_ctzll(word);
+	}
+	return p->npages;
+}
+
 int pcd_send_missing(struct pcd *p, struct stream_writer *w, struct ferr *err)
 {
-	struct stream_msg msg = {.type = STREAM_MSG_POSTCOPY_MISSING};
-	struct stream_discard *d = &msg.discard;
-	uint64_t n = 0;
-	bool open = false;
-	int rc = 0;
-
+	struct stream_msg msg = {.type = STREAM_MSG_POSTCOPY_RESUME};
 	/* Paused: no installer runs, so the set holds still while it goes out. */
-	for (uint64_t i = 0; !rc && i < p->npages; i++) {
-		if (!pcd_test_missing(p, i))
-			continue;
-		uint64_t gfn = ram_page_gfn(p->mem, i);
-		if (open && gfn >= d->first + 64ull * STREAM_DISCARD_MAX_WORDS) {
-			rc = stream_write_msg(w, &msg, err);
-			open = false;
-		}
-		if (!open) {
-			memset(d->bits, 0, sizeof(d->bits));
-			d->first = gfn & ~63ull;
-			d->nwords = 0;
-			open = true;
-		}
-		uint64_t off = gfn - d->first;
-		d->bits[off / 64] |= 1ull << (off % 64);
-		if (off / 64 + 1 > d->nwords)
-			d->nwords = (uint32_t)(off / 64 + 1);
-		n++;
-	}
-	if (!rc && open)
-		rc = stream_write_msg(w, &msg, err);
-	if (!rc) {
-		msg = (struct stream_msg){.type = STREAM_MSG_POSTCOPY_RESUME};
-		msg.pc_resume.missing = n;
-		rc = stream_write_msg(w, &msg, err);
-	}
-	return rc;
+	int rc = ram_write_page_set(w, p->mem, STREAM_MSG_POSTCOPY_MISSING, pcd_missing_next, p,
+				    &msg.pc_resume.missing, err);
+
+	return rc ? rc : stream_write_msg(w, &msg, err);
 }
 
 int pcd_reattach(struct pcd *p, struct channel_listener *l, const struct stream_header *main,

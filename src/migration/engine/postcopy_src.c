@@ -195,35 +195,15 @@ void pcs_stop(struct pcs *p)
 
 /* ---- the switch and the bulk stream (the migration thread) ---- */
 
+static uint64_t pc_todo_next(const void *set, uint64_t from)
+{
+	return bitmap_next_set(set, from);
+}
+
 int postcopy_send_discard(struct pc *pc, struct ferr *err)
 {
-	struct mig_src *s = pc->s;
-	struct stream_msg msg = {.type = STREAM_REC_DISCARD};
-	struct stream_discard *d = &msg.discard;
-	bool open = false;
-	int rc = 0;
-
-	for (uint64_t i = bitmap_next_set(&pc->todo, 0); !rc && i < s->npages;
-	     i = bitmap_next_set(&pc->todo, i + 1)) {
-		uint64_t gfn = ram_page_gfn(s->mem, i);
-		if (open && gfn >= d->first + 64ull * STREAM_DISCARD_MAX_WORDS) {
-			rc = stream_write_msg(&s->w, &msg, err);
-			open = false;
-		}
-		if (!open) {
-			memset(d->bits, 0, sizeof(d->bits));
-			d->first = gfn & ~63ull;
-			d->nwords = 0;
-			open = true;
-		}
-		uint64_t off = gfn - d->first;
-		d->bits[off / 64] |= 1ull << (off % 64);
-		if (off / 64 + 1 > d->nwords)
-			d->nwords = (uint32_t)(off / 64 + 1);
-	}
-	if (!rc && open)
-		rc = stream_write_msg(&s->w, &msg, err);
-	return rc;
+	return ram_write_page_set(&pc->s->w, pc->s->mem, STREAM_REC_DISCARD, pc_todo_next,
+				  &pc->todo, NULL, err);
 }
 
 /* The next page range to push: at the last fault's neighbourhood, else in order. */

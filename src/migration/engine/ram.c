@@ -88,3 +88,39 @@ int ram_check_header(const struct gmem *m, unsigned ncpus, uint64_t cpuid_digest
 				(unsigned long long)cpuid_digest);
 	return 0;
 }
+
+int ram_write_page_set(struct stream_writer *w, const struct gmem *m, uint32_t type,
+		       uint64_t (*next)(const void *set, uint64_t from), const void *set,
+		       uint64_t *count, struct ferr *err)
+{
+	struct stream_msg msg = {.type = type};
+	struct stream_discard *d = &msg.discard;
+	uint64_t npages = m->size / GMEM_PAGE_SIZE, n = 0;
+	bool open = false;
+	int rc = 0;
+
+	for (uint64_t i = next(set, 0); !rc && i < npages; i = next(set, i + 1)) {
+		uint64_t gfn = ram_page_gfn(m, i);
+		/* A message spans at most STREAM_DISCARD_MAX_WORDS words of frames. */
+		if (open && gfn >= d->first + 64ull * STREAM_DISCARD_MAX_WORDS) {
+			rc = stream_write_msg(w, &msg, err);
+			open = false;
+		}
+		if (!open) {
+			memset(d->bits, 0, sizeof(d->bits));
+			d->first = gfn & ~63ull;
+			d->nwords = 0;
+			open = true;
+		}
+		uint64_t off = gfn - d->first;
+		d->bits[off / 64] |= 1ull << (off % 64);
+		if (off / 64 + 1 > d->nwords)
+			d->nwords = (uint32_t)(off / 64 + 1);
+		n++;
+	}
+	if (!rc && open)
+		rc = stream_write_msg(w, &msg, err);
+	if (count)
+		*count = n;
+	return rc;
+}

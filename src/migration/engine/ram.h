@@ -34,6 +34,16 @@ void *ram_page_ptr(const struct gmem *m, uint64_t i);
 int ram_resident(const struct gmem *m, uint64_t first, uint64_t n, unsigned char *vec,
 		 struct ferr *err);
 
+/*
+ * Write a set of RAM pages as messages of @type in DISCARD's layout
+ * (DISCARD, POSTCOPY_MISSING): the pages @next yields, in increasing RAM
+ * order (@next(@set, from): the first page >= from in the set, or any
+ * value >= the page count when there is none).  *@count: how many.
+ */
+int ram_write_page_set(struct stream_writer *w, const struct gmem *m, uint32_t type,
+		       uint64_t (*next)(const void *set, uint64_t from), const void *set,
+		       uint64_t *count, struct ferr *err);
+
 /* The stream header describing this VM's RAM. */
 void ram_stream_header(const struct gmem *m, unsigned ncpus, uint64_t cpuid_digest,
 		       uint64_t features, struct stream_header *h);

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 /* The unit under test, static helpers included. */
+#include "cli/migrate_opts.c"
 #include "cli/migrate.c"
 
 #include "fake_server.h"
