@@ -156,7 +156,7 @@ static void run(const uint8_t *data, size_t size, bool migration, const struct p
 	    .page_size = STREAM_PAGE_SIZE,
 	    .vcpu_count = 4,
 	    .nregions = 1,
-	    .features = STREAM_FEAT_RETURN_PATH | STREAM_FEAT_POSTCOPY,
+	    .features = STREAM_FEAT_RETURN_PATH | STREAM_FEAT_POSTCOPY | STREAM_FEAT_RESUME,
 	    .regions = {{0, GUEST_SIZE}},
 	};
 	/* Allocated once: a fresh 4 MiB per input would cost more than the decoding. */

@@ -173,6 +173,28 @@ int main(int argc, char **argv)
 	msg(&g, (struct stream_msg){.type = STREAM_MSG_ABORT, .abort.reason = 1});
 	save(&g, dir, "valid-return-path", 0, NULL);
 
+	/* A resumed post-copy (docs/postcopy.md, "Recovery"): it starts after GO. */
+	start(&g, STREAM_MIGRATION,
+	      STREAM_FEAT_RETURN_PATH | STREAM_FEAT_POSTCOPY | STREAM_FEAT_RESUME);
+	check(&g, stream_batch_ref(&g.w, 9, fill(&g, 9), &g.err));
+	check(&g, stream_batch_zero(&g.w, 10, &g.err));
+	msg(&g, (struct stream_msg){.type = STREAM_REC_POSTCOPY_END});
+	save(&g, dir, "valid-postcopy-resume", 0, NULL);
+
+	/* ... and its return path: READY, the missing set, POSTCOPY_RESUME. */
+	start(&g, STREAM_RETURN,
+	      STREAM_FEAT_RETURN_PATH | STREAM_FEAT_POSTCOPY | STREAM_FEAT_RESUME);
+	msg(&g, (struct stream_msg){.type = STREAM_MSG_READY, .ready.features = 0xb});
+	struct stream_msg miss = {.type = STREAM_MSG_POSTCOPY_MISSING};
+	miss.discard.first = 64;
+	miss.discard.nwords = 3;
+	miss.discard.bits[0] = 0x8001;
+	miss.discard.bits[2] = 1ull << 63;
+	msg(&g, miss);
+	msg(&g, (struct stream_msg){.type = STREAM_MSG_POSTCOPY_RESUME, .pc_resume.missing = 3});
+	msg(&g, (struct stream_msg){.type = STREAM_MSG_ACK, .ack = {STREAM_REC_POSTCOPY_END, 4}});
+	save(&g, dir, "valid-return-path-resume", 0, NULL);
+
 	/* A switchover rolled back (ABORT(RETRY) after END), then a second one. */
 	start(&g, STREAM_MIGRATION, STREAM_FEAT_RETURN_PATH);
 	check(&g, stream_batch_copy(&g.w, 5, fill(&g, 5), &g.err));
