@@ -95,6 +95,37 @@ void mig_src_stop_multifd(struct mig_src *s)
 	s->mfd = NULL;
 }
 
+/*
+ * The cap's wait, in slices: under a low cap (max-postcopy-bandwidth 64 KiB/s
+ * against a 1 MiB batch: 16 s) one sleep would hold off migrate-cancel,
+ * migrate-pause, a new cap and a broken connection until it ends.  Any of
+ * them ends it early.
+ */
+#define SRC_PACE_SLICE_NS 20000000u
+
+static void src_pace_wait(struct mig_src *s, uint64_t wait)
+{
+	struct migration *m = s->m;
+	uint64_t end = clock_now_ns() + wait;
+
+	for (;;) {
+		uint64_t now = clock_now_ns();
+		if (now >= end)
+			return;
+		mig_sleep_ns(end - now < SRC_PACE_SLICE_NS ? end - now : SRC_PACE_SLICE_NS);
+		pthread_mutex_lock(&m->lock);
+		bool stop = m->cancel || m->pause_requested ||
+			    (s->postcopy_cap ? m->params.max_postcopy_bandwidth
+					     : m->params.max_bandwidth) != s->rl.rate;
+		pthread_mutex_unlock(&m->lock);
+		/* The destination's last words, or its connection gone: the
+		 * next send would fail anyway; fail (or pause) now. */
+		struct ferr dead = FERR_INIT;
+		if (stop || (s->have_rp && rp_check(&s->rp, &dead)))
+			return;
+	}
+}
+
 static void src_pace(struct mig_src *s, uint64_t *since, uint64_t min, uint64_t now)
 {
 	uint64_t n = now - *since;
@@ -104,7 +135,7 @@ static void src_pace(struct mig_src *s, uint64_t *since, uint64_t min, uint64_t 
 	*since = now;
 	uint64_t wait = ratelimit_consume(&s->rl, n, clock_now_ns());
 	if (wait) {
-		mig_sleep_ns(wait);
+		src_pace_wait(s, wait);
 		/* A capped stream is slow: let query-migrate see it move, in step
 		 * with the cap (after the wait the bytes are due). */
 		s->st.transferred = mig_src_bytes(s);

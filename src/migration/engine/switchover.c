@@ -32,6 +32,30 @@
 	"a switchover is handing the guest over to the destination (it resumes here if the " \
 	"switchover is rolled back; migrate-cancel keeps it here)"
 
+/*
+ * What the stream still has in the sockets' send queues reaches the
+ * destination before anything of the window.  On a capped link those queues
+ * grow to megabytes (autotuning), so the tail of a big pass would be paid
+ * for inside the downtime window: a switch to post-copy right after a full
+ * pass missed its deadline on every attempt (tests/system/
+ * test_postcopy_netns.py, 200 Mbit/s: 70-160 ms of queue against a 50 ms
+ * limit).  The guest keeps running until the queues are empty (sent and
+ * acknowledged), for at most SW_DRAIN_MAX_NS; then the attempt goes ahead
+ * and its deadline decides, as before.
+ */
+#define SW_DRAIN_MAX_NS	 5000000000ull
+#define SW_DRAIN_POLL_NS 1000000u
+
+static void sw_drain(struct pc *pc)
+{
+	struct mig_src *s = pc->s;
+	uint64_t end = clock_now_ns() + SW_DRAIN_MAX_NS;
+
+	while (channel_unsent(s->ch) + mfd_src_unsent(s->mfd) && !mig_cancelled(s->m) &&
+	       clock_now_ns() < end)
+		mig_sleep_ns(SW_DRAIN_POLL_NS);
+}
+
 /* The attempt's line in the switchover table, once its pause has ended. */
 static void sw_record(struct pc *pc, enum mig_attempt_outcome outcome,
 		      const struct mig_downtime_phases *ph, uint64_t t0, uint64_t end)
@@ -122,6 +146,8 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
 	enum mig_status window = post ? MIG_POSTCOPY_ACTIVE : MIG_DEVICE;
 	int rc;
 
+	if (!d->forced)
+		sw_drain(pc);
 	s->st.attempts++;
 	s->st.forced = d->forced;
 	t = clock_now_ns();
