@@ -150,6 +150,9 @@ static int rp_failed_locked(struct return_path *rp, struct ferr *err)
 int rp_wait(struct return_path *rp, uint32_t type, uint64_t ack_record, uint64_t deadline_ns,
 	    int idle_ms, struct stream_msg *out, struct ferr *err)
 {
+	/* Silence counts from this wait's start: the destination says nothing
+	 * through whole passes, which is no sign of it being gone. */
+	uint64_t since = clock_now_ns();
 	int rc = 0;
 
 	pthread_mutex_lock(&rp->lock);
@@ -178,7 +181,8 @@ int rp_wait(struct return_path *rp, uint32_t type, uint64_t ack_record, uint64_t
 			until = deadline_ns;
 		}
 		if (idle_ms >= 0) {
-			uint64_t idle_end = rp->last_rx_ns + (uint64_t)idle_ms * 1000000u;
+			uint64_t last = rp->last_rx_ns > since ? rp->last_rx_ns : since;
+			uint64_t idle_end = last + (uint64_t)idle_ms * 1000000u;
 			if (now >= idle_end && (!deadline_ns || idle_end < deadline_ns)) {
 				rc = ferr_set(err, -ETIMEDOUT,
 					      "no answer from the destination for %d ms", idle_ms);

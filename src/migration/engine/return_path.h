@@ -77,7 +77,7 @@ uint64_t rp_missing_count(struct return_path *rp);
 /*
  * Wait for message @type (an ACK must answer record @ack_record) until
  * @deadline_ns (CLOCK_MONOTONIC; 0: none) or @idle_ms without any message
- * (< 0: none).  Messages of other types that arrive first are dropped:
+ * since the wait began (< 0: none).  Messages of other types that arrive first are dropped:
  * they belong to a past attempt.  0, -ETIME (deadline, no message), or an
  * error with the reason: the destination's words, -ETIMEDOUT (silence),
  * or why the path ended.
