@@ -522,7 +522,11 @@ static int qmp_query_migrate(void *opaque, json_t *args, json_t **ret, struct qm
 		      "dirty-pages-rate", (json_int_t)st.dirty_pages_rate, "mbps",
 		      st.mbps_x1000 / 1000.0, "dirty-sync-count", (json_int_t)st.dirty_sync_count,
 		      "pages-per-second", (json_int_t)st.pages_per_second));
-	if (st.postcopy.active)
+	/* From the moment the status says post-copy, its figures are there
+	 * (zeros until GO), so a client need not special-case the switch. */
+	bool pc = st.postcopy.active || status == MIG_POSTCOPY_ACTIVE ||
+		  status == MIG_POSTCOPY_PAUSED || status == MIG_POSTCOPY_RECOVER;
+	if (pc)
 		json_object_set_new(json_object_get(o, "ram"), "postcopy-requests",
 				    json_integer((json_int_t)st.postcopy.requests));
 	if (ferr_is_set(&error))
@@ -543,7 +547,7 @@ static int qmp_query_migrate(void *opaque, json_t *args, json_t **ret, struct qm
 	if (auto_converge || st.auto_converge || thr.pct)
 		json_object_set_new(o, "cpu-throttle-percentage", json_integer(thr.pct));
 	json_t *f = ferry_json(vm_owner(m->vm), role, &st);
-	if (st.postcopy.active && f)
+	if (pc && f)
 		postcopy_json(o, f, &st.postcopy);
 	json_object_set_new(o, "ferry", f);
 	return reply(ret, o, qerr);

@@ -12,6 +12,7 @@
 #include "migration/transport/channel.h"
 #include "vm/dirty_probe.h"
 #include "migration/engine/engine.h"
+#include "migration/engine/postcopy.h"
 #include "vm/vm.h"
 
 static const char *const mig_status_names[MIG__COUNT] = {
@@ -605,5 +606,7 @@ void migration_query(struct migration *m, enum mig_status *status, enum mig_role
 	*role = m->role;
 	*st = m->stats;
 	*error = m->error;
+	if (m->pcd)
+		pcd_stats(m->pcd, &st->postcopy);
 	pthread_mutex_unlock(&m->lock);
 }

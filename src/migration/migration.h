@@ -31,6 +31,7 @@ struct trace;
 struct dirty_probe;
 struct channel;
 struct channel_listener;
+struct pcd;
 
 /* QEMU's MigrationStatus names. */
 enum mig_status {
@@ -210,6 +211,10 @@ struct migration {
 	struct channel *data_ch[16];
 	unsigned ndata_ch;
 	struct channel_listener *listener; /* destination, while waiting */
+	/* destination, while post-copy's state exists: query-migrate reads its
+	 * figures live (the loop publishes only per record, which a slow
+	 * background stream makes rare) */
+	struct pcd *pcd;
 
 	/* Test-only dirty-log harvester (x-ferry-dirty-log), control thread only. */
 	struct dirty_probe *probe;

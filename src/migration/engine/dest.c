@@ -588,6 +588,9 @@ out:
 		 */
 		if (rc && d.phase == DP_POSTCOPY)
 			vm_request_quit(m->vm, "postcopy-failed", false, VM_EXIT_STATUS_LOST);
+		pthread_mutex_lock(&m->lock);
+		m->pcd = NULL;
+		pthread_mutex_unlock(&m->lock);
 		pcd_stop(d.pcd, rc && d.phase == DP_POSTCOPY);
 		d.pcd = NULL;
 		if (rc && d.phase == DP_POSTCOPY)

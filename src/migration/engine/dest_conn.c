@@ -74,6 +74,9 @@ int dest_begin(struct mig_dest *d, struct channel *ch, struct ferr *err)
 		if (!l)
 			return ferr_set(err, -EPROTO, "post-copy needs a listening socket");
 		rc = pcd_accept(m, l, &d->h, d->mem, DEST_MFD_ACCEPT_MS, &d->pcd, err);
+		pthread_mutex_lock(&m->lock);
+		m->pcd = d->pcd;
+		pthread_mutex_unlock(&m->lock);
 	}
 	if (!rc && (d->h.features & STREAM_FEAT_MULTIFD)) {
 		/* Receivers write guest RAM directly, each only its own chunks. */
