@@ -408,6 +408,27 @@ static int dest_discard(struct mig_dest *d, const struct stream_record *rec, str
 	return rc;
 }
 
+/*
+ * Pages the source will send again, or discard at a switch to post-copy:
+ * our copies go now, while the guest still runs there, instead of inside
+ * the switch's window (dropping a GiB takes ~50 ms).  Acknowledged once
+ * done, so the source can wait for it before it pauses.
+ */
+static int dest_stale(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
+{
+	struct stream_msg msg;
+	int rc = stream_read_msg(&d->r, &msg, err);
+
+	if (!rc)
+		rc = ram_drop_pages(d->mem, &msg.discard, err);
+	if (rc || !d->live)
+		return rc;
+	msg = (struct stream_msg){.type = STREAM_MSG_ACK};
+	msg.ack.type = STREAM_REC_STALE;
+	msg.ack.record = rec->number;
+	return stream_write_msg(&d->w, &msg, err);
+}
+
 /* Every page was sent: acknowledge once every one of them is here. */
 static int dest_postcopy_end(struct mig_dest *d, const struct stream_record *rec, struct ferr *err)
 {
@@ -450,6 +471,7 @@ static const struct dest_record {
 } dest_records[] = {
     {STREAM_REC_PAGE_BATCH, DP_PASSES | DP_WINDOW | DP_POSTCOPY, dest_pages},
     {STREAM_REC_DISCARD, DP_WINDOW, dest_discard},
+    {STREAM_REC_STALE, DP_PASSES, dest_stale},
     {STREAM_REC_POSTCOPY_END, DP_POSTCOPY, dest_postcopy_end},
     {STREAM_REC_PASS_END, DP_PASSES, dest_pass_end},
     {STREAM_REC_SWITCHOVER_PREPARE, DP_PASSES, dest_prepare},

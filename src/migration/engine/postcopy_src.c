@@ -200,6 +200,39 @@ static uint64_t pc_todo_next(const void *set, uint64_t from)
 	return bitmap_next_set(set, from);
 }
 
+#define PCS_STALE_WAIT_NS (10 * 1000000000ull)
+
+int postcopy_pre_drop(struct pc *pc, struct ferr *err)
+{
+	struct mig_src *s = pc->s;
+	struct stream_msg msg;
+	uint64_t n = 0;
+	int rc;
+
+	/*
+	 * Not with data channels: their receivers write pages straight into
+	 * guest memory and check the record's checksum there afterwards, and a
+	 * drop racing with one of them is a checksum failure.  Nothing orders a
+	 * data channel against STALE short of a switchover's CHANNEL_SYNC.
+	 */
+	if (s->mfd)
+		return 0;
+	rc = ram_write_page_set(&s->w, s->mem, STREAM_REC_STALE, pc_todo_next, &pc->todo, &n, err);
+	if (!rc)
+		rc = stream_batch_flush(&s->w, err);
+	if (rc || !n)
+		return rc;
+	/* Records are handled in order: the last one's ACK covers them all. */
+	rc = rp_wait(&s->rp, STREAM_MSG_ACK, s->w.stats.records, clock_now_ns() + PCS_STALE_WAIT_NS,
+		     -1, &msg, err);
+	if (rc == -ETIME) {
+		/* Slow to drop: the switch's own deadline decides. */
+		ferr_clear(err);
+		return 0;
+	}
+	return rc;
+}
+
 int postcopy_send_discard(struct pc *pc, struct ferr *err)
 {
 	return ram_write_page_set(&pc->s->w, pc->s->mem, STREAM_REC_DISCARD, pc_todo_next,

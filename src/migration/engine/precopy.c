@@ -382,7 +382,9 @@ int mig_precopy(struct mig_src *s, const struct stream_header *h, struct ferr *e
 			snprintf(pc.phase, sizeof(pc.phase), "%s",
 				 d.action == POLICY_POSTCOPY ? "the switch to post-copy"
 							     : "the switchover");
-			rc = switchover_attempt(&pc, &d, err);
+			rc = d.action == POLICY_POSTCOPY ? postcopy_pre_drop(&pc, err) : 0;
+			if (!rc)
+				rc = switchover_attempt(&pc, &d, err);
 			if (rc == -EAGAIN) {
 				mig_publish(m, &s->st);
 				continue;

@@ -83,6 +83,13 @@ int switchover_attempt(struct pc *pc, const struct policy_decision *d, struct fe
  * which says it owns every page.
  */
 struct pcs;
+/*
+ * postcopy_pre_drop(): before a switch to post-copy, with the guest still
+ * running here, STALE records naming the pages of @pc->todo, and the wait
+ * (bounded) for the destination to have dropped its copies: that work
+ * then stays out of the switch's window.
+ */
+int postcopy_pre_drop(struct pc *pc, struct ferr *err);
 int postcopy_send_discard(struct pc *pc, struct ferr *err);
 int postcopy_run(struct pc *pc, struct pcs *p, struct ferr *err);
 /*

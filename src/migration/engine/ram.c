@@ -124,3 +124,36 @@ int ram_write_page_set(struct stream_writer *w, const struct gmem *m, uint32_t t
 		*count = n;
 	return rc;
 }
+
+int ram_drop_pages(const struct gmem *m, const struct stream_discard *d, struct ferr *err)
+{
+	uint64_t run = 0, nrun = 0;
+
+	for (uint32_t w = 0; w <= d->nwords; w++) {
+		uint64_t bits = w < d->nwords ? d->bits[w] : 0;
+		for (unsigned b = 0; b < 64; b++) {
+			bool set = bits >> b & 1;
+			uint64_t i = set ? ram_gfn_page(m, d->first + 64ull * w + b) : UINT64_MAX;
+			/* A run goes on while pages follow one another in RAM. */
+			if (set && i != UINT64_MAX && nrun && i == run + nrun) {
+				nrun++;
+				continue;
+			}
+			if (nrun &&
+			    madvise(ram_page_ptr(m, run), nrun * GMEM_PAGE_SIZE, MADV_DONTNEED) < 0)
+				return ferr_errno(err, -errno, "dropping %llu stale pages",
+						  (unsigned long long)nrun);
+			nrun = 0;
+			if (set && i == UINT64_MAX)
+				return ferr_set(err, -EPROTO, "frame %#llx is not RAM",
+						(unsigned long long)(d->first + 64ull * w + b));
+			if (set) {
+				run = i;
+				nrun = 1;
+			}
+			if (w == d->nwords)
+				break;
+		}
+	}
+	return 0;
+}

@@ -44,6 +44,12 @@ int ram_write_page_set(struct stream_writer *w, const struct gmem *m, uint32_t t
 		       uint64_t (*next)(const void *set, uint64_t from), const void *set,
 		       uint64_t *count, struct ferr *err);
 
+/*
+ * Drop the host pages of the frames @d names (DISCARD's layout) with
+ * MADV_DONTNEED, a run at a time: they read as zeros until written again.
+ */
+int ram_drop_pages(const struct gmem *m, const struct stream_discard *d, struct ferr *err);
+
 /* The stream header describing this VM's RAM. */
 void ram_stream_header(const struct gmem *m, unsigned ncpus, uint64_t cpuid_digest,
 		       uint64_t features, struct stream_header *h);

@@ -63,7 +63,6 @@ uint64_t mig_src_bytes(const struct mig_src *s)
 	return s->bytes_closed + s->w.stats.bytes + (s->mfd ? mfd_src_bytes(s->mfd) : 0);
 }
 
-
 void mig_src_set_deadline(struct mig_src *s, uint64_t deadline_ns)
 {
 	channel_set_deadline(s->ch, deadline_ns);

@@ -35,6 +35,8 @@ static const struct stream_type_info stream_types[] = {
      sizeof(struct stream_wire_channel_sync), sizeof(struct stream_wire_channel_sync)},
     {STREAM_REC_DISCARD, "DISCARD", STREAM_KIND_MSG, MIG, sizeof(struct stream_wire_discard) + 8,
      sizeof(struct stream_wire_discard) + 8 * STREAM_DISCARD_MAX_WORDS},
+    {STREAM_REC_STALE, "STALE", STREAM_KIND_MSG, MIG, sizeof(struct stream_wire_discard) + 8,
+     sizeof(struct stream_wire_discard) + 8 * STREAM_DISCARD_MAX_WORDS},
     {STREAM_REC_POSTCOPY_END, "POSTCOPY_END", STREAM_KIND_MSG, MIG, sizeof(struct stream_wire_end),
      sizeof(struct stream_wire_end)},
     {STREAM_MSG_READY, "READY", STREAM_KIND_MSG, RET, sizeof(struct stream_wire_ready),

@@ -125,6 +125,9 @@ static inline uint64_t stream_pad8(uint64_t len)
 #define STREAM_REC_DISCARD 0x0009u
 /* Post-copy: every page has been sent (after GO). */
 #define STREAM_REC_POSTCOPY_END 0x000au
+/* Between passes, optional: the destination's copies of these pages (DISCARD's
+ * layout) are stale; they come again, or a post-copy switch discards them. */
+#define STREAM_REC_STALE 0x000bu
 /* Control messages, each with its own direction: 0x8000-0xffff. */
 #define STREAM_MSG_FIRST		 0x8000u
 #define STREAM_MSG_READY		 0x8001u

@@ -105,6 +105,7 @@ int stream_msg_encode(const struct stream_msg *m, const struct stream_header *h,
 		return 0;
 	}
 	case STREAM_REC_DISCARD:
+	case STREAM_REC_STALE:
 	case STREAM_MSG_POSTCOPY_MISSING: {
 		const struct stream_discard *d = &m->discard;
 		if (d->nwords < 1 || d->nwords > STREAM_DISCARD_MAX_WORDS)
@@ -299,6 +300,7 @@ int stream_msg_decode(uint32_t type, const uint8_t *p, size_t len, const struct 
 		return 0;
 	}
 	case STREAM_REC_DISCARD:
+	case STREAM_REC_STALE:
 	case STREAM_MSG_POSTCOPY_MISSING: {
 		struct stream_wire_discard w;
 		memcpy(&w, p, sizeof(w));

@@ -271,6 +271,8 @@ static int check_record(struct stream_reader *r, const struct stream_type_info *
 	if ((rec->type == STREAM_MSG_POSTCOPY_MISSING || rec->type == STREAM_MSG_POSTCOPY_RESUME) &&
 	    !(r->hdr.features & STREAM_FEAT_RESUME))
 		return stream_reader_fail(r, err, -EPROTO, "not valid outside a post-copy resume");
+	if (rec->type == STREAM_REC_STALE && (r->ended || r->postcopy_prepared || r->postcopy))
+		return stream_reader_fail(r, err, -EPROTO, "not valid outside pre-copy's passes");
 	if (rec->type == STREAM_REC_DISCARD && (r->ended || !r->postcopy_prepared))
 		return stream_reader_fail(r, err, -EPROTO,
 					  "not valid outside a post-copy switchover");

@@ -345,7 +345,9 @@ int stream_write_msg(struct stream_writer *w, const struct stream_msg *m, struct
 	rc = stream_msg_encode(&msg, &w->hdr, buf, &len, why, sizeof(why));
 	if (rc)
 		return stream_writer_fail(w, err, rc, "stream writer: %s: %s", t->name, why);
-	rc = stream_writer_put(w, m->type, 0, &(struct iovec){buf, len}, 1, err);
+	/* STALE is a hint a reader may skip: it only saves the destination work. */
+	rc = stream_writer_put(w, m->type, m->type == STREAM_REC_STALE ? STREAM_REC_OPTIONAL : 0,
+			       &(struct iovec){buf, len}, 1, err);
 	if (rc)
 		return rc;
 	if (m->type == STREAM_REC_PASS_END) {

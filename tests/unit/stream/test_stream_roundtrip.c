@@ -664,6 +664,48 @@ static void test_postcopy_resume_refused(void **state)
 	fake_guest_destroy(&p.g);
 }
 
+/* STALE: between passes only, and optional (a reader that does not know it skips it). */
+static void test_stale_record(void **state)
+{
+	struct stream_msg stale = {.type = STREAM_REC_STALE};
+	struct stream_msg got;
+	struct stream_record rec;
+	struct pair p;
+
+	stale.discard.first = 0;
+	stale.discard.nwords = 1;
+	stale.discard.bits[0] = 0x6; /* frames 1, 2 */
+	pair_start_features(&p, STREAM_FEAT_POSTCOPY);
+	assert_int_equal(stream_write_msg(&p.w, &stale, &p.err), 0);
+	assert_int_equal(stream_batch_zero(&p.w, 1, &p.err), 0);
+	pair_flip(&p);
+	assert_int_equal(stream_next_record(&p.r, &rec, &p.err), 0);
+	assert_int_equal(rec.type, STREAM_REC_STALE);
+	assert_true(rec.flags & STREAM_REC_OPTIONAL);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	assert_int_equal(got.discard.bits[0], 0x6);
+	expect_record(&p, STREAM_REC_PAGE_BATCH);
+	assert_int_equal(stream_skip_record(&p.r, &p.err), 0);
+	pair_end(&p);
+
+	/* Inside a switchover it is refused. */
+	pair_start_features(&p, STREAM_FEAT_POSTCOPY);
+	assert_int_equal(
+	    stream_write_msg(&p.w,
+			     &(struct stream_msg){.type = STREAM_REC_SWITCHOVER_PREPARE,
+						  .switchover.flags = STREAM_SWITCHOVER_POSTCOPY},
+			     &p.err),
+	    0);
+	assert_int_equal(stream_write_msg(&p.w, &stale, &p.err), 0);
+	pair_flip(&p);
+	expect_record(&p, STREAM_REC_SWITCHOVER_PREPARE);
+	assert_int_equal(stream_read_msg(&p.r, &got, &p.err), 0);
+	assert_int_equal(stream_next_record(&p.r, &rec, &p.err), -EPROTO);
+	assert_non_null(strstr(p.err.msg, "outside pre-copy's passes"));
+	ferr_clear(&p.err);
+	pair_end(&p);
+}
+
 static void test_switchover_retry(void **state)
 {
 	const struct stream_msg end = {.type = STREAM_REC_END},
@@ -1076,6 +1118,7 @@ int main(void)
 	    cmocka_unit_test(test_postcopy_refused),
 	    cmocka_unit_test(test_postcopy_resume),
 	    cmocka_unit_test(test_postcopy_resume_refused),
+	    cmocka_unit_test(test_stale_record),
 	    cmocka_unit_test(test_deadline_keeps_the_tail),
 	    cmocka_unit_test(test_error_text_sanitized),
 	    cmocka_unit_test(test_unknown_optional_skipped),
