@@ -533,13 +533,6 @@ static void mfd_refuse(struct migration *m, struct channel *ch, const struct str
 	channel_close(ch);
 }
 
-static bool mfd_same_guest(const struct stream_header *a, const struct stream_header *b)
-{
-	return a->vcpu_count == b->vcpu_count && a->nregions == b->nregions &&
-	       a->cpuid_digest == b->cpuid_digest &&
-	       memcmp(a->regions, b->regions, a->nregions * sizeof(a->regions[0])) == 0;
-}
-
 int mfd_dest_start(struct migration *m, struct channel_listener *l,
 		   const struct stream_header *main, const struct gmem *mem,
 		   const struct stream_page_sink *sink, int timeout_ms, struct mfd_dest **out,
@@ -609,7 +602,7 @@ int mfd_dest_start(struct migration *m, struct channel_listener *l,
 				 "data channel %u belongs to another migration (session "
 				 "%016" PRIx64 "; this one is %016" PRIx64 ")",
 				 h.channel, h.session, main->session);
-		else if (h.nchannels != main->nchannels || !mfd_same_guest(&h, main))
+		else if (h.nchannels != main->nchannels || !stream_header_same_guest(&h, main))
 			snprintf(why, sizeof(why),
 				 "data channel %u of session %016" PRIx64
 				 " disagrees with the main connection's header",

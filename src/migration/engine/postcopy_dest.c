@@ -365,8 +365,7 @@ bool pcd_same_session(const struct stream_header *h, const struct stream_header 
 		      uint32_t want)
 {
 	return h->channel == want && h->session == main->session &&
-	       h->vcpu_count == main->vcpu_count && h->nregions == main->nregions &&
-	       !memcmp(h->regions, main->regions, h->nregions * sizeof(h->regions[0]));
+	       stream_header_same_guest(h, main);
 }
 
 /* Accept the post-copy channel (@resume: of a resumed session), its reader

@@ -63,6 +63,9 @@ struct stream_header {
 
 /* Check @h as a reader would (without version); message "stream header: ...". */
 int stream_header_check(const struct stream_header *h, struct ferr *err);
+/* Whether two headers describe the same guest: vCPUs, CPUID, memory layout
+ * (what every connection of one migration must agree on). */
+bool stream_header_same_guest(const struct stream_header *a, const struct stream_header *b);
 /* Bytes of guest RAM: the sum of the region sizes. */
 uint64_t stream_header_ram(const struct stream_header *h);
 /* Whether frame @gfn lies inside one of the regions. */

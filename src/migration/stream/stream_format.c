@@ -348,3 +348,10 @@ bool stream_page_is_zero(const void *page)
 			return false;
 	return true;
 }
+
+bool stream_header_same_guest(const struct stream_header *a, const struct stream_header *b)
+{
+	return a->vcpu_count == b->vcpu_count && a->nregions == b->nregions &&
+	       a->cpuid_digest == b->cpuid_digest &&
+	       memcmp(a->regions, b->regions, a->nregions * sizeof(a->regions[0])) == 0;
+}
