@@ -114,6 +114,13 @@ static void rtc_set_reg(struct rtc *rtc, uint8_t reg, uint8_t val)
 	rtc->offset_s = (int64_t)timegm(&tm) - (int64_t)time(NULL);
 }
 
+/* The registers that hold the time of day (and date): read and set as a clock. */
+static bool rtc_is_time(uint8_t reg)
+{
+	return reg == RTC_SEC || reg == RTC_MIN || reg == RTC_HOUR || reg == RTC_WDAY ||
+	       reg == RTC_MDAY || reg == RTC_MON || reg == RTC_YEAR || reg == RTC_CENTURY;
+}
+
 static uint32_t rtc_in(void *dev, uint16_t port, unsigned size)
 {
 	struct rtc *rtc = dev;
@@ -123,26 +130,19 @@ static uint32_t rtc_in(void *dev, uint16_t port, unsigned size)
 		return 0xff; /* the index register is write-only */
 	pthread_mutex_lock(&rtc->lock);
 	reg = rtc->index;
-	switch (reg) {
-	case RTC_SEC:
-	case RTC_MIN:
-	case RTC_HOUR:
-	case RTC_WDAY:
-	case RTC_MDAY:
-	case RTC_MON:
-	case RTC_YEAR:
-	case RTC_CENTURY:
+	if (rtc_is_time(reg))
 		v = rtc_time_reg(rtc_now(rtc), reg, rtc->ram[RTC_REG_B]);
-		break;
-	case RTC_REG_C:
-		v = 0; /* no interrupt flags, ever */
-		break;
-	case RTC_REG_D:
-		v = RTC_D_VRT;
-		break;
-	default:
-		v = rtc->ram[reg];
-	}
+	else
+		switch (reg) {
+		case RTC_REG_C:
+			v = 0; /* no interrupt flags, ever */
+			break;
+		case RTC_REG_D:
+			v = RTC_D_VRT;
+			break;
+		default:
+			v = rtc->ram[reg];
+		}
 	pthread_mutex_unlock(&rtc->lock);
 	return v;
 }
@@ -159,26 +159,19 @@ static void rtc_out(void *dev, uint16_t port, unsigned size, uint32_t val)
 		return;
 	}
 	reg = rtc->index;
-	switch (reg) {
-	case RTC_SEC:
-	case RTC_MIN:
-	case RTC_HOUR:
-	case RTC_WDAY:
-	case RTC_MDAY:
-	case RTC_MON:
-	case RTC_YEAR:
-	case RTC_CENTURY:
+	if (rtc_is_time(reg))
 		rtc_set_reg(rtc, reg, v);
-		break;
-	case RTC_REG_A:
-		rtc->ram[reg] = (v & 0x7f); /* UIP is read-only */
-		break;
-	case RTC_REG_C:
-	case RTC_REG_D:
-		break; /* read-only */
-	default:
-		rtc->ram[reg] = v;
-	}
+	else
+		switch (reg) {
+		case RTC_REG_A:
+			rtc->ram[reg] = (v & 0x7f); /* UIP is read-only */
+			break;
+		case RTC_REG_C:
+		case RTC_REG_D:
+			break; /* read-only */
+		default:
+			rtc->ram[reg] = v;
+		}
 	pthread_mutex_unlock(&rtc->lock);
 }
 
