@@ -19,6 +19,9 @@
 #                      written its heartbeat for this long (default 240)
 #   --memory MIB       L1 memory (default 6144: test_zero_pages_cost_nothing runs a 4 GiB guest)
 #   --smp N            L1 vCPUs (default 2)
+#   --npt 0|1          kvm_amd's nested paging in the L1 (default 0: shadow
+#                      paging; with NPT under TCG the L2 guest triple-faults
+#                      during dirty logging, docs/testing.md)
 #   --tcg-thread MODE  QEMU's TCG threading, multi or single (default multi;
 #                      single is too slow for 2-vCPU Linux guests)
 #   --reset-l1-after S test of the harness: reset the first L1 after S seconds,
@@ -50,6 +53,7 @@ stall=240
 memory=6144
 smp=2
 tcg_thread=multi
+npt=0
 reset_after=0
 anchor=1
 l1_script=
@@ -68,15 +72,17 @@ while [ $# -gt 0 ]; do
 	--stall) stall=$2; shift 2 ;;
 	--smp) smp=$2; shift 2 ;;
 	--tcg-thread) tcg_thread=$2; shift 2 ;;
+	--npt) npt=$2; shift 2 ;;
 	--reset-l1-after) reset_after=$2; shift 2 ;;
 	--no-kvm-anchor) anchor=0; shift ;;
 	--l1-script) l1_script=$(realpath "$2"); shift 2 ;;
 	--memory) memory=$2; shift 2 ;;
-	--help | -h) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--help | -h) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) args+=("$1"); shift ;;
 	esac
 done
 set -- ${args[@]+"${args[@]}"}
+case "$npt" in 0 | 1) ;; *) die "--npt takes 0 or 1, not '$npt'" ;; esac
 [ "$(id -u)" -eq 0 ] || die "the lane needs root (modules, KVM, 9p)"
 case "$build" in /*) ;; *) build=$root/$build ;; esac
 [ -x "$build/src/ferry" ] || die "$build/src/ferry is missing: build first (scripts/build.sh $build)"
@@ -148,6 +154,7 @@ l1_run() {
 		echo 'status() { echo "$1" >"$out/rc"; exit 0; }'
 		echo 'modprobe -a veth sch_tbf sch_netem || { echo "lane: error (L1): modprobe veth sch_tbf sch_netem failed"; status 3; }'
 		echo 'ip link set lo up || { echo "lane: error (L1): ip link set lo up failed"; status 3; }'
+		echo 'echo "lane: L1 kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt)"'
 		printf 'cd %q || status 3\n' "$root"
 		[ $anchor = 1 ] && printf '/usr/bin/python3 %q & anchor=$!\n' "$here/kvm_anchor.py"
 		[ -n "$l1_script" ] && printf '. %q\n' "$l1_script"
@@ -171,14 +178,14 @@ l1_run() {
 		echo 'status $rc'
 	} >"$out/run.sh"
 
-	echo "lane: L1 $kver under QEMU TCG ($tcg_thread) -cpu EPYC, ${memory} MiB, $smp vCPUs; pytest $*" >&2
+	echo "lane: L1 $kver under QEMU TCG ($tcg_thread) -cpu EPYC, ${memory} MiB, $smp vCPUs, kvm_amd npt=$npt; pytest $*" >&2
 	local start=$(date +%s) qemu frozen=0 hb qrc running
 	# -d cpu_reset: a reset of the L1 (a triple fault, say) is logged with its CPU state.
 	timeout -k 10 "$budget" qemu-system-x86_64 -accel tcg,thread=$tcg_thread -cpu EPYC -smp "$smp" -m "$memory" \
 		-d cpu_reset,guest_errors -D "$out/qemu.log" \
 		-nographic -no-reboot -net none -monitor "unix:$out/monitor.sock,server=on,wait=off" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
-		-append "console=ttyS0 quiet loglevel=2 nokaslr rcupdate.rcu_cpu_stall_suppress=1 panic=5 lane.tree=$root lane.out=$out" \
+		-append "console=ttyS0 quiet loglevel=2 nokaslr rcupdate.rcu_cpu_stall_suppress=1 panic=5 lane.tree=$root lane.out=$out lane.npt=$npt" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-virtfs "local,path=$root,mount_tag=tree,security_model=none" \
 		-virtfs "local,path=$out,mount_tag=out,security_model=none" \
